@@ -1,0 +1,269 @@
+// Package otp holds the one-time password algorithms radmfa checks logins
+// against: HOTP (RFC 4226) and TOTP (RFC 6238) verification over a window,
+// resynchronisation from two consecutive codes, seed generation and
+// otpauth:// URIs. It is pure: time, counters and randomness come in as
+// arguments, and nothing here does I/O.
+package otp
+
+import (
+	"crypto/subtle"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+
+	potp "github.com/pquerna/otp"
+	"github.com/pquerna/otp/hotp"
+)
+
+// Type is the kind of one-time password a token produces.
+type Type string
+
+// Token types.
+const (
+	TOTP Type = "totp"
+	HOTP Type = "hotp"
+)
+
+// Algorithm is the HMAC hash of a token.
+type Algorithm string
+
+// Supported algorithms.
+const (
+	SHA1   Algorithm = "SHA1"
+	SHA256 Algorithm = "SHA256"
+	SHA512 Algorithm = "SHA512"
+)
+
+// ErrInvalidParams reports token parameters radmfa does not support.
+var ErrInvalidParams = errors.New("otp: invalid token parameters")
+
+// Params describes how a token computes its codes.
+type Params struct {
+	Type      Type
+	Algorithm Algorithm
+	Digits    int
+	Period    int // TOTP step in seconds; ignored for HOTP
+}
+
+// ParseAlgorithm accepts SHA1, SHA256 or SHA512 in any case, with or
+// without a dash (as PSKC and otpauth URIs spell them).
+func ParseAlgorithm(s string) (Algorithm, error) {
+	switch strings.ToUpper(strings.ReplaceAll(s, "-", "")) {
+	case "", "SHA1":
+		return SHA1, nil
+	case "SHA256":
+		return SHA256, nil
+	case "SHA512":
+		return SHA512, nil
+	}
+	return "", fmt.Errorf("%w: algorithm %q (want SHA1, SHA256 or SHA512)", ErrInvalidParams, s)
+}
+
+// Validate reports whether p is a combination radmfa supports.
+func (p Params) Validate() error {
+	switch p.Type {
+	case TOTP:
+		if p.Period != 30 && p.Period != 60 {
+			return fmt.Errorf("%w: period %d (want 30 or 60)", ErrInvalidParams, p.Period)
+		}
+	case HOTP:
+	default:
+		return fmt.Errorf("%w: type %q (want totp or hotp)", ErrInvalidParams, p.Type)
+	}
+	if p.Digits != 6 && p.Digits != 8 {
+		return fmt.Errorf("%w: digits %d (want 6 or 8)", ErrInvalidParams, p.Digits)
+	}
+	if _, err := ParseAlgorithm(string(p.Algorithm)); err != nil || p.Algorithm == "" {
+		return fmt.Errorf("%w: algorithm %q", ErrInvalidParams, p.Algorithm)
+	}
+	return nil
+}
+
+// SeedSize is the seed length RFC 4226 and RFC 6238 recommend for an
+// algorithm: the size of its hash output.
+func SeedSize(a Algorithm) int {
+	switch a {
+	case SHA256:
+		return 32
+	case SHA512:
+		return 64
+	}
+	return 20
+}
+
+// NewSeed reads a fresh seed of the recommended size for a from r.
+func NewSeed(r io.Reader, a Algorithm) ([]byte, error) {
+	seed := make([]byte, SeedSize(a))
+	if _, err := io.ReadFull(r, seed); err != nil {
+		return nil, fmt.Errorf("otp: seed: %w", err)
+	}
+	return seed, nil
+}
+
+func (a Algorithm) pquerna() potp.Algorithm {
+	switch a {
+	case SHA256:
+		return potp.AlgorithmSHA256
+	case SHA512:
+		return potp.AlgorithmSHA512
+	}
+	return potp.AlgorithmSHA1
+}
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// EncodeSecret is the unpadded base32 form of a seed used in otpauth URIs.
+func EncodeSecret(seed []byte) string { return b32.EncodeToString(seed) }
+
+// DecodeSecret parses a base32 secret, with or without padding, in any case.
+func DecodeSecret(s string) ([]byte, error) {
+	s = strings.ToUpper(strings.TrimRight(strings.TrimSpace(s), "="))
+	b, err := b32.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("otp: secret is not base32: %w", err)
+	}
+	return b, nil
+}
+
+// Code computes the code for counter (the HOTP counter, or the TOTP step).
+func Code(seed []byte, counter uint64, p Params) string {
+	digits := potp.DigitsSix
+	if p.Digits == 8 {
+		digits = potp.DigitsEight
+	}
+	code, err := hotp.GenerateCodeCustom(b32.EncodeToString(seed), counter, hotp.ValidateOpts{
+		Digits:    digits,
+		Algorithm: p.Algorithm.pquerna(),
+	})
+	if err != nil {
+		// The secret was base32-encoded just above, so it always decodes.
+		panic("otp: " + err.Error())
+	}
+	return code
+}
+
+// Step is the TOTP time step of a Unix time.
+func Step(unix int64, period int) int64 {
+	if unix < 0 {
+		return 0
+	}
+	return unix / int64(period)
+}
+
+func equalCode(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+// wellFormed reports whether code has the token's number of decimal digits.
+func wellFormed(code string, digits int) bool {
+	if len(code) != digits {
+		return false
+	}
+	for i := 0; i < len(code); i++ {
+		if code[i] < '0' || code[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// VerifyHOTP looks for code at counters next .. next+lookAhead and returns
+// the counter that matched. next is the first counter not yet used.
+func VerifyHOTP(seed []byte, p Params, code string, next uint64, lookAhead int) (uint64, bool) {
+	if !wellFormed(code, p.Digits) {
+		return 0, false
+	}
+	for i := 0; i <= lookAhead; i++ {
+		if equalCode(Code(seed, next+uint64(i), p), code) {
+			return next + uint64(i), true
+		}
+	}
+	return 0, false
+}
+
+// VerifyTOTP looks for code at the steps within window of the token's
+// expected step (the current step shifted by the token's remembered drift)
+// and returns the step that matched. Steps at or before lastStep were used
+// already and never match, so a code is accepted at most once.
+func VerifyTOTP(seed []byte, p Params, code string, unix, drift, lastStep int64, window int) (int64, bool) {
+	if !wellFormed(code, p.Digits) {
+		return 0, false
+	}
+	center := Step(unix, p.Period) + drift
+	// Search the expected step first, then outwards, so the closest match wins.
+	for d := 0; d <= window; d++ {
+		for _, s := range []int64{center + int64(d), center - int64(d)} {
+			if s <= lastStep || s < 0 {
+				continue
+			}
+			if equalCode(Code(seed, uint64(s), p), code) {
+				return s, true
+			}
+			if d == 0 {
+				break
+			}
+		}
+	}
+	return 0, false
+}
+
+// ResyncHOTP finds two consecutive codes within window counters after next
+// and returns the counter of the second one.
+func ResyncHOTP(seed []byte, p Params, code1, code2 string, next uint64, window int) (uint64, bool) {
+	if !wellFormed(code1, p.Digits) || !wellFormed(code2, p.Digits) {
+		return 0, false
+	}
+	for i := 0; i <= window; i++ {
+		c := next + uint64(i)
+		if equalCode(Code(seed, c, p), code1) && equalCode(Code(seed, c+1, p), code2) {
+			return c + 1, true
+		}
+	}
+	return 0, false
+}
+
+// ResyncTOTP finds two consecutive codes within window steps either side of
+// the current step (ignoring any remembered drift) and returns the step of the
+// second one. Steps at or before lastStep never match.
+func ResyncTOTP(seed []byte, p Params, code1, code2 string, unix, lastStep int64, window int) (int64, bool) {
+	if !wellFormed(code1, p.Digits) || !wellFormed(code2, p.Digits) {
+		return 0, false
+	}
+	now := Step(unix, p.Period)
+	for s := now - int64(window); s <= now+int64(window); s++ {
+		if s <= lastStep || s < 0 {
+			continue
+		}
+		if equalCode(Code(seed, uint64(s), p), code1) && equalCode(Code(seed, uint64(s+1), p), code2) {
+			return s + 1, true
+		}
+	}
+	return 0, false
+}
+
+// URI is the otpauth:// key URI authenticator apps read from a QR code
+// (the Google Authenticator key URI format, also read by FreeOTP).
+// counter is the HOTP counter the app should start at.
+func URI(issuer, account string, seed []byte, p Params, counter uint64) string {
+	v := url.Values{}
+	v.Set("secret", EncodeSecret(seed))
+	v.Set("issuer", issuer)
+	v.Set("algorithm", string(p.Algorithm))
+	v.Set("digits", strconv.Itoa(p.Digits))
+	if p.Type == HOTP {
+		v.Set("counter", strconv.FormatUint(counter, 10))
+	} else {
+		v.Set("period", strconv.Itoa(p.Period))
+	}
+	u := url.URL{
+		Scheme:   "otpauth",
+		Host:     string(p.Type),
+		Path:     "/" + issuer + ":" + account,
+		RawQuery: strings.ReplaceAll(v.Encode(), "+", "%20"),
+	}
+	return u.String()
+}
