@@ -1,0 +1,50 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Audit records one event.
+func (s *SQLite) Audit(ctx context.Context, e AuditEvent) error {
+	return s.write(ctx, func(tx *sql.Tx) error { return s.audit(tx, e) })
+}
+
+// AuditEvents returns matching audit rows, oldest first; with a Limit, the
+// newest Limit rows.
+func (s *SQLite) AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
+	q := `SELECT id, at, actor, action, user, serial, client, result, detail FROM audit WHERE at >= ?`
+	args := []any{f.Since.UnixMilli()}
+	if f.Since.IsZero() {
+		args[0] = int64(0)
+	}
+	if f.User != "" {
+		q += ` AND user = ? COLLATE NOCASE`
+		args = append(args, f.User)
+	}
+	q += ` ORDER BY id DESC`
+	if f.Limit > 0 {
+		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
+	}
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: audit: %w", err)
+	}
+	defer rows.Close()
+	var out []AuditEvent
+	for rows.Next() {
+		var e AuditEvent
+		var at int64
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.User, &e.Serial, &e.Client, &e.Result, &e.Detail); err != nil {
+			return nil, fmt.Errorf("store: audit: %w", err)
+		}
+		e.At = time.UnixMilli(at).UTC()
+		out = append(out, e)
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,133 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+const clientCols = `id, name, cidr, secret, require_ma, nas_type, created_at`
+
+func (s *SQLite) scanClient(sc interface{ Scan(...any) error }) (Client, error) {
+	var c Client
+	var cidr string
+	var sealed []byte
+	var created int64
+	if err := sc.Scan(&c.ID, &c.Name, &cidr, &sealed, &c.RequireMessageAuthenticator, &c.NASType, &created); err != nil {
+		return Client{}, err
+	}
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return Client{}, fmt.Errorf("client %q: stored cidr %q: %w", c.Name, cidr, err)
+	}
+	c.Prefix = p
+	c.CreatedAt = unixTime(created)
+	c.Secret, err = s.sealer.Open(sealed, secretAD(c.Name))
+	if err != nil {
+		return Client{}, fmt.Errorf("client %q secret: %w", c.Name, err)
+	}
+	return c, nil
+}
+
+func (s *SQLite) bumpClientsVersion(tx *sql.Tx) error {
+	_, err := tx.Exec(`INSERT INTO meta(k, v) VALUES ('clients_version', 1)
+		ON CONFLICT(k) DO UPDATE SET v = v + 1`)
+	return err
+}
+
+// CreateClient adds a RADIUS client.
+func (s *SQLite) CreateClient(ctx context.Context, by string, c Client) (Client, error) {
+	if !c.Prefix.IsValid() || len(c.Secret) == 0 {
+		return Client{}, fmt.Errorf("store: client %q needs a prefix and a secret: %w", c.Name, ErrInvalid)
+	}
+	c.Prefix = c.Prefix.Masked()
+	sealed, err := s.sealer.Seal(c.Secret, secretAD(c.Name))
+	if err != nil {
+		return Client{}, err
+	}
+	c.CreatedAt = s.now().UTC().Truncate(time.Second)
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`INSERT INTO clients(name, cidr, secret, require_ma, nas_type, created_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, c.Name, c.Prefix.String(), sealed, c.RequireMessageAuthenticator,
+			c.NASType, c.CreatedAt.Unix())
+		if isUnique(err) {
+			return fmt.Errorf("store: client %q: %w", c.Name, ErrExists)
+		}
+		if err != nil {
+			return fmt.Errorf("store: client %q: %w", c.Name, err)
+		}
+		c.ID, _ = res.LastInsertId()
+		if err := s.bumpClientsVersion(tx); err != nil {
+			return fmt.Errorf("store: client %q: %w", c.Name, err)
+		}
+		return s.audit(tx, AuditEvent{Actor: by, Action: "client.add", Client: c.Name, Result: "ok",
+			Detail: "cidr=" + c.Prefix.String()})
+	})
+	if err != nil {
+		return Client{}, err
+	}
+	return c, nil
+}
+
+// Client returns one client with its secret.
+func (s *SQLite) Client(ctx context.Context, name string) (Client, error) {
+	c, err := s.scanClient(s.rdb.QueryRowContext(ctx, `SELECT `+clientCols+` FROM clients WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Client{}, fmt.Errorf("store: client %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return Client{}, fmt.Errorf("store: %w", err)
+	}
+	return c, nil
+}
+
+// Clients lists all clients with their secrets, by name.
+func (s *SQLite) Clients(ctx context.Context) ([]Client, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+clientCols+` FROM clients ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("store: clients: %w", err)
+	}
+	defer rows.Close()
+	var out []Client
+	for rows.Next() {
+		c, err := s.scanClient(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: clients: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// DeleteClient removes a client.
+func (s *SQLite) DeleteClient(ctx context.Context, by, name string) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`DELETE FROM clients WHERE name = ?`, name)
+		if err != nil {
+			return fmt.Errorf("store: client %q: %w", name, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("store: client %q: %w", name, ErrNotFound)
+		}
+		if err := s.bumpClientsVersion(tx); err != nil {
+			return fmt.Errorf("store: client %q: %w", name, err)
+		}
+		return s.audit(tx, AuditEvent{Actor: by, Action: "client.remove", Client: name, Result: "ok"})
+	})
+}
+
+// ClientsVersion changes whenever a client is added or removed.
+func (s *SQLite) ClientsVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.rdb.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = 'clients_version'`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: clients version: %w", err)
+	}
+	return v, nil
+}

@@ -1,0 +1,122 @@
+package store
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// KeySize is the length of the master key: AES-256.
+const KeySize = 32
+
+// ErrKeyMissing means the master key file does not exist.
+var ErrKeyMissing = errors.New("master key file missing")
+
+// Sealer encrypts secrets at rest with AES-256-GCM. The associated data
+// binds each ciphertext to the record it belongs to (a token's serial, a
+// client's name), so a sealed seed copied onto another row does not open.
+type Sealer struct {
+	aead cipher.AEAD
+}
+
+// NewSealer makes a Sealer from a 32-byte key.
+func NewSealer(key []byte) (*Sealer, error) {
+	if len(key) != KeySize {
+		return nil, fmt.Errorf("store: master key must be %d bytes, got %d", KeySize, len(key))
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("store: master key: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("store: master key: %w", err)
+	}
+	return &Sealer{aead: aead}, nil
+}
+
+// Seal encrypts plain under a fresh random nonce; the result is nonce||ciphertext.
+func (s *Sealer) Seal(plain []byte, ad string) ([]byte, error) {
+	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plain)+s.aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("store: nonce: %w", err)
+	}
+	return s.aead.Seal(nonce, nonce, plain, []byte(ad)), nil
+}
+
+// Open decrypts what Seal made with the same associated data.
+func (s *Sealer) Open(sealed []byte, ad string) ([]byte, error) {
+	n := s.aead.NonceSize()
+	if len(sealed) < n+s.aead.Overhead() {
+		return nil, errors.New("store: sealed value too short")
+	}
+	plain, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(ad))
+	if err != nil {
+		return nil, errors.New("store: sealed value does not open with this master key")
+	}
+	return plain, nil
+}
+
+func seedAD(serial string) string   { return "radmfa/token-seed\x00" + serial }
+func secretAD(client string) string { return "radmfa/client-secret\x00" + client }
+
+const keyCheckAD = "radmfa/key-check"
+
+// LoadKey reads a master key file (64 hex digits). It refuses a file that
+// group or others can read or write.
+func LoadKey(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("store: %s: %w", path, ErrKeyMissing)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: master key: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("store: master key %s is not a regular file", path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("store: master key %s has mode %04o; it must not be accessible to group or others (chmod 600)", path, perm)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("store: master key: %w", err)
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(key) != KeySize {
+		return nil, fmt.Errorf("store: master key %s must hold %d hex digits", path, 2*KeySize)
+	}
+	return key, nil
+}
+
+// CreateKey writes a new random master key with mode 0600. It never
+// overwrites an existing file.
+func CreateKey(path string) ([]byte, error) {
+	key := make([]byte, KeySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("store: master key: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store: master key: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("store: master key: %w", err)
+	}
+	if _, err := fmt.Fprintln(f, hex.EncodeToString(key)); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("store: master key: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("store: master key: %w", err)
+	}
+	return key, f.Close()
+}

@@ -1,0 +1,379 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// applicationID marks a SQLite file as radmfa's ("RMFA").
+const applicationID = 0x524d4641
+
+// maxBatch bounds how many queued writes share one transaction.
+const maxBatch = 256
+
+// Options configures a SQLite store.
+type Options struct {
+	// Path of the database file; created with its schema when missing.
+	Path string
+	// Key is the 32-byte master key that seals seeds and secrets.
+	Key []byte
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Synchronous is SQLite's synchronous setting: "FULL" (default, durable
+	// across power loss) or "NORMAL" (durable across a process crash).
+	Synchronous string
+}
+
+// SQLite is the embedded Store. Reads run on a pool of connections; every
+// write goes through one goroutine that commits the writes queued while the
+// previous commit ran in one transaction (group commit), each in a
+// savepoint of its own so one failing write does not undo another. A caller
+// returns only after its write is committed.
+type SQLite struct {
+	rdb    *sql.DB
+	wdb    *sql.DB
+	sealer *Sealer
+	now    func() time.Time
+
+	writes    chan writeOp
+	closeOnce sync.Once
+	closing   chan struct{}
+	done      chan struct{}
+	mu        sync.RWMutex // guards closed against sends on writes
+	closed    bool
+}
+
+type writeOp struct {
+	fn   func(tx *sql.Tx) error
+	done chan error
+}
+
+var _ Store = (*SQLite)(nil)
+
+func dsn(path string, query url.Values) string {
+	u := url.URL{Scheme: "file", Opaque: path, RawQuery: query.Encode()}
+	return u.String()
+}
+
+// OpenSQLite opens (creating if needed) the database at o.Path, checks that
+// it is radmfa's and that o.Key opens it, and applies pending migrations.
+func OpenSQLite(o Options) (*SQLite, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	sync := strings.ToUpper(o.Synchronous)
+	if sync == "" {
+		sync = "FULL"
+	}
+	if sync != "FULL" && sync != "NORMAL" {
+		return nil, fmt.Errorf("store: synchronous %q: want FULL or NORMAL", o.Synchronous)
+	}
+	sealer, err := NewSealer(o.Key)
+	if err != nil {
+		return nil, err
+	}
+	if dir := filepath.Dir(o.Path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+	}
+	q := url.Values{}
+	q.Set("_busy_timeout", "10000")
+	q.Set("_foreign_keys", "on")
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", sync)
+	q.Set("_txlock", "immediate")
+	wdb, err := sql.Open("sqlite3", dsn(o.Path, q))
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", o.Path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	s := &SQLite{wdb: wdb, sealer: sealer, now: o.Now}
+	if err := s.checkAndMigrate(o.Path); err != nil {
+		wdb.Close()
+		return nil, err
+	}
+	rq := url.Values{}
+	rq.Set("_busy_timeout", "10000")
+	rq.Set("_foreign_keys", "on")
+	rq.Set("_query_only", "1")
+	rdb, err := sql.Open("sqlite3", dsn(o.Path, rq))
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("store: open %s: %w", o.Path, err)
+	}
+	rdb.SetMaxOpenConns(8)
+	rdb.SetMaxIdleConns(8)
+	s.rdb = rdb
+	s.writes = make(chan writeOp, maxBatch)
+	s.closing = make(chan struct{})
+	s.done = make(chan struct{})
+	go s.writer()
+	return s, nil
+}
+
+func (s *SQLite) checkAndMigrate(path string) error {
+	ctx := context.Background()
+	var appID int64
+	if err := s.wdb.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+		var se sqlite3.Error
+		if errors.As(err, &se) && se.Code == sqlite3.ErrNotADB {
+			return fmt.Errorf("store: %s is not a radmfa database (not SQLite)", path)
+		}
+		return fmt.Errorf("store: %s: %w", path, err)
+	}
+	var version int
+	if err := s.wdb.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("store: %s: %w", path, err)
+	}
+	if appID == 0 {
+		var n int
+		if err := s.wdb.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
+			return fmt.Errorf("store: %s: %w", path, err)
+		}
+		if n > 0 {
+			return fmt.Errorf("store: %s is not a radmfa database (it holds other tables)", path)
+		}
+	} else if appID != applicationID {
+		return fmt.Errorf("store: %s is not a radmfa database (application id %#x)", path, appID)
+	}
+
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return fmt.Errorf("store: migrations: %w", err)
+	}
+	sort.Strings(names)
+	if version > len(names) {
+		return fmt.Errorf("store: %s has schema version %d, newer than this radmfa knows (%d); upgrade radmfa", path, version, len(names))
+	}
+	for i := version; i < len(names); i++ {
+		body, err := migrations.ReadFile(names[i])
+		if err != nil {
+			return fmt.Errorf("store: migration %s: %w", names[i], err)
+		}
+		if err := s.migrate(ctx, i+1, string(body)); err != nil {
+			return fmt.Errorf("store: migration %s: %w", names[i], err)
+		}
+	}
+	return s.checkKey(ctx)
+}
+
+// migrate applies one migration and records its version in one transaction.
+func (s *SQLite) migrate(ctx context.Context, version int, body string) error {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var cur int
+	// Another process may have migrated while we waited for the write lock.
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&cur); err != nil {
+		return err
+	}
+	if cur >= version {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, body); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "PRAGMA application_id = "+strconv.Itoa(applicationID)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(version)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// checkKey makes sure the master key is the one the database was made with:
+// the first open stores a sealed check value, later opens must open it.
+func (s *SQLite) checkKey(ctx context.Context) error {
+	var sealed []byte
+	err := s.wdb.QueryRowContext(ctx, "SELECT v FROM meta WHERE k = 'key_check'").Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		sealed, err = s.sealer.Seal([]byte("radmfa"), keyCheckAD)
+		if err != nil {
+			return err
+		}
+		_, err = s.wdb.ExecContext(ctx, "INSERT OR IGNORE INTO meta(k, v) VALUES ('key_check', ?)", sealed)
+		if err != nil {
+			return fmt.Errorf("store: key check: %w", err)
+		}
+		return s.checkKey(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("store: key check: %w", err)
+	}
+	if _, err := s.sealer.Open(sealed, keyCheckAD); err != nil {
+		return errors.New("store: the master key does not match this database (wrong --key-file?)")
+	}
+	return nil
+}
+
+// HasData reports whether a database file exists at path; a missing key
+// must not be created anew for an existing database.
+func HasData(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Size() > 0
+}
+
+// write queues fn and waits until it has been committed (or failed).
+func (s *SQLite) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	op := writeOp{fn: fn, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case s.writes <- op:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	s.mu.RUnlock()
+	// Once queued the write will be committed or fail; wait for the answer
+	// even if ctx ends, so the caller never reports a write that happened
+	// as one that did not.
+	return <-op.done
+}
+
+func (s *SQLite) writer() {
+	defer close(s.done)
+	batch := make([]writeOp, 0, maxBatch)
+	for {
+		op, ok := <-s.writes
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], op)
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case op, ok := <-s.writes:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, op)
+			default:
+				break drain
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit runs a batch of writes in one transaction.
+func (s *SQLite) commit(batch []writeOp) {
+	results := make([]error, len(batch))
+	tx, err := s.wdb.Begin()
+	if err != nil {
+		for _, op := range batch {
+			op.done <- fmt.Errorf("store: begin: %w", err)
+		}
+		return
+	}
+	if len(batch) == 1 {
+		results[0] = batch[0].fn(tx)
+		if results[0] != nil {
+			tx.Rollback()
+			batch[0].done <- results[0]
+			return
+		}
+	} else {
+		for i, op := range batch {
+			if _, err := tx.Exec("SAVEPOINT w"); err != nil {
+				results[i] = fmt.Errorf("store: savepoint: %w", err)
+				continue
+			}
+			if results[i] = op.fn(tx); results[i] != nil {
+				if _, err := tx.Exec("ROLLBACK TO w"); err != nil {
+					tx.Rollback()
+					for _, op := range batch {
+						op.done <- fmt.Errorf("store: rollback to savepoint: %w", err)
+					}
+					return
+				}
+			}
+			if _, err := tx.Exec("RELEASE w"); err != nil {
+				results[i] = fmt.Errorf("store: release savepoint: %w", err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		for i := range results {
+			if results[i] == nil {
+				results[i] = fmt.Errorf("store: commit: %w", err)
+			}
+		}
+	}
+	for i, op := range batch {
+		op.done <- results[i]
+	}
+}
+
+// Close finishes queued writes and closes the database.
+func (s *SQLite) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		close(s.writes)
+		s.mu.Unlock()
+		<-s.done
+	})
+	err1 := s.rdb.Close()
+	err2 := s.wdb.Close()
+	return errors.Join(err1, err2)
+}
+
+// audit inserts an audit row inside a write transaction.
+func (s *SQLite) audit(tx *sql.Tx, e AuditEvent) error {
+	if e.At.IsZero() {
+		e.At = s.now()
+	}
+	_, err := tx.Exec(`INSERT INTO audit(at, actor, action, user, serial, client, result, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.At.UnixMilli(), e.Actor, e.Action, e.User, e.Serial, e.Client, e.Result, e.Detail)
+	if err != nil {
+		return fmt.Errorf("store: audit: %w", err)
+	}
+	return nil
+}
+
+func isUnique(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique
+}
+
+func unixTime(sec int64) time.Time {
+	if sec == 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, 0).UTC()
+}
+
+func unixOf(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}

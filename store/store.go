@@ -1,0 +1,201 @@
+// Package store keeps radmfa's state: users, tokens, RADIUS clients and the
+// audit log. Store is the contract every backend meets (store/storetest is
+// its test suite); SQLite is the embedded default. Token seeds and client
+// secrets are sealed at rest with a master key that is not in the database.
+package store
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+)
+
+// Sentinel errors callers branch on.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	// ErrConflict means the record changed since it was read; re-read and retry.
+	ErrConflict = errors.New("changed concurrently")
+	// ErrInvalid reports a change the record's state does not allow.
+	ErrInvalid = errors.New("not allowed")
+	ErrClosed  = errors.New("store closed")
+)
+
+// TokenState is where a token is in its life.
+type TokenState string
+
+// Token states. Assigned and active tokens can log in; an assigned token
+// becomes active at its first successful login.
+const (
+	StateInventory TokenState = "inventory"
+	StateAssigned  TokenState = "assigned"
+	StateActive    TokenState = "active"
+	StateRevoked   TokenState = "revoked"
+)
+
+// Usable reports whether a token in state s may authenticate.
+func (s TokenState) Usable() bool { return s == StateAssigned || s == StateActive }
+
+// Origin says how a token came to exist.
+const (
+	OriginSoft     = "soft"     // enrolled by QR code
+	OriginHardware = "hardware" // imported into the inventory
+)
+
+// LockForever is the LockedUntil value of a token only an admin can unlock.
+const LockForever = int64(1<<63 - 1)
+
+// User is a person who logs in.
+type User struct {
+	ID        int64
+	Name      string
+	Email     string
+	Group     string
+	Disabled  bool
+	CreatedAt time.Time
+}
+
+// Token is one OTP token record. Seed is filled only by the methods that say
+// so, and is always sealed at rest.
+type Token struct {
+	ID        int64
+	Serial    string
+	User      string // empty when unassigned
+	Type      string // totp, hotp
+	Origin    string
+	State     TokenState
+	Algorithm string
+	Digits    int
+	Period    int
+	Seed      []byte
+
+	// Counter is the next HOTP counter that may be accepted.
+	Counter uint64
+	// LastStep is the last TOTP step accepted; codes at or before it are refused.
+	LastStep int64
+	// Drift is the offset in steps between the token's clock and ours.
+	Drift int64
+
+	PINHash     string // argon2id, empty when the token has no PIN
+	FailCount   int
+	LockedUntil int64 // Unix seconds; 0 not locked; LockForever until an admin unlocks
+	LastUsed    time.Time
+	CreatedAt   time.Time
+	Description string
+	// Version increases with every change; auth updates compare it.
+	Version int64
+}
+
+// HasPIN reports whether the password must start with the token's PIN.
+func (t Token) HasPIN() bool { return t.PINHash != "" }
+
+// Locked reports whether the token is locked at now.
+func (t Token) Locked(now time.Time) bool { return t.LockedUntil != 0 && now.Unix() < t.LockedUntil }
+
+// TokenFilter selects tokens to list; zero fields match everything.
+type TokenFilter struct {
+	User  string
+	State TokenState
+}
+
+// Client is a RADIUS client (a NAS) known by its source address.
+type Client struct {
+	ID                          int64
+	Name                        string
+	Prefix                      netip.Prefix
+	Secret                      []byte // filled by Clients and Client
+	RequireMessageAuthenticator bool
+	NASType                     string
+	CreatedAt                   time.Time
+}
+
+// AuditEvent is one row of the audit log.
+type AuditEvent struct {
+	ID     int64
+	At     time.Time
+	Actor  string // "cli:<os user>", "radius:<client>", ...
+	Action string // "user.add", "token.enroll", "auth", ...
+	User   string
+	Serial string
+	Client string
+	Result string // "ok", "accept", "reject", "error", ...
+	Detail string // never a secret
+}
+
+// AuditFilter selects audit rows, newest last.
+type AuditFilter struct {
+	User  string
+	Since time.Time
+	Limit int
+}
+
+// TokenAuth is the outcome of one authentication for one token.
+type TokenAuth struct {
+	ID int64
+	// Accepted: the compare-and-set of an accepted code. Version is the one
+	// read; Counter/LastStep/Drift the new values. A changed Version makes
+	// the whole commit fail with ErrConflict.
+	Accepted bool
+	Version  int64
+	Counter  uint64
+	LastStep int64
+	Drift    int64
+	// Failed counts a failure; at LockAfter consecutive failures the token
+	// is locked until LockUntil.
+	Failed    bool
+	LockAfter int
+	LockUntil int64
+}
+
+// AuthCommit is what one authentication writes, atomically.
+type AuthCommit struct {
+	At     time.Time
+	Tokens []TokenAuth
+	Audit  AuditEvent
+}
+
+// DeletedUser reports what happened to a deleted user's tokens.
+type DeletedUser struct {
+	ToInventory []string // hardware tokens, back in the inventory
+	Deleted     []string // soft tokens, deleted with their seeds
+}
+
+// Store is radmfa's persistence contract. Mutating admin methods record
+// their audit row (actor by) in the same transaction as the change.
+type Store interface {
+	CreateUser(ctx context.Context, by string, u User) (User, error)
+	User(ctx context.Context, name string) (User, error)
+	Users(ctx context.Context) ([]User, error)
+	SetUserDisabled(ctx context.Context, by, name string, disabled bool) error
+	DeleteUser(ctx context.Context, by, name string) (DeletedUser, error)
+
+	// CreateToken stores t (with its Seed) and returns it with ID and times set.
+	CreateToken(ctx context.Context, by string, t Token) (Token, error)
+	// Token returns one token with its seed.
+	Token(ctx context.Context, serial string) (Token, error)
+	// Tokens lists tokens without seeds, ordered by serial.
+	Tokens(ctx context.Context, f TokenFilter) ([]Token, error)
+	// UserTokens returns a user and all their tokens with seeds.
+	UserTokens(ctx context.Context, name string) (User, []Token, error)
+	// UpdateToken reads a token with its seed, lets fn change it, and writes
+	// it back with an audit row (action) in one transaction. If fn returns an
+	// error nothing is written. Serial, ID, CreatedAt are not changed; a Seed
+	// set to nil destroys it.
+	UpdateToken(ctx context.Context, by, serial, action string, fn func(*Token) error) (Token, error)
+	DeleteToken(ctx context.Context, by, serial string) error
+	// CommitAuth writes an authentication's token changes and its audit row.
+	CommitAuth(ctx context.Context, c AuthCommit) error
+
+	CreateClient(ctx context.Context, by string, c Client) (Client, error)
+	Client(ctx context.Context, name string) (Client, error)
+	Clients(ctx context.Context) ([]Client, error)
+	DeleteClient(ctx context.Context, by, name string) error
+	// ClientsVersion changes whenever the client table does.
+	ClientsVersion(ctx context.Context) (int64, error)
+
+	Audit(ctx context.Context, e AuditEvent) error
+	AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+
+	Close() error
+}

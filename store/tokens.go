@@ -1,0 +1,261 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+const tokenCols = `t.id, t.serial, COALESCE(u.name, ''), t.type, t.origin, t.state, t.algorithm, t.digits,
+	t.period, t.seed, t.counter, t.last_step, t.drift, t.pin_hash, t.fail_count, t.locked_until,
+	t.last_used, t.created_at, t.description, t.version`
+
+const tokenFrom = ` FROM tokens t LEFT JOIN users u ON u.id = t.user_id`
+
+// scanToken reads a row of tokenCols; the seed is opened when withSeed.
+func (s *SQLite) scanToken(sc interface{ Scan(...any) error }, withSeed bool) (Token, error) {
+	var t Token
+	var sealed []byte
+	var counter int64
+	var lastUsed, created int64
+	err := sc.Scan(&t.ID, &t.Serial, &t.User, &t.Type, &t.Origin, &t.State, &t.Algorithm, &t.Digits,
+		&t.Period, &sealed, &counter, &t.LastStep, &t.Drift, &t.PINHash, &t.FailCount, &t.LockedUntil,
+		&lastUsed, &created, &t.Description, &t.Version)
+	if err != nil {
+		return Token{}, err
+	}
+	t.Counter = uint64(counter)
+	t.LastUsed = unixTime(lastUsed)
+	t.CreatedAt = unixTime(created)
+	if withSeed && sealed != nil {
+		t.Seed, err = s.sealer.Open(sealed, seedAD(t.Serial))
+		if err != nil {
+			return Token{}, fmt.Errorf("token %q seed: %w", t.Serial, err)
+		}
+	}
+	return t, nil
+}
+
+func (s *SQLite) sealSeed(t Token) ([]byte, error) {
+	if t.Seed == nil {
+		return nil, nil
+	}
+	return s.sealer.Seal(t.Seed, seedAD(t.Serial))
+}
+
+// userID resolves a user name inside a transaction; "" is no user.
+func userID(tx *sql.Tx, name string) (any, error) {
+	if name == "" {
+		return nil, nil
+	}
+	var id int64
+	err := tx.QueryRow(`SELECT id FROM users WHERE name = ?`, name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store: user %q: %w", name, ErrNotFound)
+	}
+	return id, err
+}
+
+// CreateToken stores a new token.
+func (s *SQLite) CreateToken(ctx context.Context, by string, t Token) (Token, error) {
+	if t.Serial == "" {
+		return Token{}, fmt.Errorf("store: token without serial: %w", ErrInvalid)
+	}
+	sealed, err := s.sealSeed(t)
+	if err != nil {
+		return Token{}, err
+	}
+	t.CreatedAt = s.now().UTC().Truncate(1e9)
+	t.Version = 1
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		uid, err := userID(tx, t.User)
+		if err != nil {
+			return err
+		}
+		res, err := tx.Exec(`INSERT INTO tokens(serial, user_id, type, origin, state, algorithm, digits, period,
+			seed, counter, last_step, drift, pin_hash, created_at, description)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			t.Serial, uid, t.Type, t.Origin, t.State, t.Algorithm, t.Digits, t.Period,
+			sealed, int64(t.Counter), t.LastStep, t.Drift, t.PINHash, t.CreatedAt.Unix(), t.Description)
+		if isUnique(err) {
+			return fmt.Errorf("store: token %q: %w", t.Serial, ErrExists)
+		}
+		if err != nil {
+			return fmt.Errorf("store: token %q: %w", t.Serial, err)
+		}
+		t.ID, _ = res.LastInsertId()
+		return s.audit(tx, AuditEvent{Actor: by, Action: "token.create", User: t.User, Serial: t.Serial,
+			Result: "ok", Detail: fmt.Sprintf("type=%s origin=%s state=%s", t.Type, t.Origin, t.State)})
+	})
+	if err != nil {
+		return Token{}, err
+	}
+	return t, nil
+}
+
+// Token returns a token with its seed.
+func (s *SQLite) Token(ctx context.Context, serial string) (Token, error) {
+	t, err := s.scanToken(s.rdb.QueryRowContext(ctx, `SELECT `+tokenCols+tokenFrom+` WHERE t.serial = ?`, serial), true)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Token{}, fmt.Errorf("store: token %q: %w", serial, ErrNotFound)
+	}
+	if err != nil {
+		return Token{}, fmt.Errorf("store: token %q: %w", serial, err)
+	}
+	return t, nil
+}
+
+// Tokens lists tokens without their seeds.
+func (s *SQLite) Tokens(ctx context.Context, f TokenFilter) ([]Token, error) {
+	var where []string
+	var args []any
+	if f.User != "" {
+		where = append(where, "u.name = ?")
+		args = append(args, f.User)
+	}
+	if f.State != "" {
+		where = append(where, "t.state = ?")
+		args = append(args, f.State)
+	}
+	q := `SELECT ` + tokenCols + tokenFrom
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	rows, err := s.rdb.QueryContext(ctx, q+" ORDER BY t.serial", args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []Token
+	for rows.Next() {
+		t, err := s.scanToken(rows, false)
+		if err != nil {
+			return nil, fmt.Errorf("store: tokens: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// UserTokens returns a user and their tokens with seeds.
+func (s *SQLite) UserTokens(ctx context.Context, name string) (User, []Token, error) {
+	u, err := s.User(ctx, name)
+	if err != nil {
+		return User{}, nil, err
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+tokenCols+tokenFrom+` WHERE t.user_id = ? ORDER BY t.serial`, u.ID)
+	if err != nil {
+		return User{}, nil, fmt.Errorf("store: tokens of %q: %w", name, err)
+	}
+	defer rows.Close()
+	var out []Token
+	for rows.Next() {
+		t, err := s.scanToken(rows, true)
+		if err != nil {
+			return User{}, nil, fmt.Errorf("store: tokens of %q: %w", name, err)
+		}
+		out = append(out, t)
+	}
+	return u, out, rows.Err()
+}
+
+// UpdateToken changes a token through fn in one transaction with its audit row.
+func (s *SQLite) UpdateToken(ctx context.Context, by, serial, action string, fn func(*Token) error) (Token, error) {
+	var out Token
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		t, err := s.scanToken(tx.QueryRow(`SELECT `+tokenCols+tokenFrom+` WHERE t.serial = ?`, serial), true)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("store: token %q: %w", serial, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("store: token %q: %w", serial, err)
+		}
+		before := t
+		if err := fn(&t); err != nil {
+			return err
+		}
+		t.ID, t.Serial, t.CreatedAt = before.ID, before.Serial, before.CreatedAt
+		uid, err := userID(tx, t.User)
+		if err != nil {
+			return err
+		}
+		sealed, err := s.sealSeed(t)
+		if err != nil {
+			return err
+		}
+		t.Version = before.Version + 1
+		_, err = tx.Exec(`UPDATE tokens SET user_id = ?, type = ?, origin = ?, state = ?, algorithm = ?,
+			digits = ?, period = ?, seed = ?, counter = ?, last_step = ?, drift = ?, pin_hash = ?,
+			fail_count = ?, locked_until = ?, last_used = ?, description = ?, version = ? WHERE id = ?`,
+			uid, t.Type, t.Origin, t.State, t.Algorithm, t.Digits, t.Period, sealed, int64(t.Counter),
+			t.LastStep, t.Drift, t.PINHash, t.FailCount, t.LockedUntil, unixOf(t.LastUsed), t.Description,
+			t.Version, t.ID)
+		if err != nil {
+			return fmt.Errorf("store: token %q: %w", serial, err)
+		}
+		user := t.User
+		if user == "" {
+			user = before.User
+		}
+		out = t
+		return s.audit(tx, AuditEvent{Actor: by, Action: action, User: user, Serial: serial, Result: "ok",
+			Detail: fmt.Sprintf("state=%s", t.State)})
+	})
+	return out, err
+}
+
+// DeleteToken deletes a token and its seed.
+func (s *SQLite) DeleteToken(ctx context.Context, by, serial string) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		var id int64
+		var user string
+		err := tx.QueryRow(`SELECT t.id, COALESCE(u.name, '')`+tokenFrom+` WHERE t.serial = ?`, serial).Scan(&id, &user)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("store: token %q: %w", serial, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("store: token %q: %w", serial, err)
+		}
+		if _, err := tx.Exec(`DELETE FROM tokens WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("store: token %q: %w", serial, err)
+		}
+		return s.audit(tx, AuditEvent{Actor: by, Action: "token.delete", User: user, Serial: serial, Result: "ok"})
+	})
+}
+
+// CommitAuth writes the token changes of one authentication with its audit row.
+func (s *SQLite) CommitAuth(ctx context.Context, c AuthCommit) error {
+	at := c.At.Unix()
+	return s.write(ctx, func(tx *sql.Tx) error {
+		for _, ta := range c.Tokens {
+			switch {
+			case ta.Accepted:
+				res, err := tx.Exec(`UPDATE tokens SET counter = ?, last_step = ?, drift = ?, fail_count = 0,
+					last_used = ?, state = CASE WHEN state = ? THEN ? ELSE state END, version = version + 1
+					WHERE id = ? AND version = ?`,
+					int64(ta.Counter), ta.LastStep, ta.Drift, at, StateAssigned, StateActive, ta.ID, ta.Version)
+				if err != nil {
+					return fmt.Errorf("store: token %d: %w", ta.ID, err)
+				}
+				if n, _ := res.RowsAffected(); n != 1 {
+					return fmt.Errorf("store: token %d: %w", ta.ID, ErrConflict)
+				}
+			case ta.Failed:
+				lockAt := ta.LockAfter
+				if lockAt <= 0 {
+					lockAt = 1 << 30
+				}
+				if _, err := tx.Exec(`UPDATE tokens SET fail_count = fail_count + 1,
+					locked_until = CASE WHEN fail_count + 1 >= ? THEN ? ELSE locked_until END,
+					version = version + 1 WHERE id = ?`, lockAt, ta.LockUntil, ta.ID); err != nil {
+					return fmt.Errorf("store: token %d: %w", ta.ID, err)
+				}
+			}
+		}
+		e := c.Audit
+		e.At = c.At
+		return s.audit(tx, e)
+	})
+}

@@ -1,0 +1,144 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+const userCols = `id, name, email, grp, disabled, created_at`
+
+func scanUser(sc interface{ Scan(...any) error }) (User, error) {
+	var u User
+	var created int64
+	err := sc.Scan(&u.ID, &u.Name, &u.Email, &u.Group, &u.Disabled, &created)
+	u.CreatedAt = unixTime(created)
+	return u, err
+}
+
+// CreateUser adds a user.
+func (s *SQLite) CreateUser(ctx context.Context, by string, u User) (User, error) {
+	u.CreatedAt = s.now().UTC().Truncate(1e9)
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`INSERT INTO users(name, email, grp, disabled, created_at) VALUES (?, ?, ?, ?, ?)`,
+			u.Name, u.Email, u.Group, u.Disabled, u.CreatedAt.Unix())
+		if isUnique(err) {
+			return fmt.Errorf("store: user %q: %w", u.Name, ErrExists)
+		}
+		if err != nil {
+			return fmt.Errorf("store: user %q: %w", u.Name, err)
+		}
+		u.ID, _ = res.LastInsertId()
+		return s.audit(tx, AuditEvent{Actor: by, Action: "user.add", User: u.Name, Result: "ok"})
+	})
+	return u, err
+}
+
+// User returns one user by name (case-insensitive).
+func (s *SQLite) User(ctx context.Context, name string) (User, error) {
+	u, err := scanUser(s.rdb.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, fmt.Errorf("store: user %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("store: user %q: %w", name, err)
+	}
+	return u, nil
+}
+
+// Users lists all users by name.
+func (s *SQLite) Users(ctx context.Context) ([]User, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("store: users: %w", err)
+	}
+	defer rows.Close()
+	var out []User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: users: %w", err)
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// SetUserDisabled disables or enables a user.
+func (s *SQLite) SetUserDisabled(ctx context.Context, by, name string, disabled bool) error {
+	action := "user.enable"
+	if disabled {
+		action = "user.disable"
+	}
+	return s.write(ctx, func(tx *sql.Tx) error {
+		var canonical string
+		err := tx.QueryRow(`UPDATE users SET disabled = ? WHERE name = ? RETURNING name`, disabled, name).Scan(&canonical)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("store: user %q: %w", name, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("store: user %q: %w", name, err)
+		}
+		return s.audit(tx, AuditEvent{Actor: by, Action: action, User: canonical, Result: "ok"})
+	})
+}
+
+// DeleteUser deletes a user: hardware tokens go back to the inventory (reset
+// and unlocked, PIN cleared), soft tokens are deleted with their seeds.
+func (s *SQLite) DeleteUser(ctx context.Context, by, name string) (DeletedUser, error) {
+	var out DeletedUser
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		out = DeletedUser{}
+		var id int64
+		var canonical string
+		err := tx.QueryRow(`SELECT id, name FROM users WHERE name = ?`, name).Scan(&id, &canonical)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("store: user %q: %w", name, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("store: user %q: %w", name, err)
+		}
+		rows, err := tx.Query(`SELECT serial, origin FROM tokens WHERE user_id = ? ORDER BY serial`, id)
+		if err != nil {
+			return fmt.Errorf("store: user %q: %w", name, err)
+		}
+		for rows.Next() {
+			var serial, origin string
+			if err := rows.Scan(&serial, &origin); err != nil {
+				rows.Close()
+				return fmt.Errorf("store: user %q: %w", name, err)
+			}
+			if origin == OriginHardware {
+				out.ToInventory = append(out.ToInventory, serial)
+			} else {
+				out.Deleted = append(out.Deleted, serial)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: user %q: %w", name, err)
+		}
+		if _, err := tx.Exec(`UPDATE tokens SET user_id = NULL, state = ?, pin_hash = '', fail_count = 0,
+			locked_until = 0, version = version + 1 WHERE user_id = ? AND origin = ? AND state != ?`,
+			StateInventory, id, OriginHardware, StateRevoked); err != nil {
+			return fmt.Errorf("store: user %q: %w", name, err)
+		}
+		// Revoked hardware tokens stay revoked, just unassigned.
+		if _, err := tx.Exec(`UPDATE tokens SET user_id = NULL, version = version + 1 WHERE user_id = ?
+			AND origin = ?`, id, OriginHardware); err != nil {
+			return fmt.Errorf("store: user %q: %w", name, err)
+		}
+		if _, err := tx.Exec(`DELETE FROM tokens WHERE user_id = ?`, id); err != nil {
+			return fmt.Errorf("store: user %q: %w", name, err)
+		}
+		if _, err := tx.Exec(`DELETE FROM users WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("store: user %q: %w", name, err)
+		}
+		detail := fmt.Sprintf("tokens deleted: [%s]; tokens back to inventory: [%s]",
+			strings.Join(out.Deleted, " "), strings.Join(out.ToInventory, " "))
+		return s.audit(tx, AuditEvent{Actor: by, Action: "user.delete", User: canonical, Result: "ok", Detail: detail})
+	})
+	return out, err
+}
