@@ -1,0 +1,358 @@
+// Package auth makes the login decision: given a user, a password and where
+// the request came from, accept, reject or challenge. It applies the OTP
+// rules (PIN, window, replay, lockout, rate limit) with the store, records
+// an audit row for every outcome, and knows nothing of RADIUS.
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/radmfa/radmfa/otp"
+	"github.com/radmfa/radmfa/store"
+)
+
+// Decision is the answer to a login.
+type Decision int
+
+// Decisions.
+const (
+	Reject Decision = iota
+	Accept
+	Challenge
+)
+
+func (d Decision) String() string {
+	switch d {
+	case Accept:
+		return "accept"
+	case Challenge:
+		return "challenge"
+	}
+	return "reject"
+}
+
+// Reasons recorded in the audit log (never shown to the user).
+const (
+	ReasonOK              = "ok"
+	ReasonUnknownUser     = "unknown_user"
+	ReasonUserDisabled    = "user_disabled"
+	ReasonNoToken         = "no_usable_token"
+	ReasonLocked          = "token_locked"
+	ReasonBadCode         = "bad_code"
+	ReasonBadPIN          = "bad_pin"
+	ReasonReplay          = "replayed_code"
+	ReasonRateLimited     = "rate_limited"
+	ReasonPushUnavailable = "push_unavailable"
+	ReasonInternal        = "internal_error"
+)
+
+// Config holds the OTP rules. Zero values take the defaults.
+type Config struct {
+	TOTPWindow    int           // steps either side of the expected one (default 1)
+	HOTPLookAhead int           // counters after the next expected one (default 10)
+	ResyncWindow  int           // steps/counters searched by resync (default 120)
+	LockAfter     int           // consecutive failures that lock a token (default 5)
+	LockDuration  time.Duration // how long; negative: until an admin unlocks (default 15m)
+	FailureBurst  int           // failed logins per user before rate limiting (default 10)
+	FailureEvery  time.Duration // one more failure allowed per (default 6s)
+	Issuer        string        // otpauth issuer (default "radmfa")
+}
+
+// WithDefaults fills in zero fields.
+func (c Config) WithDefaults() Config {
+	if c.TOTPWindow == 0 {
+		c.TOTPWindow = 1
+	}
+	if c.HOTPLookAhead == 0 {
+		c.HOTPLookAhead = 10
+	}
+	if c.ResyncWindow == 0 {
+		c.ResyncWindow = 120
+	}
+	if c.LockAfter == 0 {
+		c.LockAfter = 5
+	}
+	if c.LockDuration == 0 {
+		c.LockDuration = 15 * time.Minute
+	}
+	if c.FailureBurst == 0 {
+		c.FailureBurst = 10
+	}
+	if c.FailureEvery == 0 {
+		c.FailureEvery = 6 * time.Second
+	}
+	if c.Issuer == "" {
+		c.Issuer = "radmfa"
+	}
+	return c
+}
+
+// Request is one login attempt.
+type Request struct {
+	User     string
+	Password string
+	// Actor names the front end for the audit log ("radius:<client>", "cli:<user>").
+	Actor            string
+	Client           string
+	NASIdentifier    string
+	NASIPAddress     string
+	CallingStationID string
+}
+
+// Result is the decision with what the front end needs to answer.
+type Result struct {
+	Decision Decision
+	// Reason is for the audit log and metrics only; never shown to the user.
+	Reason string
+	// ReplyMessage is safe to show the user.
+	ReplyMessage string
+	User         store.User
+	Serial       string
+}
+
+// Service decides logins.
+type Service struct {
+	store   store.Store
+	now     func() time.Time
+	log     *slog.Logger
+	cfg     Config
+	limiter *failureLimiter
+}
+
+// Deps are what a Service is built from.
+type Deps struct {
+	Store  store.Store
+	Now    func() time.Time // time.Now when nil
+	Logger *slog.Logger     // slog.Default() when nil
+	Config Config
+}
+
+// New makes a Service.
+func New(d Deps) *Service {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	cfg := d.Config.WithDefaults()
+	return &Service{store: d.Store, now: d.Now, log: d.Logger, cfg: cfg,
+		limiter: newFailureLimiter(cfg.FailureBurst, cfg.FailureEvery)}
+}
+
+// Config returns the rules in force.
+func (s *Service) Config() Config { return s.cfg }
+
+// maxConflictRetries bounds re-reads after a concurrent change to a token.
+const maxConflictRetries = 3
+
+// Authenticate decides one login and records it.
+func (s *Service) Authenticate(ctx context.Context, req Request) Result {
+	now := s.now()
+	if !s.limiter.Allow(req.User, now) {
+		return s.finish(ctx, req, now, Result{Reason: ReasonRateLimited})
+	}
+	for range maxConflictRetries {
+		res, updates, err := s.evaluate(ctx, req, now)
+		if err != nil {
+			s.log.Error("auth: evaluate", "user", req.User, "err", err)
+			return s.finish(ctx, req, now, Result{Reason: ReasonInternal})
+		}
+		res, err = s.commit(ctx, req, now, res, updates)
+		if errors.Is(err, store.ErrConflict) {
+			continue // the token moved on under us: look again
+		}
+		return res
+	}
+	return s.finish(ctx, req, now, Result{Reason: ReasonReplay})
+}
+
+// evaluate reads the user and tokens and checks the password without
+// writing anything.
+func (s *Service) evaluate(ctx context.Context, req Request, now time.Time) (Result, []store.TokenAuth, error) {
+	user, tokens, err := s.store.UserTokens(ctx, req.User)
+	if errors.Is(err, store.ErrNotFound) {
+		// Cost the same as checking a PIN, so timing does not tell that
+		// the user does not exist.
+		if len(req.Password) > 8 {
+			_, _ = VerifyPIN(dummyPINHash, req.Password)
+		}
+		return Result{Reason: ReasonUnknownUser}, nil, nil
+	}
+	if err != nil {
+		return Result{}, nil, err
+	}
+	res := Result{User: user}
+	if user.Disabled {
+		res.Reason = ReasonUserDisabled
+		return res, nil, nil
+	}
+	if len(req.Password) <= 1 {
+		res.Reason = ReasonPushUnavailable
+		return res, nil, nil
+	}
+	var candidates []store.Token
+	locked := 0
+	for _, t := range tokens {
+		if !t.State.Usable() || (t.Type != string(otp.TOTP) && t.Type != string(otp.HOTP)) || t.Seed == nil {
+			continue
+		}
+		if t.Locked(now) {
+			locked++
+			continue
+		}
+		candidates = append(candidates, t)
+	}
+	if len(candidates) == 0 {
+		res.Reason = ReasonNoToken
+		if locked > 0 {
+			res.Reason = ReasonLocked
+		}
+		return res, nil, nil
+	}
+
+	reason := ReasonBadCode
+	for _, t := range candidates {
+		m := s.check(t, req.Password, now)
+		if m.ok {
+			res.Decision = Accept
+			res.Reason = ReasonOK
+			res.Serial = t.Serial
+			return res, []store.TokenAuth{m.update}, nil
+		}
+		if m.reason == ReasonReplay || (m.reason == ReasonBadPIN && reason == ReasonBadCode) {
+			reason = m.reason
+		}
+	}
+	res.Reason = reason
+	if reason == ReasonReplay {
+		// A used code is no guess at an unknown one (a double submit, a
+		// second NAS): refuse it without counting towards the lock.
+		return res, nil, nil
+	}
+	lockUntil := store.LockForever
+	if s.cfg.LockDuration > 0 {
+		lockUntil = now.Add(s.cfg.LockDuration).Unix()
+	}
+	updates := make([]store.TokenAuth, len(candidates))
+	for i, t := range candidates {
+		updates[i] = store.TokenAuth{ID: t.ID, Failed: true, LockAfter: s.cfg.LockAfter, LockUntil: lockUntil}
+	}
+	return res, updates, nil
+}
+
+type match struct {
+	ok     bool
+	reason string
+	update store.TokenAuth
+}
+
+// check tests password against one token. The PIN hash is always computed
+// for a token that has a PIN, whatever the code, so a wrong PIN and a wrong
+// code take the same time.
+func (s *Service) check(t store.Token, password string, now time.Time) match {
+	code := password
+	pinOK := true
+	if t.HasPIN() {
+		pin := ""
+		if len(password) > t.Digits {
+			pin, code = password[:len(password)-t.Digits], password[len(password)-t.Digits:]
+		}
+		ok, err := VerifyPIN(t.PINHash, pin)
+		if err != nil {
+			s.log.Error("auth: token PIN hash unreadable", "serial", t.Serial, "err", err)
+		}
+		pinOK = ok && pin != ""
+	}
+	p := otp.Params{Type: otp.Type(t.Type), Algorithm: otp.Algorithm(t.Algorithm), Digits: t.Digits, Period: t.Period}
+	up := store.TokenAuth{ID: t.ID, Accepted: true, Version: t.Version, Counter: t.Counter, LastStep: t.LastStep, Drift: t.Drift}
+	var codeOK bool
+	switch p.Type {
+	case otp.HOTP:
+		var ctr uint64
+		if ctr, codeOK = otp.VerifyHOTP(t.Seed, p, code, t.Counter, s.cfg.HOTPLookAhead); codeOK {
+			up.Counter = ctr + 1
+		}
+	case otp.TOTP:
+		var step int64
+		if step, codeOK = otp.VerifyTOTP(t.Seed, p, code, now.Unix(), t.Drift, t.LastStep, s.cfg.TOTPWindow); codeOK {
+			up.LastStep = step
+			up.Drift = step - otp.Step(now.Unix(), p.Period)
+		}
+	}
+	switch {
+	case codeOK && pinOK:
+		return match{ok: true, update: up}
+	case !pinOK:
+		return match{reason: ReasonBadPIN}
+	case s.replayed(t, p, code, now):
+		return match{reason: ReasonReplay}
+	}
+	return match{reason: ReasonBadCode}
+}
+
+// replayed tells the audit log whether a refused code is one already used.
+func (s *Service) replayed(t store.Token, p otp.Params, code string, now time.Time) bool {
+	switch p.Type {
+	case otp.HOTP:
+		if t.Counter == 0 {
+			return false
+		}
+		back := min(uint64(s.cfg.HOTPLookAhead)+1, t.Counter)
+		_, ok := otp.VerifyHOTP(t.Seed, p, code, t.Counter-back, int(back)-1)
+		return ok
+	case otp.TOTP:
+		if t.LastStep == 0 {
+			return false
+		}
+		_, ok := otp.VerifyTOTP(t.Seed, p, code, now.Unix(), t.Drift, t.LastStep-int64(2*s.cfg.TOTPWindow)-1, s.cfg.TOTPWindow)
+		return ok
+	}
+	return false
+}
+
+// commit writes the outcome (token changes and audit row) and returns the
+// result; ErrConflict means the caller should evaluate again.
+func (s *Service) commit(ctx context.Context, req Request, now time.Time, res Result, updates []store.TokenAuth) (Result, error) {
+	err := s.store.CommitAuth(ctx, store.AuthCommit{At: now, Tokens: updates, Audit: s.auditEvent(req, res)})
+	if errors.Is(err, store.ErrConflict) {
+		return res, err
+	}
+	if err != nil {
+		s.log.Error("auth: commit", "user", req.User, "err", err)
+		// An accept that was not recorded must not be granted.
+		return Result{Decision: Reject, Reason: ReasonInternal, User: res.User}, nil
+	}
+	if res.Decision != Accept {
+		s.limiter.Fail(req.User, now)
+	}
+	return res, nil
+}
+
+// finish records a result that changes no token.
+func (s *Service) finish(ctx context.Context, req Request, now time.Time, res Result) Result {
+	if err := s.store.CommitAuth(ctx, store.AuthCommit{At: now, Audit: s.auditEvent(req, res)}); err != nil {
+		s.log.Error("auth: audit", "user", req.User, "err", err)
+	}
+	if res.Decision != Accept {
+		s.limiter.Fail(req.User, now)
+	}
+	return res
+}
+
+func (s *Service) auditEvent(req Request, res Result) store.AuditEvent {
+	user := req.User
+	if res.User.Name != "" {
+		user = res.User.Name
+	}
+	detail := ""
+	if req.CallingStationID != "" || req.NASIdentifier != "" {
+		detail = fmt.Sprintf("calling-station=%q nas-id=%q nas-ip=%q", req.CallingStationID, req.NASIdentifier, req.NASIPAddress)
+	}
+	return store.AuditEvent{Actor: req.Actor, Action: "auth", User: user, Serial: res.Serial, Client: req.Client,
+		Result: res.Decision.String() + ":" + res.Reason, Detail: detail}
+}

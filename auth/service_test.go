@@ -1,0 +1,334 @@
+package auth_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/radmfa/radmfa/auth"
+	"github.com/radmfa/radmfa/otp"
+	"github.com/radmfa/radmfa/store"
+)
+
+// clock is a fixed clock tests move by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type env struct {
+	t     *testing.T
+	store *store.SQLite
+	svc   *auth.Service
+	clock *clock
+}
+
+func newEnv(t *testing.T, cfg auth.Config) *env {
+	t.Helper()
+	dir := t.TempDir()
+	key, err := store.CreateKey(filepath.Join(dir, "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Unix(1_750_000_005, 0)}
+	st, err := store.OpenSQLite(store.Options{Path: filepath.Join(dir, "radmfa.db"), Key: key, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return &env{t: t, store: st, clock: clk, svc: auth.New(auth.Deps{Store: st, Now: clk.Now, Config: cfg})}
+}
+
+func (e *env) user(name string) {
+	e.t.Helper()
+	if _, err := e.store.CreateUser(context.Background(), "test", store.User{Name: name}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) enroll(user string, p otp.Params, pin string) store.Token {
+	e.t.Helper()
+	en, err := e.svc.Enroll(context.Background(), "test", auth.EnrollRequest{User: user, Params: p, PIN: pin})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return en.Token
+}
+
+// code is the token's code at the current step shifted by off (TOTP) or at counter off (HOTP).
+func (e *env) code(tok store.Token, off int64) string {
+	p := otp.Params{Type: otp.Type(tok.Type), Algorithm: otp.Algorithm(tok.Algorithm), Digits: tok.Digits, Period: tok.Period}
+	if p.Type == otp.HOTP {
+		return otp.Code(tok.Seed, uint64(off), p)
+	}
+	return otp.Code(tok.Seed, uint64(otp.Step(e.clock.Now().Unix(), p.Period)+off), p)
+}
+
+func (e *env) login(user, password string) auth.Result {
+	return e.svc.Authenticate(context.Background(), auth.Request{User: user, Password: password, Actor: "test"})
+}
+
+func (e *env) expect(user, password string, d auth.Decision, reason string) {
+	e.t.Helper()
+	r := e.login(user, password)
+	if r.Decision != d || r.Reason != reason {
+		e.t.Fatalf("login(%s) = %s/%s, want %s/%s", user, r.Decision, r.Reason, d, reason)
+	}
+}
+
+var totp6 = otp.Params{Type: otp.TOTP, Algorithm: otp.SHA1, Digits: 6, Period: 30}
+
+func TestTOTPAcceptReplayWrong(t *testing.T) {
+	e := newEnv(t, auth.Config{})
+	e.user("alice")
+	tok := e.enroll("alice", totp6, "")
+	c := e.code(tok, 0)
+	e.expect("alice", c, auth.Accept, auth.ReasonOK)
+	e.expect("alice", c, auth.Reject, auth.ReasonReplay)
+	e.expect("alice", "000000", auth.Reject, auth.ReasonBadCode)
+	// The code of the previous step is older than the accepted one: refused too.
+	e.expect("alice", e.code(tok, -1), auth.Reject, auth.ReasonReplay)
+	e.clock.Add(30 * time.Second)
+	e.expect("alice", e.code(tok, 0), auth.Accept, auth.ReasonOK)
+}
+
+func TestTOTPDriftRemembered(t *testing.T) {
+	e := newEnv(t, auth.Config{})
+	e.user("alice")
+	tok := e.enroll("alice", totp6, "")
+	e.expect("alice", e.code(tok, 1), auth.Accept, auth.ReasonOK) // phone is a step ahead
+	got, _ := e.store.Token(context.Background(), tok.Serial)
+	if got.Drift != 1 {
+		t.Fatalf("drift = %d, want 1", got.Drift)
+	}
+	// With the drift remembered, a code two steps ahead is within the window.
+	e.clock.Add(30 * time.Second)
+	e.expect("alice", e.code(tok, 2), auth.Accept, auth.ReasonOK)
+}
+
+func TestHOTPLookAheadAndCounter(t *testing.T) {
+	e := newEnv(t, auth.Config{})
+	e.user("bob")
+	tok := e.enroll("bob", otp.Params{Type: otp.HOTP, Algorithm: otp.SHA256, Digits: 8}, "")
+	e.expect("bob", e.code(tok, 0), auth.Accept, auth.ReasonOK)
+	e.expect("bob", e.code(tok, 0), auth.Reject, auth.ReasonReplay)
+	e.expect("bob", e.code(tok, 5), auth.Accept, auth.ReasonOK)
+	e.expect("bob", e.code(tok, 3), auth.Reject, auth.ReasonReplay) // skipped over: used up
+	e.expect("bob", e.code(tok, 6+11), auth.Reject, auth.ReasonBadCode)
+	got, _ := e.store.Token(context.Background(), tok.Serial)
+	if got.Counter != 6 {
+		t.Fatalf("counter = %d, want 6", got.Counter)
+	}
+}
+
+func TestPIN(t *testing.T) {
+	e := newEnv(t, auth.Config{})
+	e.user("carol")
+	tok := e.enroll("carol", totp6, "4711")
+	tests := []struct {
+		name     string
+		password func() string
+		decision auth.Decision
+		reason   string
+	}{
+		{"code without pin", func() string { return e.code(tok, 0) }, auth.Reject, auth.ReasonBadPIN},
+		{"wrong pin right code", func() string { return "4712" + e.code(tok, 0) }, auth.Reject, auth.ReasonBadPIN},
+		{"right pin wrong code", func() string { return "4711000000" }, auth.Reject, auth.ReasonBadCode},
+		{"right pin right code", func() string { return "4711" + e.code(tok, 0) }, auth.Accept, auth.ReasonOK},
+		{"replay with pin", func() string { return "4711" + e.code(tok, 0) }, auth.Reject, auth.ReasonReplay},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.login("carol", tc.password())
+			if r.Decision != tc.decision || r.Reason != tc.reason {
+				t.Fatalf("got %s/%s, want %s/%s", r.Decision, r.Reason, tc.decision, tc.reason)
+			}
+			if r.Decision == auth.Reject && r.ReplyMessage != "" {
+				t.Fatalf("reject tells the user %q", r.ReplyMessage)
+			}
+		})
+	}
+}
+
+func TestLockout(t *testing.T) {
+	e := newEnv(t, auth.Config{LockAfter: 3, LockDuration: time.Minute, FailureBurst: 100})
+	e.user("dave")
+	tok := e.enroll("dave", totp6, "")
+	for range 3 {
+		e.expect("dave", "123456", auth.Reject, auth.ReasonBadCode)
+	}
+	e.expect("dave", e.code(tok, 0), auth.Reject, auth.ReasonLocked)
+	e.clock.Add(61 * time.Second)
+	e.expect("dave", e.code(tok, 0), auth.Accept, auth.ReasonOK)
+	got, _ := e.store.Token(context.Background(), tok.Serial)
+	if got.FailCount != 0 {
+		t.Fatalf("fail count %d after success, want 0", got.FailCount)
+	}
+}
+
+func TestLockUntilAdminUnlocks(t *testing.T) {
+	e := newEnv(t, auth.Config{LockAfter: 2, LockDuration: -1, FailureBurst: 100})
+	e.user("erin")
+	tok := e.enroll("erin", totp6, "")
+	e.expect("erin", "111111", auth.Reject, auth.ReasonBadCode)
+	e.expect("erin", "111111", auth.Reject, auth.ReasonBadCode)
+	e.clock.Add(24 * time.Hour)
+	e.expect("erin", e.code(tok, 0), auth.Reject, auth.ReasonLocked)
+	if _, err := e.svc.Unlock(context.Background(), "admin", tok.Serial); err != nil {
+		t.Fatal(err)
+	}
+	e.expect("erin", e.code(tok, 0), auth.Accept, auth.ReasonOK)
+}
+
+func TestUserAndTokenStates(t *testing.T) {
+	e := newEnv(t, auth.Config{})
+	ctx := context.Background()
+	e.user("frank")
+	e.user("gina")
+	e.user("hank")
+	ftok := e.enroll("frank", totp6, "")
+	gtok := e.enroll("gina", totp6, "")
+	if err := e.store.SetUserDisabled(ctx, "admin", "frank", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Revoke(ctx, "admin", gtok.Serial); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, user, password, reason string
+	}{
+		{"disabled user", "frank", e.code(ftok, 0), auth.ReasonUserDisabled},
+		{"revoked token", "gina", e.code(gtok, 0), auth.ReasonNoToken},
+		{"no token at all", "hank", "123456", auth.ReasonNoToken},
+		{"unknown user", "nobody", "123456", auth.ReasonUnknownUser},
+		{"empty password is the push trigger", "hank", "", auth.ReasonPushUnavailable},
+		{"one character is the push trigger", "hank", "p", auth.ReasonPushUnavailable},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e.expect(tc.user, tc.password, auth.Reject, tc.reason)
+		})
+	}
+}
+
+func TestConcurrentSameCodeExactlyOnce(t *testing.T) {
+	e := newEnv(t, auth.Config{})
+	e.user("ivan")
+	tok := e.enroll("ivan", totp6, "")
+	c := e.code(tok, 0)
+	const n = 12
+	results := make([]auth.Result, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { results[i] = e.login("ivan", c) })
+	}
+	wg.Wait()
+	accepts := 0
+	for _, r := range results {
+		if r.Decision == auth.Accept {
+			accepts++
+		} else if r.Reason != auth.ReasonReplay {
+			t.Errorf("loser rejected for %s, want %s", r.Reason, auth.ReasonReplay)
+		}
+	}
+	if accepts != 1 {
+		t.Fatalf("%d accepts of one code, want exactly 1", accepts)
+	}
+}
+
+func TestFailureRateLimit(t *testing.T) {
+	e := newEnv(t, auth.Config{FailureBurst: 3, FailureEvery: 10 * time.Second, LockAfter: 100})
+	e.user("judy")
+	tok := e.enroll("judy", totp6, "")
+	for range 3 {
+		e.expect("judy", "999999", auth.Reject, auth.ReasonBadCode)
+	}
+	e.expect("judy", e.code(tok, 0), auth.Reject, auth.ReasonRateLimited)
+	e.clock.Add(10 * time.Second)
+	e.expect("judy", e.code(tok, 0), auth.Accept, auth.ReasonOK)
+}
+
+func TestEveryOutcomeAudited(t *testing.T) {
+	e := newEnv(t, auth.Config{})
+	e.user("kim")
+	tok := e.enroll("kim", totp6, "")
+	e.svc.Authenticate(context.Background(), auth.Request{User: "kim", Password: e.code(tok, 0), Actor: "radius:vpn", Client: "vpn", CallingStationID: "203.0.113.9"})
+	e.login("kim", "000000")
+	e.login("ghost", "000000")
+	ev, err := e.store.AuditEvents(context.Background(), store.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, x := range ev {
+		if x.Action == "auth" {
+			got = append(got, x.User+" "+x.Result)
+			if strings.Contains(x.Detail, e.code(tok, 0)) {
+				t.Fatal("audit detail holds the OTP")
+			}
+		}
+	}
+	want := []string{"kim accept:ok", "kim reject:bad_code", "ghost reject:unknown_user"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("audit = %q, want %q", got, want)
+	}
+	if ev[2].Client != "vpn" || !strings.Contains(ev[2].Detail, "203.0.113.9") || ev[2].Serial != tok.Serial {
+		t.Fatalf("accept row = %+v", ev[2])
+	}
+}
+
+func TestResync(t *testing.T) {
+	e := newEnv(t, auth.Config{})
+	ctx := context.Background()
+	e.user("leo")
+	htok := e.enroll("leo", otp.Params{Type: otp.HOTP, Algorithm: otp.SHA1, Digits: 6}, "")
+	ttok := e.enroll("leo", otp.Params{Type: otp.TOTP, Algorithm: otp.SHA1, Digits: 6, Period: 60}, "")
+	if _, err := e.svc.Resync(ctx, "admin", htok.Serial, e.code(htok, 50), e.code(htok, 52)); err == nil {
+		t.Fatal("resync accepted non-consecutive codes")
+	}
+	if _, err := e.svc.Resync(ctx, "admin", htok.Serial, e.code(htok, 80), e.code(htok, 81)); err != nil {
+		t.Fatal(err)
+	}
+	e.expect("leo", e.code(htok, 82), auth.Accept, auth.ReasonOK)
+	// The TOTP token's clock runs 70 steps (70 minutes) fast.
+	if _, err := e.svc.Resync(ctx, "admin", ttok.Serial, e.code(ttok, 70), e.code(ttok, 71)); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(time.Minute)
+	e.expect("leo", e.code(ttok, 70), auth.Reject, auth.ReasonReplay) // used by the resync
+	e.expect("leo", e.code(ttok, 71), auth.Accept, auth.ReasonOK)
+}
+
+func TestEnrollRefusesBadParams(t *testing.T) {
+	e := newEnv(t, auth.Config{})
+	e.user("mia")
+	tests := []struct {
+		name string
+		req  auth.EnrollRequest
+	}{
+		{"digits 7", auth.EnrollRequest{User: "mia", Params: otp.Params{Type: otp.TOTP, Algorithm: otp.SHA1, Digits: 7, Period: 30}}},
+		{"period 45", auth.EnrollRequest{User: "mia", Params: otp.Params{Type: otp.TOTP, Algorithm: otp.SHA1, Digits: 6, Period: 45}}},
+		{"short pin", auth.EnrollRequest{User: "mia", Params: totp6, PIN: "12"}},
+		{"unknown user", auth.EnrollRequest{User: "zed", Params: totp6}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := e.svc.Enroll(context.Background(), "admin", tc.req); err == nil {
+				t.Fatal("enrolled")
+			}
+		})
+	}
+	if toks, _ := e.store.Tokens(context.Background(), store.TokenFilter{}); len(toks) != 0 {
+		t.Fatalf("%d tokens created by refused enrollments", len(toks))
+	}
+}
