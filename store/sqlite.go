@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -376,4 +378,30 @@ func unixOf(t time.Time) int64 {
 		return 0
 	}
 	return t.Unix()
+}
+
+// CheckFile tells, without a key, whether an existing file at path is a
+// radmfa database: SQLite's header with radmfa's application id (or a
+// database radmfa has not stamped yet). A missing or empty file passes.
+func CheckFile(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer f.Close()
+	hdr := make([]byte, 100)
+	n, _ := io.ReadFull(f, hdr)
+	if n == 0 {
+		return nil
+	}
+	if n < 100 || string(hdr[:16]) != "SQLite format 3\x00" {
+		return fmt.Errorf("store: %s is not a radmfa database (not SQLite)", path)
+	}
+	if id := binary.BigEndian.Uint32(hdr[68:72]); id != 0 && id != applicationID {
+		return fmt.Errorf("store: %s is not a radmfa database (application id %#x)", path, id)
+	}
+	return nil
 }

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/user"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
+
+	"github.com/radmfa/radmfa/auth"
+	"github.com/radmfa/radmfa/store"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=...".
+var Version = "dev"
+
+// exitError carries a specific exit code (token check uses 1 for a reject).
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string { return e.msg }
+
+func exitCode(err error) int {
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
+
+var globalFlags = []cli.Flag{
+	&cli.StringFlag{Name: "config", Usage: "YAML file with settings (keys are flag names)", EnvVars: []string{"RADMFA_CONFIG"}},
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "data-dir", Value: "./radmfa-data", Usage: "directory holding the database and the master key", EnvVars: []string{"RADMFA_DATA_DIR"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "db", Usage: "database file (default: DATA-DIR/radmfa.db)", EnvVars: []string{"RADMFA_DB"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "key-file", Usage: "master key file, 0600 (default: DATA-DIR/master.key)", EnvVars: []string{"RADMFA_KEY_FILE"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"RADMFA_LOG_LEVEL"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "issuer", Value: "radmfa", Usage: "issuer name shown in authenticator apps", EnvVars: []string{"RADMFA_ISSUER"}}),
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:                 "radmfa",
+		Usage:                "RADIUS two-factor authentication server and admin CLI",
+		Version:              Version,
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		Flags:                globalFlags,
+		Before:               loadConfig(globalFlags),
+		EnableBashCompletion: true,
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return fmt.Errorf("%w (see --help)", err)
+		},
+		Commands: []*cli.Command{
+			userCommand(),
+			tokenCommand(),
+			auditCommand(),
+			{
+				Name:  "version",
+				Usage: "print the version",
+				Action: func(c *cli.Context) error {
+					fmt.Fprintf(c.App.Writer, "radmfa %s\n", Version)
+					return nil
+				},
+			},
+		},
+	}
+}
+
+// loadConfig fills flags from the --config YAML file where they were not
+// given on the command line or in the environment.
+func loadConfig(flags []cli.Flag) cli.BeforeFunc {
+	return func(c *cli.Context) error {
+		if c.String("config") == "" {
+			return nil
+		}
+		src, err := altsrc.NewYamlSourceFromFile(c.String("config"))
+		if err != nil {
+			return fmt.Errorf("config %s: %w", c.String("config"), err)
+		}
+		return altsrc.ApplyInputSourceValues(c, src, flags)
+	}
+}
+
+// usage checks a command's argument count.
+func usage(c *cli.Context, n int, args string) error {
+	if c.NArg() != n {
+		return fmt.Errorf("usage: %s %s", c.Command.HelpName, args)
+	}
+	return nil
+}
+
+func paths(c *cli.Context) (db, key string) {
+	dir := c.String("data-dir")
+	db, key = c.String("db"), c.String("key-file")
+	if db == "" {
+		db = filepath.Join(dir, "radmfa.db")
+	}
+	if key == "" {
+		key = filepath.Join(dir, "master.key")
+	}
+	return db, key
+}
+
+// openStore opens the database, creating it and its master key on first use.
+// An existing database never gets a new key.
+func openStore(c *cli.Context) (*store.SQLite, error) {
+	db, keyPath := paths(c)
+	if err := store.CheckFile(db); err != nil {
+		return nil, friendly(err)
+	}
+	key, err := store.LoadKey(keyPath)
+	if errors.Is(err, store.ErrKeyMissing) {
+		if store.HasData(db) {
+			return nil, fmt.Errorf("master key %s is missing but database %s exists; restore the key or point --key-file at it", keyPath, db)
+		}
+		key, err = store.CreateKey(keyPath)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return store.OpenSQLite(store.Options{Path: db, Key: key})
+}
+
+func logger(c *cli.Context) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.String("log-level"))
+	}
+	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: lvl})), nil
+}
+
+// actor names the person at the CLI for the audit log.
+func actor() string {
+	if u, err := user.Current(); err == nil {
+		return "cli:" + u.Username
+	}
+	return "cli"
+}
+
+// env is what most commands need: the store and the auth service.
+type env struct {
+	store *store.SQLite
+	auth  *auth.Service
+	by    string
+}
+
+func withEnv(fn func(c *cli.Context, e *env) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		st, err := openStore(c)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		log, err := logger(c)
+		if err != nil {
+			return err
+		}
+		cfg, err := authConfig(c)
+		if err != nil {
+			return err
+		}
+		svc := auth.New(auth.Deps{Store: st, Logger: log, Config: cfg})
+		return fn(c, &env{store: st, auth: svc, by: actor()})
+	}
+}
+
+// authConfig reads the OTP rule flags where the command has them.
+func authConfig(c *cli.Context) (auth.Config, error) {
+	cfg := auth.Config{Issuer: c.String("issuer")}
+	if hasFlag(c, "totp-window") {
+		cfg.TOTPWindow = c.Int("totp-window")
+		cfg.HOTPLookAhead = c.Int("hotp-window")
+		cfg.ResyncWindow = c.Int("resync-window")
+		cfg.LockAfter = c.Int("lock-after")
+		cfg.LockDuration = c.Duration("lock-duration")
+		if cfg.LockDuration == 0 {
+			cfg.LockDuration = -1 // 0 on the command line: until an admin unlocks
+		}
+		if cfg.TOTPWindow < 0 || cfg.HOTPLookAhead < 0 || cfg.ResyncWindow < 0 || cfg.LockAfter < 0 {
+			return cfg, errors.New("OTP windows and --lock-after must not be negative")
+		}
+	}
+	return cfg, nil
+}
+
+func hasFlag(c *cli.Context, name string) bool {
+	for _, f := range c.Command.Flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// otpRuleFlags are shared by serve and token check, so the check runs the
+// server's rules.
+func otpRuleFlags() []cli.Flag {
+	return []cli.Flag{
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "totp-window", Value: 1, Usage: "TOTP steps accepted either side of the expected one", EnvVars: []string{"RADMFA_TOTP_WINDOW"}}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "hotp-window", Value: 10, Usage: "HOTP counters looked ahead", EnvVars: []string{"RADMFA_HOTP_WINDOW"}}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "resync-window", Value: 120, Usage: "steps/counters searched by token resync", EnvVars: []string{"RADMFA_RESYNC_WINDOW"}}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "lock-after", Value: 5, Usage: "consecutive failures that lock a token", EnvVars: []string{"RADMFA_LOCK_AFTER"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "lock-duration", Value: auth.Config{}.WithDefaults().LockDuration, Usage: "how long a lock lasts; 0: until `radmfa token unlock`", EnvVars: []string{"RADMFA_LOCK_DURATION"}}),
+	}
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// friendly turns store errors into plain words for the admin.
+func friendly(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "store: ")
+	return errors.New(msg)
+}

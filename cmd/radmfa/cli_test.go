@@ -1,0 +1,322 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	potp "github.com/pquerna/otp"
+)
+
+// cli runs the radmfa app in-process against one data directory.
+type cliEnv struct {
+	t   *testing.T
+	dir string
+}
+
+func newCLI(t *testing.T) *cliEnv {
+	return &cliEnv{t: t, dir: t.TempDir()}
+}
+
+// run returns stdout, stderr (as main prints it) and the exit code.
+func (e *cliEnv) run(args ...string) (string, string, int) {
+	var out, errb bytes.Buffer
+	app := newApp(&out, &errb)
+	full := append([]string{"radmfa", "--data-dir", e.dir}, args...)
+	if err := app.Run(interspersed(app, full)); err != nil {
+		fmt.Fprintln(&errb, "radmfa:", err)
+		return out.String(), errb.String(), exitCode(err)
+	}
+	return out.String(), errb.String(), 0
+}
+
+func (e *cliEnv) ok(args ...string) string {
+	e.t.Helper()
+	out, errs, code := e.run(args...)
+	if code != 0 {
+		e.t.Fatalf("radmfa %s: exit %d: %s", strings.Join(args, " "), code, errs)
+	}
+	return out
+}
+
+// dbHash fingerprints the database (after a checkpoint) to prove a failed
+// command changed nothing.
+func (e *cliEnv) dbHash() [32]byte {
+	e.t.Helper()
+	e.ok("user", "list") // opens and closes cleanly, checkpointing the WAL
+	h := sha256.New()
+	for _, f := range []string{"radmfa.db", "radmfa.db-wal"} {
+		b, err := os.ReadFile(filepath.Join(e.dir, f))
+		if err == nil {
+			h.Write(b)
+		}
+	}
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	return sum
+}
+
+func TestBadInputIsOneClearErrorAndChangesNothing(t *testing.T) {
+	e := newCLI(t)
+	e.ok("user", "add", "alice", "--email", "alice@example.com")
+	e.ok("token", "enroll", "alice", "--no-qr")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown user", []string{"token", "enroll", "bob"}, `user "bob": not found`},
+		{"duplicate name", []string{"user", "add", "ALICE"}, "already exists"},
+		{"malformed serial", []string{"token", "show", "bad serial!"}, "malformed serial"},
+		{"unknown serial", []string{"token", "revoke", "RMT-000000000"}, "not found"},
+		{"digits 7", []string{"token", "enroll", "alice", "--digits", "7"}, "digits 7 (want 6 or 8)"},
+		{"period 45", []string{"token", "enroll", "alice", "--period", "45"}, "period 45"},
+		{"algorithm md5", []string{"token", "enroll", "alice", "--algorithm", "MD5"}, "--algorithm"},
+		{"type", []string{"token", "enroll", "alice", "--type", "sms"}, "--type"},
+		{"short pin", []string{"token", "enroll", "alice", "--pin", "12"}, "4 to 32"},
+		{"bad email", []string{"user", "add", "bob", "--email", "nope"}, "not an e-mail"},
+		{"missing arg", []string{"user", "add"}, "usage: radmfa user add NAME"},
+		{"extra arg", []string{"user", "show", "alice", "bob"}, "usage:"},
+		{"unknown flag", []string{"user", "list", "--colour"}, "flag provided but not defined"},
+		{"bad state", []string{"token", "list", "--state", "lost"}, "--state"},
+		{"bad log level", []string{"--log-level", "loud", "user", "list"}, "--log-level"},
+		{"resync nonsense", []string{"token", "resync", "RMT-000000000", "1", "2"}, "not found"},
+		{"set-pin both", []string{"token", "set-pin", "RMT-000000000", "--pin", "1234", "--clear"}, "exactly one"},
+	}
+	before := e.dbHash()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, errs, code := e.run(tc.args...)
+			if code == 0 {
+				t.Fatal("exit code 0")
+			}
+			lines := strings.Split(strings.TrimSpace(errs), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], "radmfa: ") || !strings.Contains(lines[0], tc.want) {
+				t.Fatalf("stderr = %q, want one line saying %q", errs, tc.want)
+			}
+		})
+	}
+	if e.dbHash() != before {
+		t.Fatal("a refused command changed the database")
+	}
+}
+
+func TestNotOurDatabaseOrKey(t *testing.T) {
+	tests := []struct {
+		name    string
+		prepare func(dir string)
+		want    string
+	}{
+		{"foreign file", func(dir string) {
+			os.WriteFile(filepath.Join(dir, "radmfa.db"), bytes.Repeat([]byte("hello world "), 500), 0o600)
+		}, "not a radmfa database"},
+		{"key missing for existing db", func(dir string) {
+			os.Remove(filepath.Join(dir, "master.key"))
+		}, "master key"},
+		{"key readable by others", func(dir string) {
+			os.Chmod(filepath.Join(dir, "master.key"), 0o644)
+		}, "chmod 600"},
+		{"other key", func(dir string) {
+			os.WriteFile(filepath.Join(dir, "master.key"), []byte(strings.Repeat("ab", 32)+"\n"), 0o600)
+		}, "does not match"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newCLI(t)
+			if tc.name != "foreign file" {
+				e.ok("user", "add", "alice")
+			}
+			tc.prepare(e.dir)
+			_, errs, code := e.run("user", "list")
+			if code == 0 || !strings.Contains(errs, tc.want) || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+				t.Fatalf("exit %d stderr %q, want one line with %q", code, errs, tc.want)
+			}
+		})
+	}
+}
+
+func TestUserLifecycleAndAudit(t *testing.T) {
+	e := newCLI(t)
+	e.ok("user", "add", "bob", "--email", "bob@example.com", "--group", "staff")
+	var users []userJSON
+	if err := json.Unmarshal([]byte(e.ok("user", "list", "--json")), &users); err != nil || len(users) != 1 || users[0].Group != "staff" {
+		t.Fatalf("user list --json = %+v, %v", users, err)
+	}
+	serial := enrollJSON(t, e, "bob")["serial"]
+	e.ok("user", "disable", "bob")
+	if out, _, code := e.run("token", "check", "bob", "123456"); code != 1 || !strings.Contains(out, "user_disabled") {
+		t.Fatalf("check for disabled user: %d %q", code, out)
+	}
+	e.ok("user", "enable", "bob")
+	out := e.ok("user", "delete", "bob")
+	if !strings.Contains(out, serial+" deleted (soft token") {
+		t.Fatalf("delete output %q does not say what happened to %s", out, serial)
+	}
+	audit := e.ok("audit", "--user", "bob")
+	for _, action := range []string{"user.add", "token.create", "user.disable", "auth", "user.enable", "user.delete"} {
+		if !strings.Contains(audit, action) {
+			t.Errorf("audit lacks %s:\n%s", action, audit)
+		}
+	}
+	var rows []auditJSON
+	if err := json.Unmarshal([]byte(e.ok("audit", "--json", "--since", "1h")), &rows); err != nil || len(rows) < 6 {
+		t.Fatalf("audit --json: %d rows, %v", len(rows), err)
+	}
+	if !strings.HasPrefix(rows[0].Actor, "cli") {
+		t.Fatalf("actor %q", rows[0].Actor)
+	}
+}
+
+func enrollJSON(t *testing.T, e *cliEnv, args ...string) map[string]string {
+	t.Helper()
+	var m map[string]string
+	out := e.ok(append([]string{"token", "enroll", "--json"}, args...)...)
+	if err := json.Unmarshal([]byte(out), &m); err != nil || m["serial"] == "" || m["uri"] == "" {
+		t.Fatalf("enroll --json = %q: %v", out, err)
+	}
+	return m
+}
+
+func TestTokenShowNeverPrintsTheSeed(t *testing.T) {
+	e := newCLI(t)
+	e.ok("user", "add", "carol")
+	m := enrollJSON(t, e, "carol")
+	key, err := potp.NewKeyFromURL(m["uri"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"token", "show", m["serial"]}, {"token", "show", "--json", m["serial"]},
+		{"token", "list", "--json"}, {"user", "show", "carol", "--json"}, {"audit", "--json"}} {
+		out, errs, _ := e.run(args...)
+		if strings.Contains(out+errs, key.Secret()) || strings.Contains(out+errs, strings.ToLower(key.Secret())) {
+			t.Fatalf("radmfa %v printed the seed", args)
+		}
+	}
+}
+
+// requireTool finds an interoperability tool; missing is a skip on a
+// laptop and a failure under CI.
+func requireTool(t *testing.T, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s not installed (Debian package %s); CI must run this test", name, pkg)
+		}
+		t.Skipf("%s not installed (apt-get install %s)", name, pkg)
+	}
+	return p
+}
+
+func oathtool(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(requireTool(t, "oathtool", "oathtool"), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("oathtool %v: %v: %s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func TestOathtoolInterop(t *testing.T) {
+	requireTool(t, "oathtool", "oathtool")
+	tests := []struct {
+		name   string
+		flags  []string
+		oath   func(secret string, digits string, at time.Time, counter int) []string
+		digits string
+	}{
+		{"totp sha1 6", []string{"--type", "totp"}, totpArgs("SHA1"), "6"},
+		{"totp sha1 8", []string{"--type", "totp", "--digits", "8"}, totpArgs("SHA1"), "8"},
+		{"totp sha256 6", []string{"--type", "totp", "--algorithm", "SHA256"}, totpArgs("SHA256"), "6"},
+		{"totp sha256 8 period 60", []string{"--type", "totp", "--algorithm", "sha256", "--digits", "8", "--period", "60"}, totpArgs("SHA256"), "8"},
+		{"hotp sha1 6", []string{"--type", "hotp"}, hotpArgs, "6"},
+		{"hotp sha1 8", []string{"--type", "hotp", "--digits", "8"}, hotpArgs, "8"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newCLI(t)
+			e.ok("user", "add", "dana")
+			m := enrollJSON(t, e, append(tc.flags, "dana")...)
+			u, err := url.Parse(m["uri"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := u.Query()
+			secret := q.Get("secret")
+			period := q.Get("period")
+			now := time.Now()
+			step := func(n int) time.Time {
+				p := 30 * time.Second
+				if period == "60" {
+					p = time.Minute
+				}
+				return now.Add(time.Duration(n) * p)
+			}
+			code := oathtool(t, append(tc.oath(secret, tc.digits, now, 0), periodArgs(period)...)...)
+			if out, errs, rc := e.run("token", "check", "dana", code); rc != 0 || !strings.Contains(out, "accept") {
+				t.Fatalf("fresh oathtool code %s: exit %d %q %q", code, rc, out, errs)
+			}
+			if out, _, rc := e.run("token", "check", "dana", code); rc != 1 || !strings.Contains(out, "replayed_code") {
+				t.Fatalf("replayed code: exit %d %q", rc, out)
+			}
+			if out, _, rc := e.run("token", "check", "dana", "00000000"[:len(code)]); rc != 1 {
+				t.Fatalf("wrong code accepted: %q", out)
+			}
+			// Far ahead (the phone's clock or counter ran on): 90 steps/counters.
+			c1 := oathtool(t, append(tc.oath(secret, tc.digits, step(90), 90), periodArgs(period)...)...)
+			c2 := oathtool(t, append(tc.oath(secret, tc.digits, step(91), 91), periodArgs(period)...)...)
+			if out, _, rc := e.run("token", "check", "dana", c1); rc != 1 {
+				t.Fatalf("code 90 steps ahead accepted before resync: %q", out)
+			}
+			e.ok("token", "resync", m["serial"], c1, c2)
+			c3 := oathtool(t, append(tc.oath(secret, tc.digits, step(92), 92), periodArgs(period)...)...)
+			if out, errs, rc := e.run("token", "check", "dana", c3); rc != 0 {
+				t.Fatalf("code after resync: exit %d %q %q", rc, out, errs)
+			}
+		})
+	}
+}
+
+func totpArgs(alg string) func(string, string, time.Time, int) []string {
+	return func(secret, digits string, at time.Time, _ int) []string {
+		return []string{"--totp=" + alg, "-b", "-d", digits, "-N", at.UTC().Format("2006-01-02 15:04:05 UTC"), secret}
+	}
+}
+
+func hotpArgs(secret, digits string, _ time.Time, counter int) []string {
+	return []string{"--hotp", "-b", "-d", digits, "-c", fmt.Sprint(counter), secret}
+}
+
+func periodArgs(period string) []string {
+	if period == "" {
+		return nil
+	}
+	return []string{"-s", period + "s"}
+}
+
+func TestCheckReadsPasswordFromStdin(t *testing.T) {
+	e := newCLI(t)
+	e.ok("user", "add", "erin")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "123456\n")
+	w.Close()
+	old := os.Stdin
+	os.Stdin = r
+	defer func() { os.Stdin = old }()
+	out, _, code := e.run("token", "check", "erin", "-")
+	if code != 1 || !strings.Contains(out, "no_usable_token") {
+		t.Fatalf("check - : %d %q", code, out)
+	}
+}

@@ -1,0 +1,366 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mdp/qrterminal/v3"
+	"github.com/urfave/cli/v2"
+
+	"github.com/radmfa/radmfa/auth"
+	"github.com/radmfa/radmfa/otp"
+	"github.com/radmfa/radmfa/store"
+)
+
+// tokenJSON is how tokens appear in --json output. It never holds a seed.
+type tokenJSON struct {
+	Serial      string     `json:"serial"`
+	User        string     `json:"user,omitempty"`
+	Type        string     `json:"type"`
+	Origin      string     `json:"origin"`
+	State       string     `json:"state"`
+	Status      string     `json:"status"` // state, or "locked"
+	Algorithm   string     `json:"algorithm"`
+	Digits      int        `json:"digits"`
+	Period      int        `json:"period,omitempty"`
+	Counter     *uint64    `json:"counter,omitempty"`
+	Drift       int64      `json:"drift_steps"`
+	PIN         bool       `json:"pin"`
+	FailCount   int        `json:"fail_count"`
+	LockedUntil *time.Time `json:"locked_until,omitempty"`
+	LastUsed    string     `json:"last_used,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+}
+
+func toTokenJSON(t store.Token, now time.Time) tokenJSON {
+	out := tokenJSON{Serial: t.Serial, User: t.User, Type: t.Type, Origin: t.Origin, State: string(t.State),
+		Status: string(t.State), Algorithm: t.Algorithm, Digits: t.Digits, Period: t.Period, Drift: t.Drift,
+		PIN: t.HasPIN(), FailCount: t.FailCount, CreatedAt: t.CreatedAt}
+	if t.Type == string(otp.HOTP) {
+		c := t.Counter
+		out.Counter = &c
+	}
+	if t.Locked(now) {
+		out.Status = "locked"
+		if t.LockedUntil != store.LockForever {
+			lu := time.Unix(t.LockedUntil, 0).UTC()
+			out.LockedUntil = &lu
+		}
+	}
+	if !t.LastUsed.IsZero() {
+		out.LastUsed = t.LastUsed.Format(time.RFC3339)
+	}
+	return out
+}
+
+var tokenStates = []string{"inventory", "assigned", "active", "revoked", "locked"}
+
+func tokenCommand() *cli.Command {
+	jsonFlag := &cli.BoolFlag{Name: "json", Usage: "print JSON"}
+	return &cli.Command{
+		Name:  "token",
+		Usage: "manage tokens",
+		Subcommands: []*cli.Command{
+			{
+				Name: "enroll", Usage: "create a soft token for a user and show its QR code", ArgsUsage: "USER",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "type", Value: "totp", Usage: "totp or hotp"},
+					&cli.IntFlag{Name: "digits", Value: 6, Usage: "6 or 8"},
+					&cli.StringFlag{Name: "algorithm", Value: "SHA1", Usage: "SHA1, SHA256 or SHA512 (most apps only do SHA1)"},
+					&cli.IntFlag{Name: "period", Value: 30, Usage: "TOTP period in seconds: 30 or 60"},
+					&cli.StringFlag{Name: "pin", Usage: "PIN typed before the code (4-32 characters); prefer --pin-file"},
+					&cli.StringFlag{Name: "pin-file", Usage: "read the PIN from this file ('-' for stdin)"},
+					&cli.BoolFlag{Name: "no-qr", Usage: "do not draw the QR code"},
+					jsonFlag,
+				},
+				Action: withEnv(tokenEnroll),
+			},
+			{
+				Name: "list", Usage: "list tokens",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "user", Usage: "only this user's tokens"},
+					&cli.StringFlag{Name: "state", Usage: "only tokens in this state: " + strings.Join(tokenStates, ", ")},
+					jsonFlag,
+				},
+				Action: withEnv(tokenList),
+			},
+			{
+				Name: "show", Usage: "show a token (never its seed)", ArgsUsage: "SERIAL", Flags: []cli.Flag{jsonFlag},
+				Action: withEnv(func(c *cli.Context, e *env) error {
+					serial, err := serialArg(c, 1, "SERIAL")
+					if err != nil {
+						return err
+					}
+					t, err := e.store.Token(c.Context, serial)
+					if err != nil {
+						return friendly(err)
+					}
+					return printToken(c, toTokenJSON(t, time.Now()))
+				}),
+			},
+			{
+				Name: "resync", Usage: "re-align a token from two consecutive codes", ArgsUsage: "SERIAL CODE1 CODE2",
+				Flags: otpRuleFlags(),
+				Action: withEnv(func(c *cli.Context, e *env) error {
+					serial, err := serialArg(c, 3, "SERIAL CODE1 CODE2")
+					if err != nil {
+						return err
+					}
+					if _, err := e.auth.Resync(c.Context, e.by, serial, c.Args().Get(1), c.Args().Get(2)); err != nil {
+						return friendly(err)
+					}
+					fmt.Fprintf(c.App.Writer, "token %s resynchronised\n", serial)
+					return nil
+				}),
+			},
+			tokenSimple("unlock", "clear a token's lock and failure count", func(c *cli.Context, e *env, s string) error {
+				_, err := e.auth.Unlock(c.Context, e.by, s)
+				return err
+			}, "unlocked"),
+			{
+				Name: "set-pin", Usage: "set or clear a token's PIN", ArgsUsage: "SERIAL",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "pin", Usage: "the new PIN (4-32 characters); prefer --pin-file"},
+					&cli.StringFlag{Name: "pin-file", Usage: "read the PIN from this file ('-' for stdin)"},
+					&cli.BoolFlag{Name: "clear", Usage: "remove the PIN"},
+				},
+				Action: withEnv(func(c *cli.Context, e *env) error {
+					serial, err := serialArg(c, 1, "SERIAL")
+					if err != nil {
+						return err
+					}
+					pin, err := readPIN(c)
+					if err != nil {
+						return err
+					}
+					if (pin == "") == !c.Bool("clear") {
+						return errors.New("give exactly one of --pin/--pin-file and --clear")
+					}
+					if _, err := e.auth.SetPIN(c.Context, e.by, serial, pin); err != nil {
+						return friendly(err)
+					}
+					if pin == "" {
+						fmt.Fprintf(c.App.Writer, "token %s PIN cleared\n", serial)
+					} else {
+						fmt.Fprintf(c.App.Writer, "token %s PIN set\n", serial)
+					}
+					return nil
+				}),
+			},
+			tokenSimple("revoke", "make a token unusable for good", func(c *cli.Context, e *env, s string) error {
+				_, err := e.auth.Revoke(c.Context, e.by, s)
+				return err
+			}, "revoked"),
+			tokenSimple("delete", "delete a token and its seed", func(c *cli.Context, e *env, s string) error {
+				return e.store.DeleteToken(c.Context, e.by, s)
+			}, "deleted"),
+			{
+				Name:      "check",
+				Usage:     "authenticate USER with PASSWORD (PIN+code) exactly as the server does; '-' reads the password from stdin",
+				ArgsUsage: "USER PASSWORD",
+				Flags:     otpRuleFlags(),
+				Action: withEnv(func(c *cli.Context, e *env) error {
+					if err := usage(c, 2, "USER PASSWORD"); err != nil {
+						return err
+					}
+					pw := c.Args().Get(1)
+					if pw == "-" {
+						line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+						if err != nil && !errors.Is(err, io.EOF) {
+							return fmt.Errorf("read password: %w", err)
+						}
+						pw = strings.TrimRight(line, "\r\n")
+					}
+					r := e.auth.Authenticate(c.Context, auth.Request{User: c.Args().First(), Password: pw, Actor: e.by, Client: "cli"})
+					if r.Decision != auth.Accept {
+						fmt.Fprintf(c.App.Writer, "reject (%s)\n", r.Reason)
+						return exitError{code: 1, msg: "authentication rejected"}
+					}
+					fmt.Fprintf(c.App.Writer, "accept (token %s)\n", r.Serial)
+					return nil
+				}),
+			},
+		},
+	}
+}
+
+func serialArg(c *cli.Context, n int, args string) (string, error) {
+	if err := usage(c, n, args); err != nil {
+		return "", err
+	}
+	s := c.Args().First()
+	return s, auth.ValidSerial(s)
+}
+
+func tokenSimple(name, help string, fn func(*cli.Context, *env, string) error, done string) *cli.Command {
+	return &cli.Command{
+		Name: name, Usage: help, ArgsUsage: "SERIAL",
+		Action: withEnv(func(c *cli.Context, e *env) error {
+			serial, err := serialArg(c, 1, "SERIAL")
+			if err != nil {
+				return err
+			}
+			if err := fn(c, e, serial); err != nil {
+				return friendly(err)
+			}
+			fmt.Fprintf(c.App.Writer, "token %s %s\n", serial, done)
+			return nil
+		}),
+	}
+}
+
+// readPIN returns the PIN from --pin or --pin-file, or "".
+func readPIN(c *cli.Context) (string, error) {
+	if c.IsSet("pin") && c.IsSet("pin-file") {
+		return "", errors.New("give --pin or --pin-file, not both")
+	}
+	if c.IsSet("pin") {
+		if c.String("pin") == "" {
+			return "", errors.New("--pin is empty")
+		}
+		return c.String("pin"), nil
+	}
+	if !c.IsSet("pin-file") {
+		return "", nil
+	}
+	var b []byte
+	var err error
+	if f := c.String("pin-file"); f == "-" {
+		b, err = io.ReadAll(io.LimitReader(os.Stdin, 1024))
+	} else {
+		b, err = os.ReadFile(f)
+	}
+	if err != nil {
+		return "", fmt.Errorf("--pin-file: %w", err)
+	}
+	pin := strings.TrimRight(string(b), "\r\n")
+	if pin == "" {
+		return "", errors.New("--pin-file is empty")
+	}
+	return pin, nil
+}
+
+func tokenEnroll(c *cli.Context, e *env) error {
+	if err := usage(c, 1, "USER"); err != nil {
+		return err
+	}
+	alg, err := otp.ParseAlgorithm(c.String("algorithm"))
+	if err != nil {
+		return fmt.Errorf("--algorithm %q: want SHA1, SHA256 or SHA512", c.String("algorithm"))
+	}
+	typ := otp.Type(strings.ToLower(c.String("type")))
+	if typ != otp.TOTP && typ != otp.HOTP {
+		return fmt.Errorf("--type %q: want totp or hotp", c.String("type"))
+	}
+	p := otp.Params{Type: typ, Algorithm: alg, Digits: c.Int("digits"), Period: c.Int("period")}
+	if typ == otp.HOTP {
+		p.Period = 0
+	}
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "otp: invalid token parameters: "))
+	}
+	pin, err := readPIN(c)
+	if err != nil {
+		return err
+	}
+	en, err := e.auth.Enroll(c.Context, e.by, auth.EnrollRequest{User: c.Args().First(), Params: p, PIN: pin})
+	if err != nil {
+		return friendly(err)
+	}
+	if c.Bool("json") {
+		return writeJSON(c.App.Writer, map[string]string{"serial": en.Token.Serial, "uri": en.URI})
+	}
+	w := c.App.Writer
+	desc := fmt.Sprintf("%s, %s, %d digits", p.Type, p.Algorithm, p.Digits)
+	if p.Type == otp.TOTP {
+		desc += fmt.Sprintf(", %d s", p.Period)
+	}
+	fmt.Fprintf(w, "Serial: %s\nUser:   %s\nType:   %s\nPIN:    %v\nURI:    %s\n", en.Token.Serial, en.Token.User, desc, pin != "", en.URI)
+	if !c.Bool("no-qr") {
+		fmt.Fprintln(w)
+		qrterminal.GenerateWithConfig(en.URI, qrterminal.Config{Level: qrterminal.L, Writer: w, HalfBlocks: true,
+			BlackChar: qrterminal.BLACK_BLACK, WhiteBlackChar: qrterminal.WHITE_BLACK, WhiteChar: qrterminal.WHITE_WHITE,
+			BlackWhiteChar: qrterminal.BLACK_WHITE, QuietZone: 2})
+	}
+	fmt.Fprintln(w, "Scan the QR code with the authenticator app. The URI holds the token's secret: do not store or mail it.")
+	return nil
+}
+
+func tokenList(c *cli.Context, e *env) error {
+	if err := usage(c, 0, ""); err != nil {
+		return err
+	}
+	f := store.TokenFilter{User: c.String("user")}
+	state := c.String("state")
+	lockedOnly := state == "locked"
+	switch {
+	case state == "" || lockedOnly:
+	case slices.Contains(tokenStates, state):
+		f.State = store.TokenState(state)
+	default:
+		return fmt.Errorf("--state %q: want one of %s", state, strings.Join(tokenStates, ", "))
+	}
+	if f.User != "" {
+		if _, err := e.store.User(c.Context, f.User); err != nil {
+			return friendly(err)
+		}
+	}
+	toks, err := e.store.Tokens(c.Context, f)
+	if err != nil {
+		return friendly(err)
+	}
+	now := time.Now()
+	out := make([]tokenJSON, 0, len(toks))
+	for _, t := range toks {
+		if lockedOnly && !t.Locked(now) {
+			continue
+		}
+		out = append(out, toTokenJSON(t, now))
+	}
+	if c.Bool("json") {
+		return writeJSON(c.App.Writer, out)
+	}
+	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERIAL\tUSER\tTYPE\tORIGIN\tSTATUS\tPIN\tFAILS\tLAST-USED")
+	for _, t := range out {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\t%d\t%s\n", t.Serial, dash(t.User), t.Type, t.Origin, t.Status, yesNo(t.PIN), t.FailCount, dash(t.LastUsed))
+	}
+	return tw.Flush()
+}
+
+func printToken(c *cli.Context, t tokenJSON) error {
+	if c.Bool("json") {
+		return writeJSON(c.App.Writer, t)
+	}
+	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Serial:\t%s\nUser:\t%s\nType:\t%s\nOrigin:\t%s\nState:\t%s\nStatus:\t%s\nAlgorithm:\t%s\nDigits:\t%d\n",
+		t.Serial, dash(t.User), t.Type, t.Origin, t.State, t.Status, t.Algorithm, t.Digits)
+	if t.Period != 0 {
+		fmt.Fprintf(tw, "Period:\t%d s\nDrift:\t%d steps\n", t.Period, t.Drift)
+	}
+	if t.Counter != nil {
+		fmt.Fprintf(tw, "Next counter:\t%d\n", *t.Counter)
+	}
+	fmt.Fprintf(tw, "PIN:\t%s\nFailures:\t%d\n", yesNo(t.PIN), t.FailCount)
+	if t.LockedUntil != nil {
+		fmt.Fprintf(tw, "Locked until:\t%s\n", t.LockedUntil.Format(time.RFC3339))
+	} else if t.Status == "locked" {
+		fmt.Fprintf(tw, "Locked until:\tunlocked by an admin\n")
+	}
+	fmt.Fprintf(tw, "Last used:\t%s\nCreated:\t%s\n", dash(t.LastUsed), t.CreatedAt.Format(time.RFC3339))
+	return tw.Flush()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
