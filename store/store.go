@@ -191,8 +191,12 @@ type Store interface {
 	Client(ctx context.Context, name string) (Client, error)
 	Clients(ctx context.Context) ([]Client, error)
 	DeleteClient(ctx context.Context, by, name string) error
-	// ClientsVersion changes whenever the client table does.
+	// ClientsVersion changes whenever the clients or reply attributes do.
 	ClientsVersion(ctx context.Context) (int64, error)
+
+	AddReplyAttr(ctx context.Context, by string, a ReplyAttr) (ReplyAttr, error)
+	ReplyAttrs(ctx context.Context) ([]ReplyAttr, error)
+	DeleteReplyAttr(ctx context.Context, by string, id int64) error
 
 	Audit(ctx context.Context, e AuditEvent) error
 	AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error)

@@ -61,7 +61,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			userCommand(),
 			tokenCommand(),
+			clientCommand(),
+			replyCommand(),
 			auditCommand(),
+			serveCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",
@@ -111,7 +114,10 @@ func paths(c *cli.Context) (db, key string) {
 
 // openStore opens the database, creating it and its master key on first use.
 // An existing database never gets a new key.
-func openStore(c *cli.Context) (*store.SQLite, error) {
+func openStore(c *cli.Context) (*store.SQLite, error) { return openStoreSync(c, "") }
+
+// openStoreSync is openStore with SQLite's synchronous setting.
+func openStoreSync(c *cli.Context, synchronous string) (*store.SQLite, error) {
 	db, keyPath := paths(c)
 	if err := store.CheckFile(db); err != nil {
 		return nil, friendly(err)
@@ -126,7 +132,7 @@ func openStore(c *cli.Context) (*store.SQLite, error) {
 	if err != nil {
 		return nil, err
 	}
-	return store.OpenSQLite(store.Options{Path: db, Key: key})
+	return store.OpenSQLite(store.Options{Path: db, Key: key, Synchronous: synchronous})
 }
 
 func logger(c *cli.Context) (*slog.Logger, error) {

@@ -32,6 +32,7 @@ func Run(t *testing.T, open Opener) {
 		{"FailuresLock", testFailuresLock},
 		{"Clients", testClients},
 		{"Audit", testAudit},
+		{"ReplyAttrs", testReplyAttrs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -390,5 +391,33 @@ func testAudit(t *testing.T, s store.Store) {
 	future, _ := s.AuditEvents(ctx, store.AuditFilter{Since: time.Now().Add(time.Hour)})
 	if len(future) != 0 {
 		t.Fatalf("Since in the future returned %d rows", len(future))
+	}
+}
+
+func testReplyAttrs(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	v0, _ := s.ClientsVersion(ctx)
+	a, err := s.AddReplyAttr(ctx, by, store.ReplyAttr{Scope: "group", Target: "staff", Attr: "Filter-Id", Value: "staff-acl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddReplyAttr(ctx, by, store.ReplyAttr{Scope: "client", Target: "vpn1", Attr: "Class", Value: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddReplyAttr(ctx, by, store.ReplyAttr{Scope: "user", Target: "x", Attr: "Class"}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("bad scope: %v", err)
+	}
+	if v1, _ := s.ClientsVersion(ctx); v1 == v0 {
+		t.Fatal("ClientsVersion did not change on a reply attribute")
+	}
+	all, err := s.ReplyAttrs(ctx)
+	if err != nil || len(all) != 2 || all[0] != a {
+		t.Fatalf("ReplyAttrs = %+v, %v", all, err)
+	}
+	if err := s.DeleteReplyAttr(ctx, by, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteReplyAttr(ctx, by, a.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
 	}
 }

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
+
+	"github.com/radmfa/radmfa/auth"
+	"github.com/radmfa/radmfa/dictionaries"
+	"github.com/radmfa/radmfa/radius"
+	"github.com/radmfa/radmfa/store"
+)
+
+const (
+	devClient      = "dev-loopback"
+	devSecret      = "testing123"
+	devRadiusAddr  = "127.0.0.1:1812"
+	devMetricsAddr = "127.0.0.1:9812"
+)
+
+func serveFlags() []cli.Flag {
+	return append([]cli.Flag{
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "radius-addr", Usage: "UDP address to answer RADIUS on, repeatable (default :1812; 127.0.0.1:1812 with --dev)", EnvVars: []string{"RADMFA_RADIUS_ADDR"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "metrics-addr", Usage: "HTTP address for /metrics (off by default; 127.0.0.1:9812 with --dev)", EnvVars: []string{"RADMFA_METRICS_ADDR"}}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "dev", Usage: "development mode: loopback addresses, a loopback client with secret testing123 if none exist", EnvVars: []string{"RADMFA_DEV"}}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-in-flight", Value: 1024, Usage: "Access-Requests evaluated at once; more are dropped (the NAS retries)", EnvVars: []string{"RADMFA_MAX_IN_FLIGHT"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "request-timeout", Value: 30 * time.Second, Usage: "deadline of one evaluation", EnvVars: []string{"RADMFA_REQUEST_TIMEOUT"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "reply-cache-ttl", Value: 30 * time.Second, Usage: "how long replies are kept to answer retransmissions", EnvVars: []string{"RADMFA_REPLY_CACHE_TTL"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "reload-every", Value: 2 * time.Second, Usage: "how often client changes are picked up", EnvVars: []string{"RADMFA_RELOAD_EVERY"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "shutdown-timeout", Value: 10 * time.Second, Usage: "how long shutdown waits for requests in flight", EnvVars: []string{"RADMFA_SHUTDOWN_TIMEOUT"}}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "dictionary", Usage: "extra FreeRADIUS dictionary file for reply attributes", EnvVars: []string{"RADMFA_DICTIONARY"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "synchronous", Value: "FULL", Usage: "SQLite synchronous: FULL (durable across power loss) or NORMAL (across crashes)", EnvVars: []string{"RADMFA_SYNCHRONOUS"}}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "failure-burst", Value: 10, Usage: "failed logins a user may have before they are rate limited", EnvVars: []string{"RADMFA_FAILURE_BURST"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "failure-every", Value: 6 * time.Second, Usage: "then one more failed login per this", EnvVars: []string{"RADMFA_FAILURE_EVERY"}}),
+	}, otpRuleFlags()...)
+}
+
+func serveCommand() *cli.Command {
+	flags := serveFlags()
+	return &cli.Command{
+		Name:   "serve",
+		Usage:  "run the RADIUS server",
+		Flags:  flags,
+		Before: loadConfig(flags),
+		Action: serve,
+	}
+}
+
+// storeSource builds the radius client table from the store.
+type storeSource struct {
+	store *store.SQLite
+	dict  *radius.Dictionary
+	log   *slog.Logger
+}
+
+func (s storeSource) Version(ctx context.Context) (int64, error) { return s.store.ClientsVersion(ctx) }
+
+func (s storeSource) Load(ctx context.Context) (*radius.Table, error) {
+	cls, err := s.store.Clients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	attrs, err := s.store.ReplyAttrs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	groups := map[string][]radius.Attr{}
+	byClient := map[string][]radius.Attr{}
+	for _, a := range attrs {
+		enc, err := s.dict.Encode(a.Attr, a.Value)
+		if err != nil {
+			s.log.Error("serve: reply attribute skipped", "id", a.ID, "err", err)
+			continue
+		}
+		if a.Scope == "group" {
+			groups[a.Target] = append(groups[a.Target], enc)
+		} else {
+			byClient[a.Target] = append(byClient[a.Target], enc)
+		}
+	}
+	out := make([]radius.Client, 0, len(cls))
+	for _, c := range cls {
+		out = append(out, radius.Client{Name: c.Name, Prefix: c.Prefix, Secret: c.Secret,
+			RequireMA: c.RequireMessageAuthenticator, NASType: c.NASType, Attrs: byClient[c.Name]})
+	}
+	return radius.NewTable(out, groups), nil
+}
+
+func serve(c *cli.Context) error {
+	if c.NArg() != 0 {
+		return fmt.Errorf("usage: radmfa serve [flags]")
+	}
+	log, err := logger(c)
+	if err != nil {
+		return err
+	}
+	dev := c.Bool("dev")
+	addrs := c.StringSlice("radius-addr")
+	if len(addrs) == 0 {
+		addrs = []string{":1812"}
+		if dev {
+			addrs = []string{devRadiusAddr}
+		}
+	}
+	metricsAddr := c.String("metrics-addr")
+	if metricsAddr == "" && dev && !c.IsSet("metrics-addr") {
+		metricsAddr = devMetricsAddr
+	}
+	cfg, err := authConfig(c)
+	if err != nil {
+		return err
+	}
+	cfg.FailureBurst, cfg.FailureEvery = c.Int("failure-burst"), c.Duration("failure-every")
+	if cfg.FailureBurst <= 0 {
+		cfg.FailureBurst = -1 // rate limit off
+	}
+	dict, err := radius.LoadDictionary(dictionaries.FS, dictionaries.Root, c.StringSlice("dictionary")...)
+	if err != nil {
+		return err
+	}
+
+	st, err := openStoreSync(c, c.String("synchronous"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if dev {
+		if err := devSetup(c, st); err != nil {
+			return err
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := radius.NewMetrics(reg)
+	svc := auth.New(auth.Deps{Store: st, Logger: log, Config: cfg})
+	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	srv, err := radius.NewServer(ctx, radius.Deps{Auth: svc, Source: storeSource{st, dict, log}, Logger: log, Metrics: metrics,
+		Config: radius.Config{MaxInFlight: c.Int("max-in-flight"), RequestTimeout: c.Duration("request-timeout"),
+			ReplyCacheTTL: c.Duration("reply-cache-ttl"), ReloadEvery: c.Duration("reload-every"),
+			ShutdownTimeout: c.Duration("shutdown-timeout")}})
+	if err != nil {
+		return err
+	}
+	conns, err := radius.Listen(addrs)
+	if err != nil {
+		return err
+	}
+	var httpSrv *http.Server
+	if metricsAddr != "" {
+		ln, err := net.Listen("tcp", metricsAddr)
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return fmt.Errorf("metrics: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics server", "err", err)
+			}
+		}()
+		fmt.Fprintf(c.App.Writer, "radmfa: metrics on http://%s/metrics\n", ln.Addr())
+	}
+	for _, conn := range conns {
+		fmt.Fprintf(c.App.Writer, "radmfa: listening on %s (RADIUS authentication)\n", conn.LocalAddr())
+	}
+	log.Info("serve: started", "version", Version, "radius", addrs, "metrics", metricsAddr)
+	err = srv.Serve(ctx, conns)
+	if httpSrv != nil {
+		shutCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		httpSrv.Shutdown(shutCtx)
+		cancel()
+	}
+	log.Info("serve: stopped")
+	return err
+}
+
+// devSetup makes the loopback client `make run` users need and tells them
+// what to do next.
+func devSetup(c *cli.Context, st *store.SQLite) error {
+	cls, err := st.Clients(c.Context)
+	if err != nil {
+		return err
+	}
+	if len(cls) == 0 {
+		if _, err := st.CreateClient(c.Context, actor(), store.Client{Name: devClient,
+			Prefix: netip.MustParsePrefix("127.0.0.1/8"), Secret: []byte(devSecret), NASType: "dev"}); err != nil {
+			return friendly(err)
+		}
+		fmt.Fprintf(c.App.Writer, "radmfa: dev mode: added client %s for 127.0.0.0/8 with secret %s\n", devClient, devSecret)
+	}
+	w := c.App.Writer
+	fmt.Fprintf(w, `radmfa: dev mode. In another terminal:
+  ./bin/radmfa --data-dir %[1]s user add alice
+  ./bin/radmfa --data-dir %[1]s token enroll alice        # scan the QR code, or:
+  oathtool --totp -b SECRET                                 # SECRET from the URI
+  radtest alice CODE 127.0.0.1 0 %[2]s
+`, c.String("data-dir"), devSecret)
+	return nil
+}

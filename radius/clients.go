@@ -1,0 +1,55 @@
+package radius
+
+import (
+	"net/netip"
+	"sort"
+)
+
+// Client is a NAS allowed to send requests, known by its source address.
+type Client struct {
+	Name      string
+	Prefix    netip.Prefix
+	Secret    []byte
+	RequireMA bool
+	NASType   string
+	// Attrs are added to every Access-Accept sent to this client.
+	Attrs []Attr
+}
+
+// Table is an immutable snapshot of the clients and reply attributes.
+type Table struct {
+	clients []Client // most specific prefix first
+	groups  map[string][]Attr
+}
+
+// NewTable makes a snapshot; groupAttrs are added to the Access-Accept of
+// users in that group.
+func NewTable(clients []Client, groupAttrs map[string][]Attr) *Table {
+	cs := make([]Client, len(clients))
+	for i, c := range clients {
+		c.Prefix = c.Prefix.Masked()
+		if c.Prefix.Addr().Is4In6() {
+			c.Prefix = netip.PrefixFrom(c.Prefix.Addr().Unmap(), c.Prefix.Bits()-96)
+		}
+		cs[i] = c
+	}
+	sort.SliceStable(cs, func(i, j int) bool { return cs[i].Prefix.Bits() > cs[j].Prefix.Bits() })
+	return &Table{clients: cs, groups: groupAttrs}
+}
+
+// Lookup finds the client with the most specific prefix holding addr.
+func (t *Table) Lookup(addr netip.Addr) *Client {
+	addr = addr.Unmap()
+	for i := range t.clients {
+		if t.clients[i].Prefix.Contains(addr) {
+			return &t.clients[i]
+		}
+	}
+	return nil
+}
+
+// GroupAttrs are the reply attributes of a user group.
+func (t *Table) GroupAttrs(group string) []Attr { return t.groups[group] }
+
+// Len is the number of clients.
+func (t *Table) Len() int { return len(t.clients) }

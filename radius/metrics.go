@@ -1,0 +1,64 @@
+package radius
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Drop reasons, the label of radmfa_radius_drops_total.
+const (
+	DropMalformed       = "malformed"
+	DropUnknownClient   = "unknown_client"
+	DropUnsupportedCode = "unsupported_code"
+	DropBadMA           = "bad_message_authenticator"
+	DropMissingMA       = "missing_message_authenticator"
+	DropOverloaded      = "overloaded"
+	DropShutdown        = "shutting_down"
+	DropSendFailed      = "send_failed"
+)
+
+// Metrics are the listener's Prometheus metrics.
+type Metrics struct {
+	Requests   *prometheus.CounterVec
+	Responses  *prometheus.CounterVec
+	Decisions  *prometheus.CounterVec
+	Drops      *prometheus.CounterVec
+	Duplicates *prometheus.CounterVec
+	Latency    prometheus.Histogram
+	InFlight   prometheus.Gauge
+	Clients    prometheus.Gauge
+}
+
+// NewMetrics makes the metrics and registers them with reg (when not nil).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "radmfa_radius_requests_total", Help: "RADIUS packets received, by code.",
+		}, []string{"code"}),
+		Responses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "radmfa_radius_responses_total", Help: "RADIUS replies sent (not counting cached resends), by code.",
+		}, []string{"code"}),
+		Decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "radmfa_auth_decisions_total", Help: "Authentication decisions, by decision and reason.",
+		}, []string{"decision", "reason"}),
+		Drops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "radmfa_radius_drops_total", Help: "RADIUS packets dropped without a reply, by reason.",
+		}, []string{"reason"}),
+		Duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "radmfa_radius_duplicates_total", Help: "Retransmitted requests: dropped while in flight, or answered from the reply cache.",
+		}, []string{"kind"}),
+		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "radmfa_radius_request_duration_seconds", Help: "Time from reading an Access-Request to sending its reply.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}),
+		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "radmfa_radius_in_flight", Help: "Access-Requests being evaluated.",
+		}),
+		Clients: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "radmfa_radius_clients", Help: "RADIUS clients configured.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Requests, m.Responses, m.Decisions, m.Drops, m.Duplicates, m.Latency, m.InFlight, m.Clients)
+	}
+	return m
+}

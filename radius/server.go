@@ -1,0 +1,399 @@
+// Package radius is radmfa's RADIUS front end: UDP listeners, the client
+// table, duplicate detection with a reply cache, Message-Authenticator
+// (RFC 3579), Status-Server (RFC 5997), PAP decoding and reply attributes.
+// It turns packets into auth.Requests and auth.Results into signed replies.
+package radius
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+
+	"github.com/radmfa/radmfa/auth"
+)
+
+// Authenticator decides logins; *auth.Service is one.
+type Authenticator interface {
+	Authenticate(ctx context.Context, req auth.Request) auth.Result
+}
+
+// TableSource loads the client table and tells when it changed.
+type TableSource interface {
+	Version(ctx context.Context) (int64, error)
+	Load(ctx context.Context) (*Table, error)
+}
+
+// Config tunes the listener. Zero values take the defaults.
+type Config struct {
+	MaxInFlight      int           // Access-Requests evaluated at once (default 1024)
+	RequestTimeout   time.Duration // deadline of one evaluation (default 30s)
+	ReplyCacheTTL    time.Duration // how long answers are kept for retransmissions (default 30s)
+	ReloadEvery      time.Duration // how often the client table is checked for changes (default 2s)
+	ShutdownTimeout  time.Duration // how long shutdown waits for requests in flight (default 10s)
+	UnknownLogPeriod time.Duration // one log line per unknown source per period (default 1m)
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 1024
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 30 * time.Second
+	}
+	if c.ReplyCacheTTL <= 0 {
+		c.ReplyCacheTTL = 30 * time.Second
+	}
+	if c.ReloadEvery <= 0 {
+		c.ReloadEvery = 2 * time.Second
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 10 * time.Second
+	}
+	if c.UnknownLogPeriod <= 0 {
+		c.UnknownLogPeriod = time.Minute
+	}
+	return c
+}
+
+// Server answers Access-Requests and Status-Server on UDP.
+type Server struct {
+	auth    Authenticator
+	source  TableSource
+	log     *slog.Logger
+	metrics *Metrics
+	cfg     Config
+	now     func() time.Time
+
+	table   atomic.Pointer[Table]
+	version int64
+	cache   *replyCache
+	sem     chan struct{}
+	wg      sync.WaitGroup
+
+	unknownMu   sync.Mutex
+	unknownSeen map[netip.Addr]time.Time
+}
+
+// Deps are what a Server is built from.
+type Deps struct {
+	Auth    Authenticator
+	Source  TableSource
+	Logger  *slog.Logger
+	Metrics *Metrics // NewMetrics(nil) when nil
+	Config  Config
+	Now     func() time.Time
+}
+
+// NewServer makes a Server and loads the client table once.
+func NewServer(ctx context.Context, d Deps) (*Server, error) {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Metrics == nil {
+		d.Metrics = NewMetrics(nil)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	cfg := d.Config.withDefaults()
+	s := &Server{auth: d.Auth, source: d.Source, log: d.Logger, metrics: d.Metrics, cfg: cfg, now: d.Now,
+		cache: newReplyCache(cfg.ReplyCacheTTL), sem: make(chan struct{}, cfg.MaxInFlight),
+		unknownSeen: map[netip.Addr]time.Time{}}
+	if err := s.reload(ctx, true); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) reload(ctx context.Context, force bool) error {
+	v, err := s.source.Version(ctx)
+	if err != nil {
+		return fmt.Errorf("radius: client table: %w", err)
+	}
+	if !force && v == s.version {
+		return nil
+	}
+	t, err := s.source.Load(ctx)
+	if err != nil {
+		return fmt.Errorf("radius: client table: %w", err)
+	}
+	s.table.Store(t)
+	s.version = v
+	s.metrics.Clients.Set(float64(t.Len()))
+	if !force {
+		s.log.Info("radius: client table reloaded", "clients", t.Len())
+	}
+	return nil
+}
+
+// Listen opens the UDP sockets; Serve then answers on them.
+func Listen(addrs []string) ([]*net.UDPConn, error) {
+	var conns []*net.UDPConn
+	for _, a := range addrs {
+		ua, err := net.ResolveUDPAddr("udp", a)
+		if err == nil {
+			var c *net.UDPConn
+			if c, err = net.ListenUDP("udp", ua); err == nil {
+				conns = append(conns, c)
+				continue
+			}
+		}
+		for _, c := range conns {
+			c.Close()
+		}
+		return nil, fmt.Errorf("radius: listen %s: %w", a, err)
+	}
+	return conns, nil
+}
+
+// Serve answers on conns until ctx ends, then stops reading, waits up to
+// ShutdownTimeout for requests in flight to be answered, and closes conns.
+func (s *Server) Serve(ctx context.Context, conns []*net.UDPConn) error {
+	var loops sync.WaitGroup
+	for _, c := range conns {
+		loops.Go(func() { s.readLoop(c) })
+	}
+	tick := time.NewTicker(s.cfg.ReloadEvery)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-tick.C:
+			if err := s.reload(ctx, false); err != nil && ctx.Err() == nil {
+				s.log.Error("radius: reload", "err", err)
+			}
+			s.cache.sweep(s.now())
+		}
+	}
+	// Stop reading; replies can still be written on the sockets.
+	for _, c := range conns {
+		c.SetReadDeadline(time.Unix(1, 0))
+	}
+	loops.Wait()
+	waited := make(chan struct{})
+	go func() { s.wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(s.cfg.ShutdownTimeout):
+		s.log.Warn("radius: shutdown timeout; requests still in flight get no reply")
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	return nil
+}
+
+func (s *Server) readLoop(c *net.UDPConn) {
+	buf := make([]byte, radius.MaxPacketLength+1)
+	for {
+		n, src, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
+				return
+			}
+			s.log.Warn("radius: read", "err", err)
+			continue
+		}
+		s.HandlePacket(c, buf[:n], src)
+	}
+}
+
+// PacketConn is where replies go.
+type PacketConn interface {
+	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
+}
+
+func (s *Server) drop(reason string, args ...any) {
+	s.metrics.Drops.WithLabelValues(reason).Inc()
+	if len(args) > 0 {
+		s.log.Debug("radius: drop", append([]any{"reason", reason}, args...)...)
+	}
+}
+
+// HandlePacket processes one datagram read from conn. It never panics on
+// any input; the packet's bytes are copied before anything keeps them.
+func (s *Server) HandlePacket(conn PacketConn, b []byte, src netip.AddrPort) {
+	if len(b) < 20 || len(b) > radius.MaxPacketLength {
+		s.drop(DropMalformed, "src", src, "len", len(b))
+		return
+	}
+	client := s.table.Load().Lookup(src.Addr())
+	if client == nil {
+		s.drop(DropUnknownClient)
+		s.logUnknown(src.Addr())
+		return
+	}
+	data := make([]byte, len(b))
+	copy(data, b)
+	pkt, err := radius.Parse(data, client.Secret)
+	if err != nil {
+		s.drop(DropMalformed, "client", client.Name, "err", err)
+		return
+	}
+	switch pkt.Code {
+	case radius.CodeAccessRequest:
+		s.metrics.Requests.WithLabelValues("access_request").Inc()
+	case radius.CodeStatusServer:
+		s.metrics.Requests.WithLabelValues("status_server").Inc()
+	default:
+		s.metrics.Requests.WithLabelValues("other").Inc()
+		s.drop(DropUnsupportedCode, "client", client.Name, "code", pkt.Code)
+		return
+	}
+	present, err := verifyRequestMA(data, client.Secret)
+	if err != nil {
+		s.drop(DropBadMA, "client", client.Name, "src", src)
+		s.log.Warn("radius: bad Message-Authenticator (wrong shared secret?)", "client", client.Name, "src", src)
+		return
+	}
+	if !present && (client.RequireMA || pkt.Code == radius.CodeStatusServer) {
+		s.drop(DropMissingMA, "client", client.Name, "src", src)
+		return
+	}
+	if pkt.Code == radius.CodeStatusServer {
+		// RFC 5997: a server that is alive answers with Access-Accept.
+		s.send(conn, src, newReply(pkt, radius.CodeAccessAccept), nil, "status_server")
+		return
+	}
+
+	key := dupKey{addr: src, id: pkt.Identifier, auth: pkt.Authenticator}
+	switch state, cached := s.cache.begin(key, s.now()); state {
+	case dupInFlight:
+		s.metrics.Duplicates.WithLabelValues("in_flight").Inc()
+		return
+	case dupAnswered:
+		s.metrics.Duplicates.WithLabelValues("answered").Inc()
+		if _, err := conn.WriteToUDPAddrPort(cached, src); err != nil {
+			s.drop(DropSendFailed, "err", err)
+		}
+		return
+	}
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		s.cache.abort(key)
+		s.drop(DropOverloaded, "client", client.Name)
+		return
+	}
+	s.wg.Add(1)
+	s.metrics.InFlight.Inc()
+	go func() {
+		defer func() {
+			<-s.sem
+			s.metrics.InFlight.Dec()
+			s.wg.Done()
+		}()
+		s.serveAccess(conn, src, *client, pkt, key)
+	}()
+}
+
+func (s *Server) serveAccess(conn PacketConn, src netip.AddrPort, client Client, pkt *radius.Packet, key dupKey) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+	defer cancel()
+
+	req := auth.Request{
+		User:             rfc2865.UserName_GetString(pkt),
+		Actor:            "radius:" + client.Name,
+		Client:           client.Name,
+		NASIdentifier:    rfc2865.NASIdentifier_GetString(pkt),
+		CallingStationID: rfc2865.CallingStationID_GetString(pkt),
+	}
+	if ip := rfc2865.NASIPAddress_Get(pkt); ip != nil {
+		req.NASIPAddress = ip.String()
+	}
+	var res auth.Result
+	pw, err := rfc2865.UserPassword_LookupString(pkt)
+	switch {
+	case req.User == "":
+		res = auth.Result{Reason: "no_user_name"}
+	case err != nil:
+		// CHAP, MS-CHAP and EAP cannot carry an OTP we can check.
+		res = auth.Result{Reason: "no_pap_password"}
+		s.log.Info("radius: reject: request has no PAP User-Password", "client", client.Name, "user", req.User)
+	default:
+		req.Password = pw
+		res = s.auth.Authenticate(ctx, req)
+	}
+	s.metrics.Decisions.WithLabelValues(res.Decision.String(), res.Reason).Inc()
+
+	var reply *radius.Packet
+	switch res.Decision {
+	case auth.Accept:
+		reply = newReply(pkt, radius.CodeAccessAccept)
+		for _, a := range s.table.Load().GroupAttrs(res.User.Group) {
+			reply.Attributes.Add(a.Type, a.Value)
+		}
+		for _, a := range client.Attrs {
+			reply.Attributes.Add(a.Type, a.Value)
+		}
+	case auth.Challenge:
+		reply = newReply(pkt, radius.CodeAccessChallenge)
+	default:
+		reply = newReply(pkt, radius.CodeAccessReject)
+	}
+	if res.ReplyMessage != "" {
+		rfc2865.ReplyMessage_SetString(reply, res.ReplyMessage)
+	}
+	s.send(conn, src, reply, &key, res.Decision.String())
+	s.metrics.Latency.Observe(time.Since(start).Seconds())
+	s.log.Debug("radius: answered", "client", client.Name, "user", req.User, "decision", res.Decision, "reason", res.Reason)
+}
+
+// send signs and sends a reply, caching it for retransmissions when key is set.
+func (s *Server) send(conn PacketConn, src netip.AddrPort, reply *radius.Packet, key *dupKey, label string) {
+	b, err := encodeReply(reply)
+	if err != nil {
+		s.log.Error("radius: encode reply", "err", err)
+		if key != nil {
+			s.cache.abort(*key)
+		}
+		s.drop(DropSendFailed)
+		return
+	}
+	if key != nil {
+		s.cache.finish(*key, b, s.now())
+	}
+	if _, err := conn.WriteToUDPAddrPort(b, src); err != nil {
+		s.drop(DropSendFailed, "err", err)
+		return
+	}
+	s.metrics.Responses.WithLabelValues(label).Inc()
+}
+
+// logUnknown logs a packet from an unknown source at most once a period per
+// address, and forgets old addresses so the map stays small.
+func (s *Server) logUnknown(addr netip.Addr) {
+	now := s.now()
+	s.unknownMu.Lock()
+	defer s.unknownMu.Unlock()
+	if last, ok := s.unknownSeen[addr]; ok && now.Sub(last) < s.cfg.UnknownLogPeriod {
+		return
+	}
+	if len(s.unknownSeen) > 10000 {
+		for a, t := range s.unknownSeen {
+			if now.Sub(t) >= s.cfg.UnknownLogPeriod {
+				delete(s.unknownSeen, a)
+			}
+		}
+	}
+	if len(s.unknownSeen) > 10000 {
+		return
+	}
+	s.unknownSeen[addr] = now
+	s.log.Warn("radius: packet from unknown client dropped (add it with `radmfa client add`)", "src", addr)
+}
+
+// CacheLen is how many requests the duplicate cache holds.
+func (s *Server) CacheLen() int { return s.cache.len() }

@@ -1,0 +1,76 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// ReplyAttr is an attribute added to the Access-Accept of a user group or
+// of a client, written as the dictionary names it.
+type ReplyAttr struct {
+	ID     int64
+	Scope  string // "group" or "client"
+	Target string // the group or client name
+	Attr   string
+	Value  string
+}
+
+// AddReplyAttr stores a reply attribute.
+func (s *SQLite) AddReplyAttr(ctx context.Context, by string, a ReplyAttr) (ReplyAttr, error) {
+	if (a.Scope != "group" && a.Scope != "client") || a.Target == "" || a.Attr == "" {
+		return ReplyAttr{}, fmt.Errorf("store: reply attribute needs a group or client and a name: %w", ErrInvalid)
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`INSERT INTO reply_attrs(scope, target, attr, value, created_at) VALUES (?, ?, ?, ?, ?)`,
+			a.Scope, a.Target, a.Attr, a.Value, s.now().Unix())
+		if err != nil {
+			return fmt.Errorf("store: reply attribute: %w", err)
+		}
+		a.ID, _ = res.LastInsertId()
+		if err := s.bumpClientsVersion(tx); err != nil {
+			return fmt.Errorf("store: reply attribute: %w", err)
+		}
+		ev := AuditEvent{Actor: by, Action: "reply.add", Result: "ok", Detail: fmt.Sprintf("%s %s: %s", a.Scope, a.Target, a.Attr)}
+		if a.Scope == "client" {
+			ev.Client = a.Target
+		}
+		return s.audit(tx, ev)
+	})
+	return a, err
+}
+
+// ReplyAttrs lists all reply attributes in the order they were added.
+func (s *SQLite) ReplyAttrs(ctx context.Context) ([]ReplyAttr, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, scope, target, attr, value FROM reply_attrs ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: reply attributes: %w", err)
+	}
+	defer rows.Close()
+	var out []ReplyAttr
+	for rows.Next() {
+		var a ReplyAttr
+		if err := rows.Scan(&a.ID, &a.Scope, &a.Target, &a.Attr, &a.Value); err != nil {
+			return nil, fmt.Errorf("store: reply attributes: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// DeleteReplyAttr removes one reply attribute by id.
+func (s *SQLite) DeleteReplyAttr(ctx context.Context, by string, id int64) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`DELETE FROM reply_attrs WHERE id = ?`, id)
+		if err != nil {
+			return fmt.Errorf("store: reply attribute %d: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("store: reply attribute %d: %w", id, ErrNotFound)
+		}
+		if err := s.bumpClientsVersion(tx); err != nil {
+			return fmt.Errorf("store: reply attribute: %w", err)
+		}
+		return s.audit(tx, AuditEvent{Actor: by, Action: "reply.remove", Result: "ok", Detail: fmt.Sprintf("id %d", id)})
+	})
+}
