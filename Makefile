@@ -33,6 +33,7 @@ lint:
 # Each fuzz target for FUZZTIME.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./otp/
+	$(GO) test -run '^$$' -fuzz '^FuzzHandlePacket$$' -fuzztime $(FUZZTIME) ./radius/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

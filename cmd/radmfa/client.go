@@ -189,7 +189,7 @@ func replyCommand() *cli.Command {
 				},
 				Action: withEnv(func(c *cli.Context, e *env) error {
 					if c.NArg() == 0 || (c.String("group") == "") == (c.String("client") == "") {
-						return errors.New("usage: radmfa reply add (--group G | --client C) NAME=VALUE...")
+						return errors.New("usage: radmfa reply add (--group G | --client C) NAME=VALUE [NAME=VALUE]")
 					}
 					scope, target := "group", c.String("group")
 					if target == "" {

@@ -1,0 +1,256 @@
+package radius
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/md5"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+
+	"github.com/radmfa/radmfa/auth"
+	"github.com/radmfa/radmfa/dictionaries"
+)
+
+var secret = []byte("testing123")
+
+func TestTableMostSpecificWins(t *testing.T) {
+	tab := NewTable([]Client{
+		{Name: "wide", Prefix: netip.MustParsePrefix("10.0.0.0/8")},
+		{Name: "host", Prefix: netip.MustParsePrefix("10.1.2.3/32")},
+		{Name: "mid", Prefix: netip.MustParsePrefix("10.1.0.0/16")},
+		{Name: "v6", Prefix: netip.MustParsePrefix("2001:db8::/32")},
+	}, nil)
+	tests := []struct {
+		addr, want string
+	}{
+		{"10.1.2.3", "host"},
+		{"10.1.2.4", "mid"},
+		{"10.2.0.1", "wide"},
+		{"::ffff:10.1.2.3", "host"},
+		{"2001:db8::1", "v6"},
+		{"192.0.2.1", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.addr, func(t *testing.T) {
+			c := tab.Lookup(netip.MustParseAddr(tc.addr))
+			got := ""
+			if c != nil {
+				got = c.Name
+			}
+			if got != tc.want {
+				t.Fatalf("Lookup(%s) = %q, want %q", tc.addr, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestReplyCache(t *testing.T) {
+	c := newReplyCache(30 * time.Second)
+	now := time.Unix(1000, 0)
+	k := dupKey{addr: netip.MustParseAddrPort("127.0.0.1:5000"), id: 7}
+	if st, _ := c.begin(k, now); st != dupNew {
+		t.Fatalf("first: %v", st)
+	}
+	if st, _ := c.begin(k, now); st != dupInFlight {
+		t.Fatalf("while in flight: %v", st)
+	}
+	c.finish(k, []byte("reply"), now)
+	if st, b := c.begin(k, now.Add(29*time.Second)); st != dupAnswered || string(b) != "reply" {
+		t.Fatalf("answered: %v %q", st, b)
+	}
+	other := k
+	other.auth[0] = 1
+	if st, _ := c.begin(other, now); st != dupNew {
+		t.Fatalf("other authenticator: %v", st)
+	}
+	c.abort(other)
+	c.sweep(now.Add(31 * time.Second))
+	if c.len() != 0 {
+		t.Fatalf("%d entries after expiry", c.len())
+	}
+	if st, _ := c.begin(k, now.Add(31*time.Second)); st != dupNew {
+		t.Fatalf("after expiry: %v", st)
+	}
+}
+
+// request builds an Access-Request, with a valid Message-Authenticator if ma.
+func request(t testing.TB, user, pw string, ma bool, extra func(*radius.Packet)) []byte {
+	p := radius.New(radius.CodeAccessRequest, secret)
+	rfc2865.UserName_SetString(p, user)
+	rfc2865.UserPassword_SetString(p, pw)
+	if extra != nil {
+		extra(p)
+	}
+	if ma {
+		p.Attributes.Add(attrMessageAuthenticator, make(radius.Attribute, 16))
+	}
+	b, err := p.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ma {
+		off, _ := findMA(b)
+		m := hmac.New(md5.New, secret)
+		m.Write(b)
+		copy(b[off:], m.Sum(nil))
+	}
+	return b
+}
+
+func TestRequestMessageAuthenticator(t *testing.T) {
+	good := request(t, "u", "p", true, nil)
+	tampered := append([]byte(nil), good...)
+	tampered[len(tampered)-1] ^= 1
+	tests := []struct {
+		name    string
+		pkt     []byte
+		secret  []byte
+		present bool
+		ok      bool
+	}{
+		{"valid", good, secret, true, true},
+		{"absent", request(t, "u", "p", false, nil), secret, false, true},
+		{"wrong secret", good, []byte("other"), true, false},
+		{"tampered", tampered, secret, true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			present, err := verifyRequestMA(tc.pkt, tc.secret)
+			if present != tc.present || (err == nil) != tc.ok {
+				t.Fatalf("got present=%v err=%v", present, err)
+			}
+		})
+	}
+}
+
+func TestEncodeReplySignsAndPutsMAFirst(t *testing.T) {
+	raw := request(t, "u", "p", false, func(p *radius.Packet) {
+		p.Attributes.Add(attrProxyState, radius.Attribute("ps-1"))
+		p.Attributes.Add(attrProxyState, radius.Attribute("ps-2"))
+	})
+	req, err := radius.Parse(raw, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply := newReply(req, radius.CodeAccessReject)
+	rfc2865.ReplyMessage_SetString(reply, "hello")
+	b, err := encodeReply(reply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !radius.IsAuthenticResponse(b, raw, secret) {
+		t.Fatal("response authenticator does not verify")
+	}
+	if b[20] != attrMessageAuthenticator || b[21] != 18 {
+		t.Fatal("Message-Authenticator is not the first attribute")
+	}
+	// Verify the MA as a NAS would: request authenticator in place, MA zeroed.
+	chk := append([]byte(nil), b...)
+	copy(chk[4:20], raw[4:20])
+	got := append([]byte(nil), chk[22:38]...)
+	copy(chk[22:38], make([]byte, 16))
+	m := hmac.New(md5.New, secret)
+	m.Write(chk)
+	if !hmac.Equal(m.Sum(nil), got) {
+		t.Fatal("Message-Authenticator does not verify")
+	}
+	parsed, _ := radius.Parse(b, secret)
+	var ps [][]byte
+	for _, a := range parsed.Attributes {
+		if a.Type == attrProxyState {
+			ps = append(ps, a.Attribute)
+		}
+	}
+	if len(ps) != 2 || string(ps[0]) != "ps-1" || string(ps[1]) != "ps-2" {
+		t.Fatalf("Proxy-State = %q", ps)
+	}
+}
+
+func TestDictionaryEncode(t *testing.T) {
+	d, err := LoadDictionary(dictionaries.FS, dictionaries.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, attr, value string
+		typ               radius.Type
+		want              []byte
+		ok                bool
+	}{
+		{"filter-id", "Filter-Id", "staff", 11, []byte("staff"), true},
+		{"class hex", "Class", "0x0102", 25, []byte{1, 2}, true},
+		{"session-timeout", "Session-Timeout", "3600", 27, []byte{0, 0, 0x0e, 0x10}, true},
+		{"service-type by name", "Service-Type", "Framed-User", 6, []byte{0, 0, 0, 2}, true},
+		{"cisco avpair", "Cisco-AVPair", "shell:priv-lvl=15", 26, append([]byte{0, 0, 0, 9, 1, 19}, "shell:priv-lvl=15"...), true},
+		{"fortinet group", "Fortinet-Group-Name", "vpn", 26, []byte{0, 0, 0x30, 0x44, 1, 5, 'v', 'p', 'n'}, true},
+		{"paloalto", "PaloAlto-User-Group", "g", 26, []byte{0, 0, 0x63, 0x75, 5, 3, 'g'}, true},
+		{"microsoft dns", "MS-Primary-DNS-Server", "10.0.0.1", 26, []byte{0, 0, 1, 0x37, 28, 6, 10, 0, 0, 1}, true},
+		{"juniper", "Juniper-Local-User-Name", "ro", 26, []byte{0, 0, 0x0a, 0x4c, 1, 4, 'r', 'o'}, true},
+		{"unknown", "Nope-Attr", "x", 0, nil, false},
+		{"bad integer", "Session-Timeout", "soon", 0, nil, false},
+		{"bad ip", "MS-Primary-DNS-Server", "dns.example", 0, nil, false},
+		{"empty string", "Filter-Id", "", 0, nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := d.Encode(tc.attr, tc.value)
+			if (err == nil) != tc.ok {
+				t.Fatalf("err = %v", err)
+			}
+			if tc.ok && (a.Type != tc.typ || !bytes.Equal(a.Value, tc.want)) {
+				t.Fatalf("got %d %x, want %d %x", a.Type, a.Value, tc.typ, tc.want)
+			}
+		})
+	}
+}
+
+// fakeConn records what the server writes.
+type fakeConn struct {
+	mu  sync.Mutex
+	out [][]byte
+}
+
+func (f *fakeConn) WriteToUDPAddrPort(b []byte, _ netip.AddrPort) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.out = append(f.out, append([]byte(nil), b...))
+	return len(b), nil
+}
+
+type staticSource struct{ t *Table }
+
+func (s staticSource) Version(context.Context) (int64, error) { return 1, nil }
+func (s staticSource) Load(context.Context) (*Table, error)   { return s.t, nil }
+
+type rejectAll struct{}
+
+func (rejectAll) Authenticate(context.Context, auth.Request) auth.Result { return auth.Result{} }
+
+func FuzzHandlePacket(f *testing.F) {
+	f.Add(request(f, "alice", "123456", true, nil))
+	f.Add(request(f, "alice", "", false, nil))
+	f.Add([]byte{12, 1, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{1, 1, 0, 40, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 80, 18})
+	tab := NewTable([]Client{{Name: "c", Prefix: netip.MustParsePrefix("127.0.0.0/8"), Secret: secret}}, nil)
+	srv, err := NewServer(context.Background(), Deps{Auth: rejectAll{}, Source: staticSource{tab}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	src := netip.MustParseAddrPort("127.0.0.1:40000")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		conn := &fakeConn{}
+		srv.HandlePacket(conn, b, src)
+		srv.wg.Wait()
+		for _, out := range conn.out {
+			if len(out) < 38 || out[20] != attrMessageAuthenticator {
+				t.Fatalf("reply without Message-Authenticator first: %x", out)
+			}
+		}
+	})
+}
