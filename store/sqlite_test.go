@@ -247,3 +247,36 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 }
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+func TestBulkAllOrNothing(t *testing.T) {
+	dir := t.TempDir()
+	s := openSQLite(t, dir, newKey(t, dir))
+	defer s.Close()
+	ctx := context.Background()
+	tok := func(serial string) store.Token {
+		return store.Token{Serial: serial, Type: "hotp", Origin: store.OriginSoft, State: store.StateActive,
+			Algorithm: "SHA1", Digits: 6, Seed: []byte("0123456789abcdef0123")}
+	}
+	ok := []store.BulkItem{
+		{User: &store.User{Name: "u1"}, Tokens: []store.Token{tok("S1")}},
+		{User: &store.User{Name: "u2"}, Tokens: []store.Token{tok("S2"), tok("S3")}},
+		{Tokens: []store.Token{{Serial: "HW1", Type: "hotp", Origin: store.OriginHardware, State: store.StateInventory, Algorithm: "SHA1", Digits: 6, Seed: []byte("x")}}},
+	}
+	if err := s.Bulk(ctx, "t", "bulk", ok); err != nil {
+		t.Fatal(err)
+	}
+	_, toks, err := s.UserTokens(ctx, "u2")
+	if err != nil || len(toks) != 2 || string(toks[0].Seed) != "0123456789abcdef0123" {
+		t.Fatalf("u2 tokens = %+v, %v", toks, err)
+	}
+	bad := []store.BulkItem{
+		{User: &store.User{Name: "u3"}, Tokens: []store.Token{tok("S4")}},
+		{User: &store.User{Name: "u4"}, Tokens: []store.Token{tok("S1")}}, // duplicate serial
+	}
+	if err := s.Bulk(ctx, "t", "bulk", bad); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("duplicate in batch: %v", err)
+	}
+	if _, err := s.User(ctx, "u3"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatal("a failed batch left a user behind")
+	}
+}

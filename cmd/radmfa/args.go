@@ -6,60 +6,60 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// interspersed moves a command's flags in front of its positional
-// arguments, so that `radmfa user add alice --email a@b` works the way the
-// help text writes it (urfave/cli v2 stops reading flags at the first
-// positional argument). "--" ends flag reading as usual; "-" is positional.
+// interspersed reorders a command line for urfave/cli v2, which stops
+// reading flags at the first positional argument and reads global flags
+// only before the command: a command's flags are moved in front of its
+// positional arguments, and global flags written after the command are
+// hoisted in front of it. So `radmfa user add alice --email a@b` and
+// `radmfa serve --log-level debug` work the way people type them.
+// "--" ends flag reading as usual; "-" is positional.
 func interspersed(app *cli.App, args []string) []string {
 	if len(args) == 0 {
 		return args
 	}
-	out := []string{args[0]}
-	flags := app.Flags
-	cmds := app.Commands
-	i := 1
-	// Walk global flags and the command path.
-	for i < len(args) {
+	var global, path, local, pos []string
+	flags, cmds := app.Flags, app.Commands
+	inPath := true
+	for i := 1; i < len(args); i++ {
 		a := args[i]
-		if isFlag(a) {
-			out = append(out, a)
-			if takesValue(flags, a) && i+1 < len(args) {
-				out = append(out, args[i+1])
-				i++
-			}
-			i++
-			continue
-		}
-		var next *cli.Command
-		for _, c := range cmds {
-			if c.HasName(a) {
-				next = c
-			}
-		}
-		if next == nil {
+		if a == "--" {
+			pos = append(pos, args[i:]...)
 			break
 		}
-		out = append(out, a)
-		flags, cmds = next.Flags, next.Subcommands
-		i++
-	}
-	var pos []string
-	for ; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--":
-			pos = append(pos, args[i:]...)
-			i = len(args)
-		case isFlag(a):
-			out = append(out, a)
-			if takesValue(flags, a) && i+1 < len(args) {
-				out = append(out, args[i+1])
-				i++
+		if isFlag(a) {
+			set, dst := flags, &local
+			if len(path) == 0 || (!knows(flags, a) && knows(app.Flags, a)) {
+				set, dst = app.Flags, &global
 			}
-		default:
-			pos = append(pos, a)
+			*dst = append(*dst, a)
+			if takesValue(set, a) && i+1 < len(args) {
+				i++
+				*dst = append(*dst, args[i])
+			}
+			continue
 		}
+		if inPath {
+			var next *cli.Command
+			for _, c := range cmds {
+				if c.HasName(a) {
+					next = c
+				}
+			}
+			if next != nil {
+				// Flags seen so far belong to the parent command.
+				path = append(path, local...)
+				path = append(path, a)
+				local = nil
+				flags, cmds = next.Flags, next.Subcommands
+				continue
+			}
+			inPath = false
+		}
+		pos = append(pos, a)
 	}
+	out := append([]string{args[0]}, global...)
+	out = append(out, path...)
+	out = append(out, local...)
 	if len(pos) > 0 && pos[0] != "--" {
 		out = append(out, "--")
 	}
@@ -68,12 +68,30 @@ func interspersed(app *cli.App, args []string) []string {
 
 func isFlag(a string) bool { return len(a) > 1 && a[0] == '-' && a != "--" }
 
+func flagName(a string) string {
+	name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+	return name
+}
+
+// knows reports whether flag a is one of flags.
+func knows(flags []cli.Flag, a string) bool {
+	name := flagName(a)
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // takesValue reports whether flag a (without "=value") needs the next argument.
 func takesValue(flags []cli.Flag, a string) bool {
 	if strings.Contains(a, "=") {
 		return false
 	}
-	name := strings.TrimLeft(a, "-")
+	name := flagName(a)
 	for _, f := range flags {
 		for _, n := range f.Names() {
 			if n != name {

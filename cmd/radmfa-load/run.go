@@ -1,0 +1,410 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/md5"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+
+	"github.com/radmfa/radmfa/otp"
+)
+
+// Config is one load run.
+type Config struct {
+	Target      string
+	Secret      string
+	Mode        string // hotp, totp, pap, push
+	Users       int
+	Requests    int           // stop after this many (0: only Duration)
+	Duration    time.Duration // stop after this long (0: only Requests)
+	Parallel    int
+	Timeout     time.Duration
+	Retransmit  int  // copies of each request sent back to back
+	ReuseCodes  bool // totp: reuse the current code (servers without replay protection)
+	Password    string
+	MA          bool
+	AllowRemote bool
+	StateFile   string // hotp: next counter of every user, kept across runs
+	Now         func() time.Time
+}
+
+// Report is what a run measured.
+type Report struct {
+	Target     string  `json:"target"`
+	Mode       string  `json:"mode"`
+	Users      int     `json:"users"`
+	Parallel   int     `json:"parallel"`
+	Requests   int     `json:"requests"`
+	Seconds    float64 `json:"seconds"`
+	PerSecond  float64 `json:"requests_per_second"`
+	Accepts    int     `json:"accepts"`
+	Rejects    int     `json:"rejects"`
+	Challenges int     `json:"challenges"`
+	Timeouts   int     `json:"timeouts"`
+	P50ms      float64 `json:"p50_ms"`
+	P90ms      float64 `json:"p90_ms"`
+	P99ms      float64 `json:"p99_ms"`
+	MaxMs      float64 `json:"max_ms"`
+}
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "run",
+		Usage: "send Access-Requests and report throughput and latency",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "target", Value: "127.0.0.1:1812", Usage: "RADIUS server"},
+			&cli.StringFlag{Name: "secret", Value: "testing123", Usage: "shared secret"},
+			&cli.StringFlag{Name: "mode", Value: "hotp", Usage: "hotp (fresh counters), totp (each user once per step), pap (fixed password)"},
+			&cli.IntFlag{Name: "users", Value: 1000, Usage: "users user0000..user(N-1) with radmfa-load seed's seeds"},
+			&cli.IntFlag{Name: "requests", Aliases: []string{"n"}, Value: 10000, Usage: "requests to send (0: run for --duration)"},
+			&cli.DurationFlag{Name: "duration", Usage: "run at most this long"},
+			&cli.IntFlag{Name: "parallel", Aliases: []string{"p"}, Value: 32, Usage: "requests in flight"},
+			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "wait this long for a reply"},
+			&cli.IntFlag{Name: "retransmit", Value: 1, Usage: "send every request this many times (a retransmission storm)"},
+			&cli.BoolFlag{Name: "reuse-codes", Usage: "totp: reuse the current code (for servers without replay protection)"},
+			&cli.StringFlag{Name: "password", Usage: "pap: the password (default anchor-pw-I, as ../shared/bench sets up)"},
+			&cli.BoolFlag{Name: "message-authenticator", Value: true, Usage: "send Message-Authenticator"},
+			&cli.StringFlag{Name: "state-file", Usage: "hotp: file keeping each user's next counter across runs"},
+			&cli.BoolFlag{Name: "allow-remote", Usage: "allow a target that is not on the loopback network"},
+			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
+		},
+		Action: func(c *cli.Context) error {
+			cfg := Config{Target: c.String("target"), Secret: c.String("secret"), Mode: c.String("mode"),
+				Users: c.Int("users"), Requests: c.Int("requests"), Duration: c.Duration("duration"),
+				Parallel: c.Int("parallel"), Timeout: c.Duration("timeout"), Retransmit: c.Int("retransmit"),
+				ReuseCodes: c.Bool("reuse-codes"), Password: c.String("password"), MA: c.Bool("message-authenticator"),
+				AllowRemote: c.Bool("allow-remote"), StateFile: c.String("state-file")}
+			rep, err := Run(c.Context, cfg)
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return json.NewEncoder(os.Stdout).Encode(rep)
+			}
+			rep.Print(os.Stdout)
+			return nil
+		},
+	}
+}
+
+// Print writes the report as text.
+func (r Report) Print(w io.Writer) {
+	fmt.Fprintf(w, "target %s mode %s users %d parallel %d\n", r.Target, r.Mode, r.Users, r.Parallel)
+	fmt.Fprintf(w, "requests %d in %.2fs: %.0f req/s\n", r.Requests, r.Seconds, r.PerSecond)
+	fmt.Fprintf(w, "accept %d reject %d challenge %d timeout %d\n", r.Accepts, r.Rejects, r.Challenges, r.Timeouts)
+	fmt.Fprintf(w, "latency p50 %.2fms p90 %.2fms p99 %.2fms max %.2fms\n", r.P50ms, r.P90ms, r.P99ms, r.MaxMs)
+}
+
+func (c *Config) check() error {
+	switch c.Mode {
+	case "hotp", "totp", "pap":
+	default:
+		return fmt.Errorf("--mode %q: want hotp, totp or pap", c.Mode)
+	}
+	if c.Users <= 0 || c.Parallel <= 0 || c.Retransmit <= 0 || c.Timeout <= 0 {
+		return errors.New("--users, --parallel, --retransmit and --timeout must be positive")
+	}
+	if c.Requests <= 0 && c.Duration <= 0 {
+		return errors.New("give --requests or --duration: a run must be bounded")
+	}
+	if c.Duration > time.Hour {
+		return errors.New("--duration is at most 1h")
+	}
+	if c.Duration <= 0 {
+		c.Duration = maxRun // a count-bounded run is time-bounded too
+	}
+	if c.Mode == "hotp" && c.Parallel > c.Users {
+		return errors.New("hotp: --parallel must not exceed --users (one request per user in flight)")
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	host, _, err := net.SplitHostPort(c.Target)
+	if err != nil {
+		return fmt.Errorf("--target %q: %w", c.Target, err)
+	}
+	if !c.AllowRemote {
+		ips, err := net.LookupIP(host)
+		if err != nil {
+			return fmt.Errorf("--target %q: %w", c.Target, err)
+		}
+		for _, ip := range ips {
+			if !ip.IsLoopback() {
+				return fmt.Errorf("--target %s is not on the loopback network; add --allow-remote to load a lab server", c.Target)
+			}
+		}
+	}
+	return nil
+}
+
+// maxRun bounds a run given only a request count.
+const maxRun = 10 * time.Minute
+
+// deadServer is how many timeouts with no reply at all end a run early.
+const deadServer = 64
+
+// population hands out users so that each is used by one request at a time
+// and, for TOTP, at most once per step.
+type population struct {
+	cfg      Config
+	free     chan int
+	mu       sync.Mutex
+	counters []uint64
+	lastStep []int64
+}
+
+func newPopulation(cfg Config) (*population, error) {
+	p := &population{cfg: cfg, free: make(chan int, cfg.Users), counters: make([]uint64, cfg.Users), lastStep: make([]int64, cfg.Users)}
+	for i := range cfg.Users {
+		p.free <- i
+	}
+	if cfg.StateFile != "" {
+		b, err := os.ReadFile(cfg.StateFile)
+		if err == nil {
+			var m map[string]uint64
+			if err := json.Unmarshal(b, &m); err != nil {
+				return nil, fmt.Errorf("--state-file: %w", err)
+			}
+			for i := range p.counters {
+				p.counters[i] = m[UserName(i)]
+			}
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("--state-file: %w", err)
+		}
+	}
+	return p, nil
+}
+
+func (p *population) save() error {
+	if p.cfg.StateFile == "" {
+		return nil
+	}
+	m := make(map[string]uint64, len(p.counters))
+	for i, c := range p.counters {
+		m[UserName(i)] = c
+	}
+	b, _ := json.Marshal(m)
+	return os.WriteFile(p.cfg.StateFile, b, 0o600)
+}
+
+var hotpParams = otp.Params{Type: otp.HOTP, Algorithm: otp.SHA1, Digits: 6}
+var totpParams = otp.Params{Type: otp.TOTP, Algorithm: otp.SHA1, Digits: 6, Period: 30}
+
+// take returns a user and the password to send; done must be called after.
+func (p *population) take(ctx context.Context) (user int, password string, err error) {
+	for {
+		select {
+		case u := <-p.free:
+			switch p.cfg.Mode {
+			case "pap":
+				pw := p.cfg.Password
+				if pw == "" {
+					pw = fmt.Sprintf("anchor-pw-%d", u)
+				}
+				return u, pw, nil
+			case "hotp":
+				p.mu.Lock()
+				c := p.counters[u]
+				p.counters[u]++ // whatever the answer, this code is spent
+				p.mu.Unlock()
+				return u, otp.Code(AnchorSeed(u), c, hotpParams), nil
+			default:
+				step := otp.Step(p.cfg.Now().Unix(), 30)
+				p.mu.Lock()
+				used := p.lastStep[u] >= step
+				if !used || p.cfg.ReuseCodes {
+					p.lastStep[u] = step
+				}
+				p.mu.Unlock()
+				if used && !p.cfg.ReuseCodes {
+					p.free <- u
+					// Every user may have logged in this step: wait a little.
+					select {
+					case <-time.After(time.Millisecond):
+					case <-ctx.Done():
+						return 0, "", ctx.Err()
+					}
+					continue
+				}
+				return u, otp.Code(AnchorSeed(u), uint64(step), totpParams), nil
+			}
+		case <-ctx.Done():
+			return 0, "", ctx.Err()
+		}
+	}
+}
+
+func (p *population) done(u int) { p.free <- u }
+
+type outcome struct {
+	code    radius.Code // 0: timeout
+	latency time.Duration
+}
+
+// Run performs one load run.
+func Run(ctx context.Context, cfg Config) (Report, error) {
+	if err := cfg.check(); err != nil {
+		return Report{}, err
+	}
+	pop, err := newPopulation(cfg)
+	if err != nil {
+		return Report{}, err
+	}
+	raddr, err := net.ResolveUDPAddr("udp", cfg.Target)
+	if err != nil {
+		return Report{}, err
+	}
+	if cfg.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
+		defer cancel()
+	}
+	var sent, replies, timeouts atomic.Int64
+	ctx, abort := context.WithCancelCause(ctx)
+	defer abort(nil)
+	results := make([][]outcome, cfg.Parallel)
+	var wg sync.WaitGroup
+	errCh := make(chan error, cfg.Parallel)
+	start := time.Now()
+	for w := range cfg.Parallel {
+		conn, err := net.DialUDP("udp", nil, raddr)
+		if err != nil {
+			return Report{}, err
+		}
+		wg.Go(func() {
+			defer conn.Close()
+			buf := make([]byte, radius.MaxPacketLength)
+			var id byte
+			for ctx.Err() == nil {
+				if cfg.Requests > 0 && sent.Add(1) > int64(cfg.Requests) {
+					return
+				}
+				u, pw, err := pop.take(ctx)
+				if err != nil {
+					return
+				}
+				id++
+				o, err := exchange(conn, buf, cfg, id, UserName(u), pw)
+				pop.done(u)
+				if err != nil {
+					errCh <- err
+					return
+				}
+				results[w] = append(results[w], o)
+				if o.code != 0 {
+					replies.Add(1)
+				} else if timeouts.Add(1) >= deadServer && replies.Load() == 0 {
+					abort(fmt.Errorf("no reply from %s to %d requests: is the server running, and is the secret right?", cfg.Target, deadServer))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errCh)
+	if err := <-errCh; err != nil {
+		return Report{}, err
+	}
+	if err := context.Cause(ctx); err != nil && replies.Load() == 0 && timeouts.Load() >= deadServer {
+		return Report{}, err
+	}
+	if err := pop.save(); err != nil {
+		return Report{}, err
+	}
+	return report(cfg, slices.Concat(results...), elapsed), nil
+}
+
+// exchange sends one request (Retransmit times) and waits for its reply.
+func exchange(conn *net.UDPConn, buf []byte, cfg Config, id byte, user, pw string) (outcome, error) {
+	secret := []byte(cfg.Secret)
+	p := radius.New(radius.CodeAccessRequest, secret)
+	p.Identifier = id
+	rfc2865.UserName_SetString(p, user)
+	rfc2865.UserPassword_SetString(p, pw)
+	rfc2865.NASIdentifier_SetString(p, "radmfa-load")
+	if cfg.MA {
+		p.Attributes.Add(80, make(radius.Attribute, 16))
+	}
+	req, err := p.Encode()
+	if err != nil {
+		return outcome{}, err
+	}
+	if cfg.MA {
+		m := hmac.New(md5.New, secret)
+		m.Write(req)
+		copy(req[len(req)-16:], m.Sum(nil))
+	}
+	start := time.Now()
+	for range cfg.Retransmit {
+		if _, err := conn.Write(req); err != nil {
+			return outcome{}, err
+		}
+	}
+	deadline := start.Add(cfg.Timeout)
+	for {
+		conn.SetReadDeadline(deadline)
+		n, err := conn.Read(buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return outcome{latency: cfg.Timeout}, nil
+			}
+			// ICMP port unreachable and the like: count as no answer.
+			if time.Now().Before(deadline) {
+				continue
+			}
+			return outcome{latency: cfg.Timeout}, nil
+		}
+		// Replies to earlier requests (late or duplicated) are skipped.
+		if n < 20 || buf[1] != id || !radius.IsAuthenticResponse(buf[:n], req, secret) {
+			continue
+		}
+		return outcome{code: radius.Code(buf[0]), latency: time.Since(start)}, nil
+	}
+}
+
+func report(cfg Config, all []outcome, elapsed time.Duration) Report {
+	r := Report{Target: cfg.Target, Mode: cfg.Mode, Users: cfg.Users, Parallel: cfg.Parallel, Requests: len(all),
+		Seconds: elapsed.Seconds()}
+	if elapsed > 0 {
+		r.PerSecond = float64(len(all)) / elapsed.Seconds()
+	}
+	lat := make([]time.Duration, 0, len(all))
+	for _, o := range all {
+		switch o.code {
+		case radius.CodeAccessAccept:
+			r.Accepts++
+		case radius.CodeAccessReject:
+			r.Rejects++
+		case radius.CodeAccessChallenge:
+			r.Challenges++
+		default:
+			r.Timeouts++
+			continue
+		}
+		lat = append(lat, o.latency)
+	}
+	slices.Sort(lat)
+	pct := func(q float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		i := int(q * float64(len(lat)-1))
+		return float64(lat[i]) / float64(time.Millisecond)
+	}
+	r.P50ms, r.P90ms, r.P99ms, r.MaxMs = pct(.50), pct(.90), pct(.99), pct(1)
+	return r
+}
