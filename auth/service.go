@@ -59,6 +59,7 @@ type Config struct {
 	LockDuration  time.Duration // how long; negative: until an admin unlocks (default 15m)
 	FailureBurst  int           // failed logins per user before rate limiting (default 10)
 	FailureEvery  time.Duration // one more failure allowed per (default 6s)
+	CacheUsers    int           // users whose tokens are cached in memory (default 100000; negative: off)
 	Issuer        string        // otpauth issuer (default "radmfa")
 }
 
@@ -84,6 +85,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.FailureEvery == 0 {
 		c.FailureEvery = 6 * time.Second
+	}
+	if c.CacheUsers == 0 {
+		c.CacheUsers = 100000
 	}
 	if c.Issuer == "" {
 		c.Issuer = "radmfa"
@@ -121,6 +125,7 @@ type Service struct {
 	log     *slog.Logger
 	cfg     Config
 	limiter *failureLimiter
+	cache   *tokenCache
 }
 
 // Deps are what a Service is built from.
@@ -141,7 +146,7 @@ func New(d Deps) *Service {
 	}
 	cfg := d.Config.WithDefaults()
 	return &Service{store: d.Store, now: d.Now, log: d.Logger, cfg: cfg,
-		limiter: newFailureLimiter(cfg.FailureBurst, cfg.FailureEvery)}
+		limiter: newFailureLimiter(cfg.FailureBurst, cfg.FailureEvery), cache: newTokenCache(cfg.CacheUsers)}
 }
 
 // Config returns the rules in force.
@@ -156,25 +161,43 @@ func (s *Service) Authenticate(ctx context.Context, req Request) Result {
 	if !s.limiter.Allow(req.User, now) {
 		return s.finish(ctx, req, now, Result{Reason: ReasonRateLimited})
 	}
-	for range maxConflictRetries {
-		res, updates, err := s.evaluate(ctx, req, now)
+	fresh := false // from the cache first; always from the store before a refusal
+	for range maxConflictRetries + 1 {
+		res, updates, err := s.evaluate(ctx, req, now, fresh)
 		if err != nil {
 			s.log.Error("auth: evaluate", "user", req.User, "err", err)
 			return s.finish(ctx, req, now, Result{Reason: ReasonInternal})
 		}
+		if res.Decision != Accept && !fresh {
+			fresh = true
+			continue
+		}
 		res, err = s.commit(ctx, req, now, res, updates)
 		if errors.Is(err, store.ErrConflict) {
-			continue // the token moved on under us: look again
+			fresh = true // the token moved on under us: look again
+			continue
+		}
+		if res.Decision == Accept {
+			s.cache.accepted(req.User, updates[0])
+		} else {
+			s.cache.drop(req.User) // failure counts changed the versions
 		}
 		return res
 	}
 	return s.finish(ctx, req, now, Result{Reason: ReasonReplay})
 }
 
-// evaluate reads the user and tokens and checks the password without
-// writing anything.
-func (s *Service) evaluate(ctx context.Context, req Request, now time.Time) (Result, []store.TokenAuth, error) {
-	user, tokens, err := s.store.UserTokens(ctx, req.User)
+// evaluate checks the password against the user's tokens (cached unless
+// fresh) without writing anything.
+func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fresh bool) (Result, []store.TokenAuth, error) {
+	var user store.User
+	var tokens []store.Token
+	var err error
+	if e, ok := s.cache.get(req.User); ok && !fresh {
+		user, tokens = e.user, e.tokens
+	} else if user, tokens, err = s.store.UserTokens(ctx, req.User); err == nil {
+		s.cache.put(req.User, user, tokens)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		// Cost the same as checking a PIN, so timing does not tell that
 		// the user does not exist.
@@ -217,7 +240,7 @@ func (s *Service) evaluate(ctx context.Context, req Request, now time.Time) (Res
 
 	reason := ReasonBadCode
 	for _, t := range candidates {
-		m := s.check(t, req.Password, now)
+		m := s.check(user, t, req.Password, now)
 		if m.ok {
 			res.Decision = Accept
 			res.Reason = ReasonOK
@@ -254,7 +277,7 @@ type match struct {
 // check tests password against one token. The PIN hash is always computed
 // for a token that has a PIN, whatever the code, so a wrong PIN and a wrong
 // code take the same time.
-func (s *Service) check(t store.Token, password string, now time.Time) match {
+func (s *Service) check(u store.User, t store.Token, password string, now time.Time) match {
 	code := password
 	pinOK := true
 	if t.HasPIN() {
@@ -269,7 +292,7 @@ func (s *Service) check(t store.Token, password string, now time.Time) match {
 		pinOK = ok && pin != ""
 	}
 	p := otp.Params{Type: otp.Type(t.Type), Algorithm: otp.Algorithm(t.Algorithm), Digits: t.Digits, Period: t.Period}
-	up := store.TokenAuth{ID: t.ID, Accepted: true, Version: t.Version, Counter: t.Counter, LastStep: t.LastStep, Drift: t.Drift}
+	up := store.TokenAuth{ID: t.ID, UserID: u.ID, Accepted: true, Version: t.Version, Counter: t.Counter, LastStep: t.LastStep, Drift: t.Drift}
 	var codeOK bool
 	switch p.Type {
 	case otp.HOTP:

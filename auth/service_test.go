@@ -332,3 +332,53 @@ func TestEnrollRefusesBadParams(t *testing.T) {
 		t.Fatalf("%d tokens created by refused enrollments", len(toks))
 	}
 }
+
+// Admin changes made by another process (the CLI writes the database, not
+// this Service) take effect at the next login although the Service caches
+// tokens: a stale cache never accepts, and never refuses without a re-read.
+func TestCacheNeverOutlivesAdminChanges(t *testing.T) {
+	ctx := context.Background()
+	hotp := otp.Params{Type: otp.HOTP, Algorithm: otp.SHA1, Digits: 6}
+	tests := []struct {
+		name   string
+		change func(e *env, tok store.Token)
+		// after the change, login with password(tok) must give want
+		password func(e *env, tok store.Token) string
+		want     auth.Decision
+		reason   string
+	}{
+		{"user disabled", func(e *env, tok store.Token) {
+			e.store.SetUserDisabled(ctx, "cli", "u", true)
+		}, func(e *env, tok store.Token) string { return e.code(tok, 1) }, auth.Reject, auth.ReasonUserDisabled},
+		{"token revoked", func(e *env, tok store.Token) {
+			e.store.UpdateToken(ctx, "cli", tok.Serial, "token.revoke", func(t *store.Token) error { t.State = store.StateRevoked; return nil })
+		}, func(e *env, tok store.Token) string { return e.code(tok, 1) }, auth.Reject, auth.ReasonNoToken},
+		{"token deleted", func(e *env, tok store.Token) {
+			e.store.DeleteToken(ctx, "cli", tok.Serial)
+		}, func(e *env, tok store.Token) string { return e.code(tok, 1) }, auth.Reject, auth.ReasonNoToken},
+		{"PIN set", func(e *env, tok store.Token) {
+			h, _ := auth.HashPIN("2468")
+			e.store.UpdateToken(ctx, "cli", tok.Serial, "token.pin-set", func(t *store.Token) error { t.PINHash = h; return nil })
+		}, func(e *env, tok store.Token) string { return e.code(tok, 1) }, auth.Reject, auth.ReasonBadPIN},
+		{"new token enrolled", func(e *env, tok store.Token) {}, nil, auth.Accept, auth.ReasonOK},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, auth.Config{})
+			e.user("u")
+			tok := e.enroll("u", hotp, "")
+			e.expect("u", e.code(tok, 0), auth.Accept, auth.ReasonOK) // now cached
+			password := tc.password
+			if password == nil {
+				// Enrolled behind the cache's back: the reject from cache is re-checked.
+				other, err := e.svc.Enroll(ctx, "cli", auth.EnrollRequest{User: "u", Params: hotp})
+				if err != nil {
+					t.Fatal(err)
+				}
+				password = func(e *env, _ store.Token) string { return e.code(other.Token, 0) }
+			}
+			tc.change(e, tok)
+			e.expect("u", password(e, tok), tc.want, tc.reason)
+		})
+	}
+}

@@ -54,7 +54,7 @@ func (s *SQLite) CreateClient(ctx context.Context, by string, c Client) (Client,
 			VALUES (?, ?, ?, ?, ?, ?)`, c.Name, c.Prefix.String(), sealed, c.RequireMessageAuthenticator,
 			c.NASType, c.CreatedAt.Unix())
 		if isUnique(err) {
-			return fmt.Errorf("store: client %q: %w", c.Name, ErrExists)
+			return clean(fmt.Errorf("store: client %q: %w", c.Name, ErrExists))
 		}
 		if err != nil {
 			return fmt.Errorf("store: client %q: %w", c.Name, err)
@@ -110,7 +110,7 @@ func (s *SQLite) DeleteClient(ctx context.Context, by, name string) error {
 			return fmt.Errorf("store: client %q: %w", name, err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("store: client %q: %w", name, ErrNotFound)
+			return clean(fmt.Errorf("store: client %q: %w", name, ErrNotFound))
 		}
 		if err := s.bumpClientsVersion(tx); err != nil {
 			return fmt.Errorf("store: client %q: %w", name, err)

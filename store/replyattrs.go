@@ -66,7 +66,7 @@ func (s *SQLite) DeleteReplyAttr(ctx context.Context, by string, id int64) error
 			return fmt.Errorf("store: reply attribute %d: %w", id, err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("store: reply attribute %d: %w", id, ErrNotFound)
+			return clean(fmt.Errorf("store: reply attribute %d: %w", id, ErrNotFound))
 		}
 		if err := s.bumpClientsVersion(tx); err != nil {
 			return fmt.Errorf("store: reply attribute: %w", err)

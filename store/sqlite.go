@@ -45,14 +45,16 @@ type Options struct {
 
 // SQLite is the embedded Store. Reads run on a pool of connections; every
 // write goes through one goroutine that commits the writes queued while the
-// previous commit ran in one transaction (group commit), each in a
-// savepoint of its own so one failing write does not undo another. A caller
-// returns only after its write is committed.
+// previous commit ran in one transaction (group commit); see commit for how
+// one failing write is kept from undoing another. A caller returns only
+// after its write is committed.
 type SQLite struct {
 	rdb    *sql.DB
 	wdb    *sql.DB
 	sealer *Sealer
 	now    func() time.Time
+
+	stmts statements
 
 	writes    chan writeOp
 	closeOnce sync.Once
@@ -63,8 +65,11 @@ type SQLite struct {
 }
 
 type writeOp struct {
-	fn   func(tx *sql.Tx) error
-	done chan error
+	fn func(tx *sql.Tx) error
+	// audit, when set, is inserted in the same transaction if fn succeeds;
+	// the writer inserts a batch's audit rows in one statement.
+	audit *AuditEvent
+	done  chan error
 }
 
 var _ Store = (*SQLite)(nil)
@@ -126,6 +131,11 @@ func OpenSQLite(o Options) (*SQLite, error) {
 	rdb.SetMaxOpenConns(8)
 	rdb.SetMaxIdleConns(8)
 	s.rdb = rdb
+	if err := s.prepare(); err != nil {
+		rdb.Close()
+		wdb.Close()
+		return nil, err
+	}
 	s.writes = make(chan writeOp, maxBatch)
 	s.closing = make(chan struct{})
 	s.done = make(chan struct{})
@@ -231,6 +241,44 @@ func (s *SQLite) checkKey(ctx context.Context) error {
 	return nil
 }
 
+// statements are the prepared statements of the hot paths: the login read
+// and the login write.
+type statements struct {
+	userTokens, user    *sql.Stmt // on rdb
+	accept, fail, audit *sql.Stmt // on wdb
+	auditN              *sql.Stmt // auditBatch rows at once
+}
+
+func (s *SQLite) prepare() error {
+	var err error
+	prep := func(db *sql.DB, q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = db.Prepare(q)
+		return st
+	}
+	s.stmts = statements{
+		userTokens: prep(s.rdb, `SELECT u.id, u.name, u.email, u.grp, u.disabled, u.created_at, `+tokenCols+
+			` FROM tokens t JOIN users u ON u.id = t.user_id WHERE u.name = ? ORDER BY t.serial`),
+		user: prep(s.rdb, `SELECT `+userCols+` FROM users WHERE name = ?`),
+		accept: prep(s.wdb, `UPDATE tokens SET counter = ?, last_step = ?, drift = ?, fail_count = 0, last_used = ?,
+			state = CASE WHEN state = 'assigned' THEN 'active' ELSE state END, version = version + 1
+			WHERE id = ? AND version = ? AND state IN ('assigned', 'active')
+			AND user_id = (SELECT id FROM users WHERE id = ? AND disabled = 0)`),
+		fail: prep(s.wdb, `UPDATE tokens SET fail_count = fail_count + 1,
+			locked_until = CASE WHEN fail_count + 1 >= ? THEN ? ELSE locked_until END,
+			version = version + 1 WHERE id = ?`),
+		audit:  prep(s.wdb, auditInsert),
+		auditN: prep(s.wdb, auditInsert+strings.Repeat(", (?, ?, ?, ?, ?, ?, ?, ?)", auditBatch-1)),
+	}
+	if err != nil {
+		return fmt.Errorf("store: prepare: %w", err)
+	}
+	return nil
+}
+
 // HasData reports whether a database file exists at path; a missing key
 // must not be created anew for an existing database.
 func HasData(path string) bool {
@@ -240,7 +288,12 @@ func HasData(path string) bool {
 
 // write queues fn and waits until it has been committed (or failed).
 func (s *SQLite) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	op := writeOp{fn: fn, done: make(chan error, 1)}
+	return s.writeAudited(ctx, fn, nil)
+}
+
+// writeAudited is write with an audit row that commits with fn's changes.
+func (s *SQLite) writeAudited(ctx context.Context, fn func(tx *sql.Tx) error, audit *AuditEvent) error {
+	op := writeOp{fn: fn, audit: audit, done: make(chan error, 1)}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -284,7 +337,26 @@ func (s *SQLite) writer() {
 	}
 }
 
-// commit runs a batch of writes in one transaction.
+// cleanError marks an error returned by a write that wrote nothing before
+// failing (a lost compare-and-set, a duplicate key on its first insert):
+// the writes sharing its transaction can still commit.
+type cleanError struct{ err error }
+
+func (e cleanError) Error() string { return e.err.Error() }
+func (e cleanError) Unwrap() error { return e.err }
+
+// clean wraps err as a clean failure.
+func clean(err error) error { return cleanError{err} }
+
+func isClean(err error) bool {
+	var ce cleanError
+	return errors.As(err, &ce)
+}
+
+// commit runs a batch of writes in one transaction. A write that fails
+// cleanly just reports its error; any other failure rolls the batch back and
+// replays it one write per transaction, so a failing write never takes
+// another down with it and never leaves half of itself behind.
 func (s *SQLite) commit(batch []writeOp) {
 	results := make([]error, len(batch))
 	tx, err := s.wdb.Begin()
@@ -294,34 +366,31 @@ func (s *SQLite) commit(batch []writeOp) {
 		}
 		return
 	}
-	if len(batch) == 1 {
-		results[0] = batch[0].fn(tx)
-		if results[0] != nil {
+	var audits []AuditEvent
+	for i, op := range batch {
+		results[i] = op.fn(tx)
+		if results[i] == nil && op.audit != nil {
+			audits = append(audits, *op.audit)
+		}
+		if results[i] != nil && !isClean(results[i]) {
 			tx.Rollback()
-			batch[0].done <- results[0]
+			if len(batch) == 1 {
+				op.done <- results[i]
+				return
+			}
+			for _, op := range batch {
+				s.commit([]writeOp{op})
+			}
 			return
 		}
-	} else {
-		for i, op := range batch {
-			if _, err := tx.Exec("SAVEPOINT w"); err != nil {
-				results[i] = fmt.Errorf("store: savepoint: %w", err)
-				continue
-			}
-			if results[i] = op.fn(tx); results[i] != nil {
-				if _, err := tx.Exec("ROLLBACK TO w"); err != nil {
-					tx.Rollback()
-					for _, op := range batch {
-						op.done <- fmt.Errorf("store: rollback to savepoint: %w", err)
-					}
-					return
-				}
-			}
-			if _, err := tx.Exec("RELEASE w"); err != nil {
-				results[i] = fmt.Errorf("store: release savepoint: %w", err)
-			}
-		}
 	}
-	if err := tx.Commit(); err != nil {
+	err = s.insertAudits(tx, audits)
+	if err == nil {
+		err = tx.Commit()
+	} else {
+		tx.Rollback()
+	}
+	if err != nil {
 		for i := range results {
 			if results[i] == nil {
 				results[i] = fmt.Errorf("store: commit: %w", err)
@@ -347,14 +416,47 @@ func (s *SQLite) Close() error {
 	return errors.Join(err1, err2)
 }
 
+// auditBatch is how many audit rows one INSERT carries.
+const auditBatch = 64
+
+// insertAudits inserts audit rows with as few statements as it can.
+func (s *SQLite) insertAudits(tx *sql.Tx, events []AuditEvent) error {
+	for len(events) > 0 {
+		n := min(len(events), auditBatch)
+		stmt := s.stmts.auditN
+		if n < auditBatch {
+			q := auditInsert + strings.Repeat(", (?, ?, ?, ?, ?, ?, ?, ?)", n-1)
+			var err error
+			if stmt, err = tx.Prepare(q); err != nil {
+				return fmt.Errorf("store: audit: %w", err)
+			}
+			defer stmt.Close()
+		} else {
+			stmt = tx.Stmt(stmt)
+		}
+		args := make([]any, 0, 8*n)
+		for _, e := range events[:n] {
+			if e.At.IsZero() {
+				e.At = s.now()
+			}
+			args = append(args, e.At.UnixMilli(), e.Actor, e.Action, e.User, e.Serial, e.Client, e.Result, e.Detail)
+		}
+		if _, err := stmt.Exec(args...); err != nil {
+			return fmt.Errorf("store: audit: %w", err)
+		}
+		events = events[n:]
+	}
+	return nil
+}
+
+const auditInsert = `INSERT INTO audit(at, actor, action, user, serial, client, result, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+
 // audit inserts an audit row inside a write transaction.
 func (s *SQLite) audit(tx *sql.Tx, e AuditEvent) error {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
-	_, err := tx.Exec(`INSERT INTO audit(at, actor, action, user, serial, client, result, detail)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.At.UnixMilli(), e.Actor, e.Action, e.User, e.Serial, e.Client, e.Result, e.Detail)
+	_, err := tx.Stmt(s.stmts.audit).Exec(e.At.UnixMilli(), e.Actor, e.Action, e.User, e.Serial, e.Client, e.Result, e.Detail)
 	if err != nil {
 		return fmt.Errorf("store: audit: %w", err)
 	}

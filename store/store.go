@@ -134,9 +134,11 @@ type AuditFilter struct {
 type TokenAuth struct {
 	ID int64
 	// Accepted: the compare-and-set of an accepted code. Version is the one
-	// read; Counter/LastStep/Drift the new values. A changed Version makes
-	// the whole commit fail with ErrConflict.
+	// read; Counter/LastStep/Drift the new values. The commit fails with
+	// ErrConflict, writing nothing, unless the token still has Version, is
+	// still usable and still belongs to UserID, and that user is enabled.
 	Accepted bool
+	UserID   int64
 	Version  int64
 	Counter  uint64
 	LastStep int64

@@ -14,15 +14,16 @@ const tokenCols = `t.id, t.serial, COALESCE(u.name, ''), t.type, t.origin, t.sta
 
 const tokenFrom = ` FROM tokens t LEFT JOIN users u ON u.id = t.user_id`
 
-// scanToken reads a row of tokenCols; the seed is opened when withSeed.
-func (s *SQLite) scanToken(sc interface{ Scan(...any) error }, withSeed bool) (Token, error) {
+// scanToken reads a row of tokenCols, after the columns scanned into pre;
+// the seed is opened when withSeed.
+func (s *SQLite) scanToken(sc interface{ Scan(...any) error }, withSeed bool, pre ...any) (Token, error) {
 	var t Token
 	var sealed []byte
 	var counter int64
 	var lastUsed, created int64
-	err := sc.Scan(&t.ID, &t.Serial, &t.User, &t.Type, &t.Origin, &t.State, &t.Algorithm, &t.Digits,
+	err := sc.Scan(append(pre, &t.ID, &t.Serial, &t.User, &t.Type, &t.Origin, &t.State, &t.Algorithm, &t.Digits,
 		&t.Period, &sealed, &counter, &t.LastStep, &t.Drift, &t.PINHash, &t.FailCount, &t.LockedUntil,
-		&lastUsed, &created, &t.Description, &t.Version)
+		&lastUsed, &created, &t.Description, &t.Version)...)
 	if err != nil {
 		return Token{}, err
 	}
@@ -53,7 +54,7 @@ func userID(tx *sql.Tx, name string) (any, error) {
 	var id int64
 	err := tx.QueryRow(`SELECT id FROM users WHERE name = ?`, name).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("store: user %q: %w", name, ErrNotFound)
+		return nil, clean(fmt.Errorf("store: user %q: %w", name, ErrNotFound))
 	}
 	return id, err
 }
@@ -80,7 +81,7 @@ func (s *SQLite) CreateToken(ctx context.Context, by string, t Token) (Token, er
 			t.Serial, uid, t.Type, t.Origin, t.State, t.Algorithm, t.Digits, t.Period,
 			sealed, int64(t.Counter), t.LastStep, t.Drift, t.PINHash, t.CreatedAt.Unix(), t.Description)
 		if isUnique(err) {
-			return fmt.Errorf("store: token %q: %w", t.Serial, ErrExists)
+			return clean(fmt.Errorf("store: token %q: %w", t.Serial, ErrExists))
 		}
 		if err != nil {
 			return fmt.Errorf("store: token %q: %w", t.Serial, err)
@@ -139,26 +140,34 @@ func (s *SQLite) Tokens(ctx context.Context, f TokenFilter) ([]Token, error) {
 	return out, rows.Err()
 }
 
-// UserTokens returns a user and their tokens with seeds.
+// UserTokens returns a user and their tokens with seeds: one query when the
+// user has tokens (the login path), a second to tell "no tokens" from
+// "no such user".
 func (s *SQLite) UserTokens(ctx context.Context, name string) (User, []Token, error) {
-	u, err := s.User(ctx, name)
-	if err != nil {
-		return User{}, nil, err
-	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+tokenCols+tokenFrom+` WHERE t.user_id = ? ORDER BY t.serial`, u.ID)
+	rows, err := s.stmts.userTokens.QueryContext(ctx, name)
 	if err != nil {
 		return User{}, nil, fmt.Errorf("store: tokens of %q: %w", name, err)
 	}
 	defer rows.Close()
+	var u User
 	var out []Token
 	for rows.Next() {
-		t, err := s.scanToken(rows, true)
+		var created int64
+		t, err := s.scanToken(rows, true, &u.ID, &u.Name, &u.Email, &u.Group, &u.Disabled, &created)
 		if err != nil {
 			return User{}, nil, fmt.Errorf("store: tokens of %q: %w", name, err)
 		}
+		u.CreatedAt = unixTime(created)
 		out = append(out, t)
 	}
-	return u, out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return User{}, nil, fmt.Errorf("store: tokens of %q: %w", name, err)
+	}
+	if len(out) == 0 {
+		u, err = s.User(ctx, name)
+		return u, nil, err
+	}
+	return u, out, nil
 }
 
 // UpdateToken changes a token through fn in one transaction with its audit row.
@@ -167,14 +176,14 @@ func (s *SQLite) UpdateToken(ctx context.Context, by, serial, action string, fn 
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		t, err := s.scanToken(tx.QueryRow(`SELECT `+tokenCols+tokenFrom+` WHERE t.serial = ?`, serial), true)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("store: token %q: %w", serial, ErrNotFound)
+			return clean(fmt.Errorf("store: token %q: %w", serial, ErrNotFound))
 		}
 		if err != nil {
 			return fmt.Errorf("store: token %q: %w", serial, err)
 		}
 		before := t
 		if err := fn(&t); err != nil {
-			return err
+			return clean(err)
 		}
 		t.ID, t.Serial, t.CreatedAt = before.ID, before.Serial, before.CreatedAt
 		uid, err := userID(tx, t.User)
@@ -213,7 +222,7 @@ func (s *SQLite) DeleteToken(ctx context.Context, by, serial string) error {
 		var user string
 		err := tx.QueryRow(`SELECT t.id, COALESCE(u.name, '')`+tokenFrom+` WHERE t.serial = ?`, serial).Scan(&id, &user)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("store: token %q: %w", serial, ErrNotFound)
+			return clean(fmt.Errorf("store: token %q: %w", serial, ErrNotFound))
 		}
 		if err != nil {
 			return fmt.Errorf("store: token %q: %w", serial, err)
@@ -225,37 +234,38 @@ func (s *SQLite) DeleteToken(ctx context.Context, by, serial string) error {
 	})
 }
 
-// CommitAuth writes the token changes of one authentication with its audit row.
+// CommitAuth writes the token changes of one authentication with its audit
+// row. Accepts (compare-and-set on the version) run first, so a lost race
+// fails before anything is written.
 func (s *SQLite) CommitAuth(ctx context.Context, c AuthCommit) error {
 	at := c.At.Unix()
-	return s.write(ctx, func(tx *sql.Tx) error {
+	e := c.Audit
+	e.At = c.At
+	return s.writeAudited(ctx, func(tx *sql.Tx) error {
 		for _, ta := range c.Tokens {
-			switch {
-			case ta.Accepted:
-				res, err := tx.Exec(`UPDATE tokens SET counter = ?, last_step = ?, drift = ?, fail_count = 0,
-					last_used = ?, state = CASE WHEN state = ? THEN ? ELSE state END, version = version + 1
-					WHERE id = ? AND version = ?`,
-					int64(ta.Counter), ta.LastStep, ta.Drift, at, StateAssigned, StateActive, ta.ID, ta.Version)
-				if err != nil {
-					return fmt.Errorf("store: token %d: %w", ta.ID, err)
-				}
-				if n, _ := res.RowsAffected(); n != 1 {
-					return fmt.Errorf("store: token %d: %w", ta.ID, ErrConflict)
-				}
-			case ta.Failed:
-				lockAt := ta.LockAfter
-				if lockAt <= 0 {
-					lockAt = 1 << 30
-				}
-				if _, err := tx.Exec(`UPDATE tokens SET fail_count = fail_count + 1,
-					locked_until = CASE WHEN fail_count + 1 >= ? THEN ? ELSE locked_until END,
-					version = version + 1 WHERE id = ?`, lockAt, ta.LockUntil, ta.ID); err != nil {
-					return fmt.Errorf("store: token %d: %w", ta.ID, err)
-				}
+			if !ta.Accepted {
+				continue
+			}
+			res, err := tx.Stmt(s.stmts.accept).Exec(int64(ta.Counter), ta.LastStep, ta.Drift, at, ta.ID, ta.Version, ta.UserID)
+			if err != nil {
+				return fmt.Errorf("store: token %d: %w", ta.ID, err)
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				return clean(fmt.Errorf("store: token %d: %w", ta.ID, ErrConflict))
 			}
 		}
-		e := c.Audit
-		e.At = c.At
-		return s.audit(tx, e)
-	})
+		for _, ta := range c.Tokens {
+			if !ta.Failed {
+				continue
+			}
+			lockAt := ta.LockAfter
+			if lockAt <= 0 {
+				lockAt = 1 << 30
+			}
+			if _, err := tx.Stmt(s.stmts.fail).Exec(lockAt, ta.LockUntil, ta.ID); err != nil {
+				return fmt.Errorf("store: token %d: %w", ta.ID, err)
+			}
+		}
+		return nil
+	}, &e)
 }

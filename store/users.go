@@ -25,7 +25,7 @@ func (s *SQLite) CreateUser(ctx context.Context, by string, u User) (User, error
 		res, err := tx.Exec(`INSERT INTO users(name, email, grp, disabled, created_at) VALUES (?, ?, ?, ?, ?)`,
 			u.Name, u.Email, u.Group, u.Disabled, u.CreatedAt.Unix())
 		if isUnique(err) {
-			return fmt.Errorf("store: user %q: %w", u.Name, ErrExists)
+			return clean(fmt.Errorf("store: user %q: %w", u.Name, ErrExists))
 		}
 		if err != nil {
 			return fmt.Errorf("store: user %q: %w", u.Name, err)
@@ -38,7 +38,7 @@ func (s *SQLite) CreateUser(ctx context.Context, by string, u User) (User, error
 
 // User returns one user by name (case-insensitive).
 func (s *SQLite) User(ctx context.Context, name string) (User, error) {
-	u, err := scanUser(s.rdb.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE name = ?`, name))
+	u, err := scanUser(s.stmts.user.QueryRowContext(ctx, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, fmt.Errorf("store: user %q: %w", name, ErrNotFound)
 	}
@@ -76,7 +76,7 @@ func (s *SQLite) SetUserDisabled(ctx context.Context, by, name string, disabled 
 		var canonical string
 		err := tx.QueryRow(`UPDATE users SET disabled = ? WHERE name = ? RETURNING name`, disabled, name).Scan(&canonical)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("store: user %q: %w", name, ErrNotFound)
+			return clean(fmt.Errorf("store: user %q: %w", name, ErrNotFound))
 		}
 		if err != nil {
 			return fmt.Errorf("store: user %q: %w", name, err)
@@ -95,7 +95,7 @@ func (s *SQLite) DeleteUser(ctx context.Context, by, name string) (DeletedUser, 
 		var canonical string
 		err := tx.QueryRow(`SELECT id, name FROM users WHERE name = ?`, name).Scan(&id, &canonical)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("store: user %q: %w", name, ErrNotFound)
+			return clean(fmt.Errorf("store: user %q: %w", name, ErrNotFound))
 		}
 		if err != nil {
 			return fmt.Errorf("store: user %q: %w", name, err)

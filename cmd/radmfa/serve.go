@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os/signal"
 	"syscall"
@@ -42,6 +43,7 @@ func serveFlags() []cli.Flag {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "reload-every", Value: 2 * time.Second, Usage: "how often client changes are picked up", EnvVars: []string{"RADMFA_RELOAD_EVERY"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "shutdown-timeout", Value: 10 * time.Second, Usage: "how long shutdown waits for requests in flight", EnvVars: []string{"RADMFA_SHUTDOWN_TIMEOUT"}}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "dictionary", Usage: "extra FreeRADIUS dictionary file for reply attributes", EnvVars: []string{"RADMFA_DICTIONARY"}}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "pprof", Usage: "also serve /debug/pprof on --metrics-addr (profiling; keep it on loopback)", EnvVars: []string{"RADMFA_PPROF"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "synchronous", Value: "FULL", Usage: "SQLite synchronous: FULL (durable across power loss) or NORMAL (across crashes)", EnvVars: []string{"RADMFA_SYNCHRONOUS"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "failure-burst", Value: 10, Usage: "failed logins a user may have before they are rate limited", EnvVars: []string{"RADMFA_FAILURE_BURST"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "failure-every", Value: 6 * time.Second, Usage: "then one more failed login per this", EnvVars: []string{"RADMFA_FAILURE_EVERY"}}),
@@ -171,6 +173,12 @@ func serve(c *cli.Context) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		if c.Bool("pprof") {
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		}
 		httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

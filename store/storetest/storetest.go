@@ -239,10 +239,10 @@ func testUpdateToken(t *testing.T, s store.Store) {
 
 func testCommitAuthCAS(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	mustUser(t, s, "alice")
+	alice := mustUser(t, s, "alice")
 	tok := mustToken(t, s, store.Token{Serial: "C1", User: "alice", State: store.StateAssigned, FailCount: 2})
 	at := time.Unix(1_700_000_000, 0)
-	ok := store.AuthCommit{At: at, Tokens: []store.TokenAuth{{ID: tok.ID, Accepted: true, Version: tok.Version, Counter: 5}},
+	ok := store.AuthCommit{At: at, Tokens: []store.TokenAuth{{ID: tok.ID, UserID: alice.ID, Accepted: true, Version: tok.Version, Counter: 5}},
 		Audit: store.AuditEvent{Actor: "radius:nas", Action: "auth", User: "alice", Serial: "C1", Result: "accept"}}
 	if err := s.CommitAuth(ctx, ok); err != nil {
 		t.Fatal(err)
@@ -253,12 +253,30 @@ func testCommitAuthCAS(t *testing.T, s store.Store) {
 	}
 	// The same version again is a stale read: conflict, nothing written.
 	stale := ok
-	stale.Tokens = []store.TokenAuth{{ID: tok.ID, Accepted: true, Version: tok.Version, Counter: 9}}
+	stale.Tokens = []store.TokenAuth{{ID: tok.ID, UserID: alice.ID, Accepted: true, Version: tok.Version, Counter: 9}}
 	if err := s.CommitAuth(ctx, stale); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("stale commit: %v, want ErrConflict", err)
 	}
 	if got, _ := s.Token(ctx, "C1"); got.Counter != 5 {
 		t.Fatalf("stale commit wrote counter %d", got.Counter)
+	}
+	// The right version is not enough when the user was disabled meanwhile,
+	// or when the token now belongs to someone else.
+	cur, _ := s.Token(ctx, "C1")
+	if err := s.SetUserDisabled(ctx, by, "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	disabled := ok
+	disabled.Tokens = []store.TokenAuth{{ID: tok.ID, UserID: alice.ID, Accepted: true, Version: cur.Version, Counter: 9}}
+	if err := s.CommitAuth(ctx, disabled); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("accept for a disabled user: %v, want ErrConflict", err)
+	}
+	s.SetUserDisabled(ctx, by, "alice", false)
+	bob := mustUser(t, s, "bob")
+	other := ok
+	other.Tokens = []store.TokenAuth{{ID: tok.ID, UserID: bob.ID, Accepted: true, Version: cur.Version, Counter: 9}}
+	if err := s.CommitAuth(ctx, other); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("accept for another user's token: %v, want ErrConflict", err)
 	}
 	ev, _ := s.AuditEvents(ctx, store.AuditFilter{User: "alice"})
 	n := 0
@@ -274,7 +292,7 @@ func testCommitAuthCAS(t *testing.T, s store.Store) {
 
 func testConcurrentAccept(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	mustUser(t, s, "alice")
+	alice := mustUser(t, s, "alice")
 	tok := mustToken(t, s, store.Token{Serial: "R1", User: "alice"})
 	const n = 16
 	var wg sync.WaitGroup
@@ -282,7 +300,7 @@ func testConcurrentAccept(t *testing.T, s store.Store) {
 	for i := range n {
 		wg.Go(func() {
 			errs[i] = s.CommitAuth(ctx, store.AuthCommit{At: time.Now(),
-				Tokens: []store.TokenAuth{{ID: tok.ID, Accepted: true, Version: tok.Version, Counter: 1}},
+				Tokens: []store.TokenAuth{{ID: tok.ID, UserID: alice.ID, Accepted: true, Version: tok.Version, Counter: 1}},
 				Audit:  store.AuditEvent{Actor: "t", Action: "auth", User: "alice", Result: "accept"}})
 		})
 	}
