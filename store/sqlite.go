@@ -51,6 +51,7 @@ type Options struct {
 type SQLite struct {
 	rdb    *sql.DB
 	wdb    *sql.DB
+	cdb    *sql.DB // checkpoints
 	sealer *Sealer
 	now    func() time.Time
 
@@ -60,6 +61,7 @@ type SQLite struct {
 	closeOnce sync.Once
 	closing   chan struct{}
 	done      chan struct{}
+	ckptDone  chan struct{}
 	mu        sync.RWMutex // guards closed against sends on writes
 	closed    bool
 }
@@ -136,10 +138,25 @@ func OpenSQLite(o Options) (*SQLite, error) {
 		wdb.Close()
 		return nil, err
 	}
+	// The writer still checkpoints (that is what restarts the WAL), but a
+	// checkpointer beside it copies most pages first, so the writer's
+	// checkpoints find little left to do.
+	cq := url.Values{}
+	cq.Set("_busy_timeout", "10000")
+	cdb, err := sql.Open("sqlite3", dsn(o.Path, cq))
+	if err != nil {
+		rdb.Close()
+		wdb.Close()
+		return nil, fmt.Errorf("store: open %s: %w", o.Path, err)
+	}
+	cdb.SetMaxOpenConns(1)
+	s.cdb = cdb
 	s.writes = make(chan writeOp, maxBatch)
 	s.closing = make(chan struct{})
 	s.done = make(chan struct{})
+	s.ckptDone = make(chan struct{})
 	go s.writer()
+	go s.checkpointer()
 	return s, nil
 }
 
@@ -402,7 +419,27 @@ func (s *SQLite) commit(batch []writeOp) {
 	}
 }
 
-// Close finishes queued writes and closes the database.
+// checkpointEvery is how often the WAL is copied back into the database.
+const checkpointEvery = 250 * time.Millisecond
+
+// checkpointer copies the WAL into the database file from a connection of
+// its own (PASSIVE: it never blocks the writer or readers), so the
+// checkpoints the writer runs inside its commits stay short.
+func (s *SQLite) checkpointer() {
+	defer close(s.ckptDone)
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closing:
+			return
+		case <-t.C:
+			s.cdb.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+		}
+	}
+}
+
+// Close finishes queued writes, checkpoints and closes the database.
 func (s *SQLite) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
@@ -410,10 +447,14 @@ func (s *SQLite) Close() error {
 		close(s.writes)
 		s.mu.Unlock()
 		<-s.done
+		close(s.closing)
+		<-s.ckptDone
 	})
 	err1 := s.rdb.Close()
-	err2 := s.wdb.Close()
-	return errors.Join(err1, err2)
+	err2 := s.cdb.Close()
+	// The last connection to close checkpoints and removes the WAL.
+	err3 := s.wdb.Close()
+	return errors.Join(err1, err2, err3)
 }
 
 // auditBatch is how many audit rows one INSERT carries.
