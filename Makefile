@@ -35,8 +35,13 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./otp/
 	$(GO) test -run '^$$' -fuzz '^FuzzHandlePacket$$' -fuzztime $(FUZZTIME) ./radius/
 
+# Go micro-benchmarks (OTP verification, packet path, store) and the load
+# scenarios; results in bench-results/. bench/compare.sh (root) measures
+# against FreeRADIUS side by side.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	mkdir -p bench-results
+	$(GO) test -run '^$$' -bench . -benchmem ./... | tee bench-results/micro-$$(date +%Y%m%dT%H%M%S).txt
+	bench/load.sh
 
 clean:
 	rm -rf $(BIN)

@@ -213,3 +213,24 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkVerifyHOTP(b *testing.B) {
+	p := Params{Type: HOTP, Algorithm: SHA1, Digits: 6}
+	code := Code(rfcSeed1, 5, p)
+	for b.Loop() {
+		if _, ok := VerifyHOTP(rfcSeed1, p, code, 0, 10); !ok {
+			b.Fatal("no match")
+		}
+	}
+}
+
+func BenchmarkVerifyTOTP(b *testing.B) {
+	p := Params{Type: TOTP, Algorithm: SHA1, Digits: 6, Period: 30}
+	const now = int64(1_700_000_000)
+	code := Code(rfcSeed1, uint64(Step(now, 30)), p)
+	for b.Loop() {
+		if _, ok := VerifyTOTP(rfcSeed1, p, code, now, 0, 0, 1); !ok {
+			b.Fatal("no match")
+		}
+	}
+}

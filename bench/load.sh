@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# bench/load.sh: radmfa's own load scenarios (no FreeRADIUS), as `make bench`
+# runs them: 1000 HOTP users at 32 in flight; the same with 100,000 users;
+# and 1000 users with 1,000,000 tokens in the database. Prints each run and
+# the server's resident memory; appends JSON lines to bench-results/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-50000}
+OUT=bench-results
+mkdir -p "$OUT"
+RESULTS="$OUT/load-$(date +%Y%m%dT%H%M%S).jsonl"
+ADDR=127.0.0.1:18124
+make build >/dev/null
+
+scenario() { # scenario NAME USERS INVENTORY
+  local name=$1 users=$2 inv=$3 dir
+  dir=$(mktemp -d /tmp/radmfa-load.XXXXXX)
+  ./bin/radmfa-load seed --data-dir "$dir" --users "$users" --inventory "$inv"
+  ./bin/radmfa --data-dir "$dir" --log-level warn serve --dev --radius-addr "$ADDR" --metrics-addr "" >"$dir/log" 2>&1 &
+  local pid=$!
+  sleep 1
+  for _ in 1 2; do # the second run is the one with a warm cache
+    ./bin/radmfa-load run --json --target "$ADDR" --mode hotp --users "$users" -n "$N" -p 32 --state-file "$dir/state" >"$dir/run.json"
+  done
+  local rss
+  rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+  kill $pid; wait $pid 2>/dev/null || true
+  sed "s/^{/{\"scenario\":\"$name\",\"server_rss_kib\":$rss,/" "$dir/run.json" | tee -a "$RESULTS"
+  rm -rf "$dir"
+}
+
+scenario users-1k 1000 0
+scenario users-100k 100000 0
+scenario tokens-1m 1000 999000
+echo "results: $RESULTS"
