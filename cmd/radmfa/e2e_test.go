@@ -230,6 +230,21 @@ func (n *nas) verify(req, raw []byte) *radius.Packet {
 	return p
 }
 
+// awaitAccept waits for the (late) reply to req, already sent, and checks
+// it is an authentic Access-Accept.
+func (n *nas) awaitAccept(req []byte) {
+	n.t.Helper()
+	buf := make([]byte, 4096)
+	n.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	k, err := n.conn.Read(buf)
+	if err != nil {
+		n.t.Fatal("no reply")
+	}
+	if p := n.verify(req, buf[:k]); p.Code != radius.CodeAccessAccept {
+		n.t.Fatalf("got %v, want Access-Accept", p.Code)
+	}
+}
+
 func (e *cliEnv) enrollSecret(args ...string) (serial string, seed []byte) {
 	e.t.Helper()
 	m := enrollJSON(e.t, e, args...)
@@ -480,15 +495,7 @@ func TestRetransmissionWhileInFlightEvaluatedOnce(t *testing.T) {
 		}
 	}
 	release()
-	buf := make([]byte, 4096)
-	n.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	k, err := n.conn.Read(buf)
-	if err != nil {
-		t.Fatal("no reply after the lock was released")
-	}
-	if p := n.verify(req, buf[:k]); p.Code != radius.CodeAccessAccept {
-		t.Fatalf("got %v", p.Code)
-	}
+	n.awaitAccept(req)
 	if got := srv.metric(t, `radmfa_radius_duplicates_total{kind="in_flight"}`); got != 2 {
 		t.Fatalf("in-flight duplicates = %v, want 2", got)
 	}
@@ -513,15 +520,7 @@ func TestGracefulShutdownAnswersInFlight(t *testing.T) {
 	go func() { stopped <- srv.stop() }() // SIGTERM's path: the serve context ends
 	time.Sleep(200 * time.Millisecond)
 	release()
-	buf := make([]byte, 4096)
-	n.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	k, err := n.conn.Read(buf)
-	if err != nil {
-		t.Fatal("request in flight at shutdown got no reply")
-	}
-	if p := n.verify(req, buf[:k]); p.Code != radius.CodeAccessAccept {
-		t.Fatalf("got %v", p.Code)
-	}
+	n.awaitAccept(req) // the request in flight at shutdown is still answered
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
 	}

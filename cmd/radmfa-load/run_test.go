@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+
+	"github.com/radmfa/radmfa/otp"
+)
+
+// fakeServer accepts every request whose password is want(user), counts
+// the datagrams it reads, and answers each distinct request once.
+type fakeServer struct {
+	addr    string
+	packets atomic.Int64
+	mu      sync.Mutex
+	seen    map[[16]byte]bool
+}
+
+func startFake(t *testing.T, want func(user string) string) *fakeServer {
+	t.Helper()
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	f := &fakeServer{addr: conn.LocalAddr().String(), seen: map[[16]byte]bool{}}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, src, err := conn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			f.packets.Add(1)
+			p, err := radius.Parse(buf[:n], []byte("testing123"))
+			if err != nil {
+				continue
+			}
+			f.mu.Lock()
+			dup := f.seen[p.Authenticator]
+			f.seen[p.Authenticator] = true
+			f.mu.Unlock()
+			if dup {
+				continue
+			}
+			code := radius.CodeAccessReject
+			if rfc2865.UserPassword_GetString(p) == want(rfc2865.UserName_GetString(p)) {
+				code = radius.CodeAccessAccept
+			}
+			b, _ := p.Response(code).Encode()
+			conn.WriteTo(b, src)
+		}
+	}()
+	return f
+}
+
+func TestRunCounts(t *testing.T) {
+	f := startFake(t, func(string) string { return "pw" })
+	rep, err := Run(context.Background(), Config{Target: f.addr, Secret: "testing123", Mode: "pap", Password: "pw",
+		Users: 10, Requests: 200, Parallel: 4, Timeout: time.Second, Retransmit: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Requests != 200 || rep.Accepts != 200 || rep.Timeouts != 0 || rep.P99ms <= 0 || rep.P50ms > rep.P99ms || rep.P99ms > rep.MaxMs {
+		t.Fatalf("report %+v", rep)
+	}
+	if got := f.packets.Load(); got != 600 {
+		t.Fatalf("server read %d datagrams, want 3 x 200", got)
+	}
+}
+
+func TestRunHOTPFreshCodesAcrossRuns(t *testing.T) {
+	// The fake accepts exactly the next counter of each user, like a
+	// server with replay protection and no look-ahead.
+	var mu sync.Mutex
+	next := map[string]uint64{}
+	f := startFake(t, func(user string) string {
+		mu.Lock()
+		defer mu.Unlock()
+		var i int
+		for j := range 100 {
+			if UserName(j) == user {
+				i = j
+			}
+		}
+		c := next[user]
+		next[user]++
+		return otp.Code(AnchorSeed(i), c, hotpParams)
+	})
+	state := filepath.Join(t.TempDir(), "state.json")
+	for run := range 2 {
+		rep, err := Run(context.Background(), Config{Target: f.addr, Secret: "testing123", Mode: "hotp", Users: 20,
+			Requests: 100, Parallel: 8, Timeout: time.Second, Retransmit: 1, StateFile: state})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Accepts != 100 {
+			t.Fatalf("run %d: %d accepts of 100: codes were not fresh", run, rep.Accepts)
+		}
+	}
+}
+
+func TestRunRefuses(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"remote target", Config{Target: "192.0.2.1:1812", Mode: "pap", Users: 1, Requests: 1, Parallel: 1, Timeout: time.Second, Retransmit: 1}, "--allow-remote"},
+		{"unbounded", Config{Target: "127.0.0.1:1812", Mode: "pap", Users: 1, Parallel: 1, Timeout: time.Second, Retransmit: 1}, "bounded"},
+		{"hotp parallel above users", Config{Target: "127.0.0.1:1812", Mode: "hotp", Users: 2, Requests: 1, Parallel: 4, Timeout: time.Second, Retransmit: 1}, "--parallel"},
+		{"bad mode", Config{Target: "127.0.0.1:1812", Mode: "chap", Users: 1, Requests: 1, Parallel: 1, Timeout: time.Second, Retransmit: 1}, "--mode"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Run(context.Background(), tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRunStopsWhenNobodyAnswers(t *testing.T) {
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0") // reads nothing, answers nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, err = Run(context.Background(), Config{Target: conn.LocalAddr().String(), Secret: "x", Mode: "pap", Users: 8,
+		Requests: 100000, Parallel: 8, Timeout: 20 * time.Millisecond, Retransmit: 1})
+	if err == nil || !strings.Contains(err.Error(), "no reply") {
+		t.Fatalf("err = %v", err)
+	}
+}
