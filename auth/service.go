@@ -163,12 +163,12 @@ func (s *Service) Authenticate(ctx context.Context, req Request) Result {
 	}
 	fresh := false // from the cache first; always from the store before a refusal
 	for range maxConflictRetries + 1 {
-		res, updates, err := s.evaluate(ctx, req, now, fresh)
+		res, updates, cached, err := s.evaluate(ctx, req, now, fresh)
 		if err != nil {
 			s.log.Error("auth: evaluate", "user", req.User, "err", err)
 			return s.finish(ctx, req, now, Result{Reason: ReasonInternal})
 		}
-		if res.Decision != Accept && !fresh {
+		if res.Decision != Accept && cached {
 			fresh = true
 			continue
 		}
@@ -188,12 +188,14 @@ func (s *Service) Authenticate(ctx context.Context, req Request) Result {
 }
 
 // evaluate checks the password against the user's tokens (cached unless
-// fresh) without writing anything.
-func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fresh bool) (Result, []store.TokenAuth, error) {
+// fresh) without writing anything; the bool tells whether the cache decided.
+func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fresh bool) (Result, []store.TokenAuth, bool, error) {
 	var user store.User
 	var tokens []store.Token
 	var err error
-	if e, ok := s.cache.get(req.User); ok && !fresh {
+	e, cached := s.cache.get(req.User)
+	cached = cached && !fresh
+	if cached {
 		user, tokens = e.user, e.tokens
 	} else if user, tokens, err = s.store.UserTokens(ctx, req.User); err == nil {
 		s.cache.put(req.User, user, tokens)
@@ -204,19 +206,19 @@ func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fres
 		if len(req.Password) > 8 {
 			_, _ = VerifyPIN(dummyPINHash, req.Password)
 		}
-		return Result{Reason: ReasonUnknownUser}, nil, nil
+		return Result{Reason: ReasonUnknownUser}, nil, cached, nil
 	}
 	if err != nil {
-		return Result{}, nil, err
+		return Result{}, nil, cached, err
 	}
 	res := Result{User: user}
 	if user.Disabled {
 		res.Reason = ReasonUserDisabled
-		return res, nil, nil
+		return res, nil, cached, nil
 	}
 	if len(req.Password) <= 1 {
 		res.Reason = ReasonPushUnavailable
-		return res, nil, nil
+		return res, nil, cached, nil
 	}
 	var candidates []store.Token
 	locked := 0
@@ -235,7 +237,7 @@ func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fres
 		if locked > 0 {
 			res.Reason = ReasonLocked
 		}
-		return res, nil, nil
+		return res, nil, cached, nil
 	}
 
 	reason := ReasonBadCode
@@ -245,7 +247,7 @@ func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fres
 			res.Decision = Accept
 			res.Reason = ReasonOK
 			res.Serial = t.Serial
-			return res, []store.TokenAuth{m.update}, nil
+			return res, []store.TokenAuth{m.update}, cached, nil
 		}
 		if m.reason == ReasonReplay || (m.reason == ReasonBadPIN && reason == ReasonBadCode) {
 			reason = m.reason
@@ -255,7 +257,7 @@ func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fres
 	if reason == ReasonReplay {
 		// A used code is no guess at an unknown one (a double submit, a
 		// second NAS): refuse it without counting towards the lock.
-		return res, nil, nil
+		return res, nil, cached, nil
 	}
 	lockUntil := store.LockForever
 	if s.cfg.LockDuration > 0 {
@@ -265,7 +267,7 @@ func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fres
 	for i, t := range candidates {
 		updates[i] = store.TokenAuth{ID: t.ID, Failed: true, LockAfter: s.cfg.LockAfter, LockUntil: lockUntil}
 	}
-	return res, updates, nil
+	return res, updates, cached, nil
 }
 
 type match struct {

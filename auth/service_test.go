@@ -382,3 +382,43 @@ func TestCacheNeverOutlivesAdminChanges(t *testing.T) {
 		})
 	}
 }
+
+// countingStore counts the reads of users' tokens.
+type countingStore struct {
+	store.Store
+	reads int
+}
+
+func (c *countingStore) UserTokens(ctx context.Context, name string) (store.User, []store.Token, error) {
+	c.reads++
+	return c.Store.UserTokens(ctx, name)
+}
+
+// A refusal decided from the database is not decided again; one decided
+// from the cache is (once).
+func TestRefusalReadsTheStoreOnce(t *testing.T) {
+	e := newEnv(t, auth.Config{})
+	e.user("nia")
+	tok := e.enroll("nia", otp.Params{Type: otp.HOTP, Algorithm: otp.SHA1, Digits: 6}, "")
+	cs := &countingStore{Store: e.store}
+	svc := auth.New(auth.Deps{Store: cs, Now: e.clock.Now})
+	tests := []struct {
+		name, user, password string
+		reads                int
+	}{
+		{"unknown user", "ghost", "123456789012", 1},
+		{"cache miss, wrong code", "nia", "000000", 1},
+		{"cache miss, right code", "nia", e.code(tok, 0), 1},
+		{"cache hit, right code", "nia", e.code(tok, 1), 0},
+		{"cache hit, wrong code", "nia", "000000", 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := cs.reads
+			svc.Authenticate(context.Background(), auth.Request{User: tc.user, Password: tc.password})
+			if got := cs.reads - before; got != tc.reads {
+				t.Fatalf("%d reads, want %d", got, tc.reads)
+			}
+		})
+	}
+}
