@@ -149,9 +149,6 @@ func New(d Deps) *Service {
 		limiter: newFailureLimiter(cfg.FailureBurst, cfg.FailureEvery), cache: newTokenCache(cfg.CacheUsers)}
 }
 
-// Config returns the rules in force.
-func (s *Service) Config() Config { return s.cfg }
-
 // maxConflictRetries bounds re-reads after a concurrent change to a token.
 const maxConflictRetries = 3
 

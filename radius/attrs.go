@@ -68,20 +68,6 @@ func LoadDictionary(fsys fs.FS, root string, extra ...string) (*Dictionary, erro
 	return &Dictionary{d: d}, nil
 }
 
-// Names lists every attribute name the dictionary knows.
-func (d *Dictionary) Names() []string {
-	var out []string
-	for _, a := range d.d.Attributes {
-		out = append(out, a.Name)
-	}
-	for _, v := range d.d.Vendors {
-		for _, a := range v.Attributes {
-			out = append(out, a.Name)
-		}
-	}
-	return out
-}
-
 // Encode turns "Name" and a value written as text into an attribute.
 // Vendor attributes come back as Vendor-Specific (26).
 func (d *Dictionary) Encode(name, value string) (Attr, error) {

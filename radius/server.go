@@ -394,6 +394,3 @@ func (s *Server) logUnknown(addr netip.Addr) {
 	s.unknownSeen[addr] = now
 	s.log.Warn("radius: packet from unknown client dropped (add it with `radmfa client add`)", "src", addr)
 }
-
-// CacheLen is how many requests the duplicate cache holds.
-func (s *Server) CacheLen() int { return s.cache.len() }

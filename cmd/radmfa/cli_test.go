@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -318,5 +319,60 @@ func TestCheckReadsPasswordFromStdin(t *testing.T) {
 	out, _, code := e.run("token", "check", "erin", "-")
 	if code != 1 || !strings.Contains(out, "no_usable_token") {
 		t.Fatalf("check - : %d %q", code, out)
+	}
+}
+
+// runApp runs radmfa with exactly args (no --data-dir added).
+func runApp(t *testing.T, ctx context.Context, args ...string) (string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	app := newApp(&out, &errb)
+	err := app.RunContext(ctx, interspersed(app, append([]string{"radmfa"}, args...)))
+	return out.String() + errb.String(), err
+}
+
+func TestConfigFileAndEnvironment(t *testing.T) {
+	fromFile, fromEnv, fromFlag := t.TempDir(), t.TempDir(), t.TempDir()
+	cfg := filepath.Join(t.TempDir(), "radmfa.yaml")
+	yaml := "data-dir: " + fromFile + "\nradius-addr: [\"127.0.0.1:0\"]\nmetrics-addr: \"127.0.0.1:0\"\nlog-level: warn\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if out, err := runApp(t, ctx, "--config", cfg, "user", "add", "viafile"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	t.Setenv("RADMFA_DATA_DIR", fromEnv)
+	if out, err := runApp(t, ctx, "user", "add", "viaenv"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	// A flag beats the config file.
+	if out, err := runApp(t, ctx, "--config", cfg, "--data-dir", fromFlag, "user", "add", "viaflag"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	tests := []struct{ dir, user string }{{fromFile, "viafile"}, {fromEnv, "viaenv"}, {fromFlag, "viaflag"}}
+	for _, tc := range tests {
+		out, err := runApp(t, ctx, "--data-dir", tc.dir, "user", "list")
+		if err != nil || !strings.Contains(out, tc.user) {
+			t.Fatalf("%s: user list = %q, %v", tc.dir, out, err)
+		}
+	}
+	// serve takes its own settings (repeatable radius-addr, metrics-addr) from the file.
+	sctx, cancel := context.WithCancel(ctx)
+	var out syncBuffer
+	app := newApp(&out, io.Discard)
+	done := make(chan error, 1)
+	go func() { done <- app.RunContext(sctx, []string{"radmfa", "--config", cfg, "serve"}) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !(strings.Contains(out.String(), "listening on 127.0.0.1:") && strings.Contains(out.String(), "metrics on http://127.0.0.1:")) {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("serve did not take its addresses from the config file:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

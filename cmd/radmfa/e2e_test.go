@@ -480,15 +480,33 @@ func holdWriteLock(t *testing.T, dir string) (release func()) {
 	return release
 }
 
-func TestRetransmissionWhileInFlightEvaluatedOnce(t *testing.T) {
+// slowLogin is a running server, a NAS, a user with a HOTP token, that
+// token's first login request built but not sent, and the database's write
+// lock held by another connection until release.
+type slowLogin struct {
+	e       *cliEnv
+	srv     *server
+	n       *nas
+	serial  string
+	req     []byte
+	release func()
+}
+
+func startSlowLogin(t *testing.T, user string) slowLogin {
+	t.Helper()
 	e := newCLI(t)
 	e.ok("client", "add", "nas", "--cidr", "127.0.0.2/32", "--secret", "s3cret-for-tests")
-	e.ok("user", "add", "slow")
-	_, seed := e.enrollSecret("slow", "--type", "hotp")
+	e.ok("user", "add", user)
+	serial, seed := e.enrollSecret(user, "--type", "hotp")
 	srv := startServer(t, e)
 	n := newNAS(t, "127.0.0.2", srv.addr, "s3cret-for-tests")
-	release := holdWriteLock(t, e.dir)
-	req := n.build(radius.CodeAccessRequest, "slow", hotpAt(seed, 0), true)
+	return slowLogin{e: e, srv: srv, n: n, serial: serial, release: holdWriteLock(t, e.dir),
+		req: n.build(radius.CodeAccessRequest, user, hotpAt(seed, 0), true)}
+}
+
+func TestRetransmissionWhileInFlightEvaluatedOnce(t *testing.T) {
+	sl := startSlowLogin(t, "slow")
+	e, srv, n, req, release := sl.e, sl.srv, sl.n, sl.req, sl.release
 	for range 3 {
 		if raw := n.send(req, 200*time.Millisecond); raw != nil {
 			t.Fatal("answered while the database was locked")
@@ -505,14 +523,8 @@ func TestRetransmissionWhileInFlightEvaluatedOnce(t *testing.T) {
 }
 
 func TestGracefulShutdownAnswersInFlight(t *testing.T) {
-	e := newCLI(t)
-	e.ok("client", "add", "nas", "--cidr", "127.0.0.2/32", "--secret", "s3cret-for-tests")
-	e.ok("user", "add", "late")
-	serial, seed := e.enrollSecret("late", "--type", "hotp")
-	srv := startServer(t, e)
-	n := newNAS(t, "127.0.0.2", srv.addr, "s3cret-for-tests")
-	release := holdWriteLock(t, e.dir)
-	req := n.build(radius.CodeAccessRequest, "late", hotpAt(seed, 0), true)
+	sl := startSlowLogin(t, "late")
+	e, srv, n, req, release := sl.e, sl.srv, sl.n, sl.req, sl.release
 	if raw := n.send(req, 200*time.Millisecond); raw != nil {
 		t.Fatal("answered while locked")
 	}
@@ -525,7 +537,7 @@ func TestGracefulShutdownAnswersInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The accept is durable: the same code is a replay after a restart.
-	if out, _, _ := e.run("token", "show", serial, "--json"); !strings.Contains(out, `"counter": 1`) {
+	if out, _, _ := e.run("token", "show", sl.serial, "--json"); !strings.Contains(out, `"counter": 1`) {
 		t.Fatalf("counter not stored: %s", out)
 	}
 }
