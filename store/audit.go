@@ -24,6 +24,14 @@ func (s *SQLite) AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, 
 		q += ` AND user = ? COLLATE NOCASE`
 		args = append(args, f.User)
 	}
+	if f.Serial != "" {
+		q += ` AND serial = ?`
+		args = append(args, f.Serial)
+	}
+	if f.Action != "" {
+		q += ` AND action = ?`
+		args = append(args, f.Action)
+	}
 	q += ` ORDER BY id DESC`
 	if f.Limit > 0 {
 		q += fmt.Sprintf(` LIMIT %d`, f.Limit)

@@ -9,14 +9,14 @@ import (
 	"time"
 )
 
-const clientCols = `id, name, cidr, secret, require_ma, nas_type, created_at`
+const clientCols = `id, name, cidr, secret, require_ma, nas_type, number_matching, created_at`
 
 func (s *SQLite) scanClient(sc interface{ Scan(...any) error }) (Client, error) {
 	var c Client
 	var cidr string
 	var sealed []byte
 	var created int64
-	if err := sc.Scan(&c.ID, &c.Name, &cidr, &sealed, &c.RequireMessageAuthenticator, &c.NASType, &created); err != nil {
+	if err := sc.Scan(&c.ID, &c.Name, &cidr, &sealed, &c.RequireMessageAuthenticator, &c.NASType, &c.NumberMatching, &created); err != nil {
 		return Client{}, err
 	}
 	p, err := netip.ParsePrefix(cidr)
@@ -43,6 +43,9 @@ func (s *SQLite) CreateClient(ctx context.Context, by string, c Client) (Client,
 	if !c.Prefix.IsValid() || len(c.Secret) == 0 {
 		return Client{}, fmt.Errorf("store: client %q needs a prefix and a secret: %w", c.Name, ErrInvalid)
 	}
+	if c.NumberMatching != "" && c.NumberMatching != "on" && c.NumberMatching != "off" {
+		return Client{}, fmt.Errorf("store: client %q: number matching %q is not on, off or empty: %w", c.Name, c.NumberMatching, ErrInvalid)
+	}
 	c.Prefix = c.Prefix.Masked()
 	sealed, err := s.sealer.Seal(c.Secret, secretAD(c.Name))
 	if err != nil {
@@ -50,9 +53,9 @@ func (s *SQLite) CreateClient(ctx context.Context, by string, c Client) (Client,
 	}
 	c.CreatedAt = s.now().UTC().Truncate(time.Second)
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec(`INSERT INTO clients(name, cidr, secret, require_ma, nas_type, created_at)
-			VALUES (?, ?, ?, ?, ?, ?)`, c.Name, c.Prefix.String(), sealed, c.RequireMessageAuthenticator,
-			c.NASType, c.CreatedAt.Unix())
+		res, err := tx.Exec(`INSERT INTO clients(name, cidr, secret, require_ma, nas_type, number_matching, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, c.Name, c.Prefix.String(), sealed, c.RequireMessageAuthenticator,
+			c.NASType, c.NumberMatching, c.CreatedAt.Unix())
 		if isUnique(err) {
 			return clean(fmt.Errorf("store: client %q: %w", c.Name, ErrExists))
 		}

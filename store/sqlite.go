@@ -277,7 +277,7 @@ func (s *SQLite) prepare() error {
 		return st
 	}
 	s.stmts = statements{
-		userTokens: prep(s.rdb, `SELECT u.id, u.name, u.email, u.grp, u.disabled, u.created_at, `+tokenCols+
+		userTokens: prep(s.rdb, `SELECT u.id, u.name, u.email, u.grp, u.disabled, u.created_at, u.push_locked_until, `+tokenCols+
 			` FROM tokens t JOIN users u ON u.id = t.user_id WHERE u.name = ? ORDER BY t.serial`),
 		user: prep(s.rdb, `SELECT `+userCols+` FROM users WHERE name = ?`),
 		accept: prep(s.wdb, `UPDATE tokens SET counter = ?, last_step = ?, drift = ?, fail_count = 0, last_used = ?,

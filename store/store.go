@@ -54,7 +54,12 @@ type User struct {
 	Group     string
 	Disabled  bool
 	CreatedAt time.Time
+	// PushLockedUntil (Unix seconds) refuses push logins after a fraud report.
+	PushLockedUntil int64
 }
+
+// PushLocked reports whether push logins are refused for u at now.
+func (u User) PushLocked(now time.Time) bool { return now.Unix() < u.PushLockedUntil }
 
 // Token is one OTP token record. Seed is filled only by the methods that say
 // so, and is always sealed at rest.
@@ -62,7 +67,7 @@ type Token struct {
 	ID        int64
 	Serial    string
 	User      string // empty when unassigned
-	Type      string // totp, hotp
+	Type      string // totp, hotp, push (a TOTP token bound to a phone)
 	Origin    string
 	State     TokenState
 	Algorithm string
@@ -107,7 +112,10 @@ type Client struct {
 	Secret                      []byte // filled by Clients and Client
 	RequireMessageAuthenticator bool
 	NASType                     string
-	CreatedAt                   time.Time
+	// NumberMatching overrides the server's number matching for push
+	// logins from this client: "on", "off", or "" for the server default.
+	NumberMatching string
+	CreatedAt      time.Time
 }
 
 // AuditEvent is one row of the audit log.
@@ -125,7 +133,9 @@ type AuditEvent struct {
 
 // AuditFilter selects audit rows, newest last.
 type AuditFilter struct {
-	User  string
+	User   string
+	Serial string
+	Action string
 	Since time.Time
 	Limit int
 }
@@ -199,6 +209,29 @@ type Store interface {
 	AddReplyAttr(ctx context.Context, by string, a ReplyAttr) (ReplyAttr, error)
 	ReplyAttrs(ctx context.Context) ([]ReplyAttr, error)
 	DeleteReplyAttr(ctx context.Context, by string, id int64) error
+
+	// SetActivation issues (or replaces) the single-use activation code of
+	// a push token; only a hash of the code is kept.
+	SetActivation(ctx context.Context, by string, a Activation) error
+	// Activate binds a push token to a device if code hashes to the token's
+	// pending activation: in one transaction it checks the code, stores seed
+	// and device, and deletes the activation. A wrong code counts towards
+	// maxAttempts (then the activation is void); the error is ErrActivation.
+	Activate(ctx context.Context, serial string, codeHash []byte, now time.Time, maxAttempts int, seed []byte, d Device) (Token, error)
+	// Device returns the device a token is bound to.
+	Device(ctx context.Context, serial string) (Device, error)
+	// UpdateDevice changes a device through fn; with an action, an audit
+	// row is written in the same transaction.
+	UpdateDevice(ctx context.Context, by, serial, action string, fn func(*Device) error) (Device, error)
+	// UserDevices returns the devices of a user's usable push tokens.
+	UserDevices(ctx context.Context, user string) ([]Device, error)
+	// SetPushLock refuses (until > now) or allows (until 0) a user's push logins.
+	SetPushLock(ctx context.Context, by, user string, until time.Time, detail string) error
+
+	// Setting and SetSetting keep small named values (the device API's
+	// public URL and certificate pin) for the CLI beside a running server.
+	Setting(ctx context.Context, key string) (string, error)
+	SetSetting(ctx context.Context, key, value string) error
 
 	Audit(ctx context.Context, e AuditEvent) error
 	AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error)

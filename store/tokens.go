@@ -153,7 +153,7 @@ func (s *SQLite) UserTokens(ctx context.Context, name string) (User, []Token, er
 	var out []Token
 	for rows.Next() {
 		var created int64
-		t, err := s.scanToken(rows, true, &u.ID, &u.Name, &u.Email, &u.Group, &u.Disabled, &created)
+		t, err := s.scanToken(rows, true, &u.ID, &u.Name, &u.Email, &u.Group, &u.Disabled, &created, &u.PushLockedUntil)
 		if err != nil {
 			return User{}, nil, fmt.Errorf("store: tokens of %q: %w", name, err)
 		}

@@ -8,12 +8,12 @@ import (
 	"strings"
 )
 
-const userCols = `id, name, email, grp, disabled, created_at`
+const userCols = `id, name, email, grp, disabled, created_at, push_locked_until`
 
 func scanUser(sc interface{ Scan(...any) error }) (User, error) {
 	var u User
 	var created int64
-	err := sc.Scan(&u.ID, &u.Name, &u.Email, &u.Group, &u.Disabled, &created)
+	err := sc.Scan(&u.ID, &u.Name, &u.Email, &u.Group, &u.Disabled, &created, &u.PushLockedUntil)
 	u.CreatedAt = unixTime(created)
 	return u, err
 }

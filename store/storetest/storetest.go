@@ -33,6 +33,9 @@ func Run(t *testing.T, open Opener) {
 		{"Clients", testClients},
 		{"Audit", testAudit},
 		{"ReplyAttrs", testReplyAttrs},
+		{"PushActivation", testPushActivation},
+		{"PushDevices", testPushDevices},
+		{"Settings", testSettings},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
