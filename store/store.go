@@ -136,8 +136,8 @@ type AuditFilter struct {
 	User   string
 	Serial string
 	Action string
-	Since time.Time
-	Limit int
+	Since  time.Time
+	Limit  int
 }
 
 // TokenAuth is the outcome of one authentication for one token.
