@@ -49,15 +49,18 @@ type Enrolled struct {
 	URI   string
 }
 
-// newSerial makes a serial like RMT-123456789 (T totp, H hotp).
+// newSerial makes a serial like RMT-123456789 (T totp, H hotp, P push).
 func newSerial(t otp.Type) (string, error) {
 	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000_000))
 	if err != nil {
 		return "", fmt.Errorf("auth: serial: %w", err)
 	}
 	letter := "T"
-	if t == otp.HOTP {
+	switch t {
+	case otp.HOTP:
 		letter = "H"
+	case TypePush:
+		letter = "P"
 	}
 	return fmt.Sprintf("RM%s-%09d", letter, n.Int64()), nil
 }
@@ -119,7 +122,7 @@ func (s *Service) hashValidPIN(pin string) (string, error) {
 }
 
 func params(t store.Token) otp.Params {
-	return otp.Params{Type: otp.Type(t.Type), Algorithm: otp.Algorithm(t.Algorithm), Digits: t.Digits, Period: t.Period}
+	return otp.Params{Type: otpType(t.Type), Algorithm: otp.Algorithm(t.Algorithm), Digits: t.Digits, Period: t.Period}
 }
 
 // Resync re-aligns a token from two consecutive codes found within the
@@ -127,7 +130,7 @@ func params(t store.Token) otp.Params {
 func (s *Service) Resync(ctx context.Context, by, serial, code1, code2 string) (store.Token, error) {
 	now := s.now()
 	return s.store.UpdateToken(ctx, by, serial, "token.resync", func(t *store.Token) error {
-		if t.Seed == nil || (t.Type != string(otp.TOTP) && t.Type != string(otp.HOTP)) {
+		if t.Seed == nil || otpType(t.Type) == "" {
 			return fmt.Errorf("%w: token %s has no OTP seed", ErrBadRequest, serial)
 		}
 		p := params(*t)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/radmfa/radmfa/otp"
+	"github.com/radmfa/radmfa/push"
 	"github.com/radmfa/radmfa/store"
 )
 
@@ -48,6 +49,20 @@ const (
 	ReasonRateLimited     = "rate_limited"
 	ReasonPushUnavailable = "push_unavailable"
 	ReasonInternal        = "internal_error"
+
+	ReasonNoPushDevice     = "no_push_device"
+	ReasonPushLocked       = "push_locked"
+	ReasonPushPending      = "push_pending"
+	ReasonPushRateLimited  = "push_rate_limited"
+	ReasonPushOverloaded   = "push_overloaded"
+	ReasonPushSent         = "push_sent" // the number-matching challenge
+	ReasonPushApproved     = "push_approved"
+	ReasonPushDenied       = "push_denied"
+	ReasonPushFraud        = "push_fraud"
+	ReasonPushWrongNumber  = "push_wrong_number"
+	ReasonPushTimeout      = "push_timeout"
+	ReasonPushTokenChanged = "push_token_changed"
+	ReasonUnknownState     = "unknown_state"
 )
 
 // Config holds the OTP rules. Zero values take the defaults.
@@ -105,6 +120,10 @@ type Request struct {
 	NASIdentifier    string
 	NASIPAddress     string
 	CallingStationID string
+	// State is the RADIUS State of a follow-up to a challenge.
+	State []byte
+	// NumberMatching is the client's push setting: "on", "off", "" (default).
+	NumberMatching string
 }
 
 // Result is the decision with what the front end needs to answer.
@@ -116,6 +135,12 @@ type Result struct {
 	ReplyMessage string
 	User         store.User
 	Serial       string
+	// State binds the follow-up of a Challenge to this login.
+	State []byte
+	// Wait, when set, holds the answer (a push waiting for the phone): the
+	// front end calls it, without holding an evaluation slot, and answers
+	// with what it returns.
+	Wait func(ctx context.Context) Result
 }
 
 // Service decides logins.
@@ -126,6 +151,7 @@ type Service struct {
 	cfg     Config
 	limiter *failureLimiter
 	cache   *tokenCache
+	push    *push.Manager
 }
 
 // Deps are what a Service is built from.
@@ -134,6 +160,7 @@ type Deps struct {
 	Now    func() time.Time // time.Now when nil
 	Logger *slog.Logger     // slog.Default() when nil
 	Config Config
+	Push   *push.Manager // nil: push logins are refused (push_unavailable)
 }
 
 // New makes a Service.
@@ -146,7 +173,7 @@ func New(d Deps) *Service {
 	}
 	cfg := d.Config.WithDefaults()
 	return &Service{store: d.Store, now: d.Now, log: d.Logger, cfg: cfg,
-		limiter: newFailureLimiter(cfg.FailureBurst, cfg.FailureEvery), cache: newTokenCache(cfg.CacheUsers)}
+		limiter: newFailureLimiter(cfg.FailureBurst, cfg.FailureEvery), cache: newTokenCache(cfg.CacheUsers), push: d.Push}
 }
 
 // maxConflictRetries bounds re-reads after a concurrent change to a token.
@@ -157,6 +184,13 @@ func (s *Service) Authenticate(ctx context.Context, req Request) Result {
 	now := s.now()
 	if !s.limiter.Allow(req.User, now) {
 		return s.finish(ctx, req, now, Result{Reason: ReasonRateLimited})
+	}
+	if len(req.State) > 0 {
+		if res, done := s.followUp(ctx, req, now); done {
+			return res
+		}
+	} else if len(req.Password) <= 1 {
+		return s.pushLogin(ctx, req, now)
 	}
 	fresh := false // from the cache first; always from the store before a refusal
 	for range maxConflictRetries + 1 {
@@ -213,14 +247,10 @@ func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fres
 		res.Reason = ReasonUserDisabled
 		return res, nil, cached, nil
 	}
-	if len(req.Password) <= 1 {
-		res.Reason = ReasonPushUnavailable
-		return res, nil, cached, nil
-	}
 	var candidates []store.Token
 	locked := 0
 	for _, t := range tokens {
-		if !t.State.Usable() || (t.Type != string(otp.TOTP) && t.Type != string(otp.HOTP)) || t.Seed == nil {
+		if !t.State.Usable() || otpType(t.Type) == "" || t.Seed == nil {
 			continue
 		}
 		if t.Locked(now) {
@@ -267,6 +297,18 @@ func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fres
 	return res, updates, cached, nil
 }
 
+// otpType is the OTP algorithm of a token type ("" when it yields none):
+// a push token is a TOTP token too, for when push is not at hand.
+func otpType(typ string) otp.Type {
+	switch typ {
+	case string(otp.TOTP), TypePush:
+		return otp.TOTP
+	case string(otp.HOTP):
+		return otp.HOTP
+	}
+	return ""
+}
+
 type match struct {
 	ok     bool
 	reason string
@@ -290,7 +332,7 @@ func (s *Service) check(u store.User, t store.Token, password string, now time.T
 		}
 		pinOK = ok && pin != ""
 	}
-	p := otp.Params{Type: otp.Type(t.Type), Algorithm: otp.Algorithm(t.Algorithm), Digits: t.Digits, Period: t.Period}
+	p := otp.Params{Type: otpType(t.Type), Algorithm: otp.Algorithm(t.Algorithm), Digits: t.Digits, Period: t.Period}
 	up := store.TokenAuth{ID: t.ID, UserID: u.ID, Accepted: true, Version: t.Version, Counter: t.Counter, LastStep: t.LastStep, Drift: t.Drift}
 	var codeOK bool
 	switch p.Type {

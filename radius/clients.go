@@ -12,6 +12,8 @@ type Client struct {
 	Secret    []byte
 	RequireMA bool
 	NASType   string
+	// NumberMatching overrides the push number matching default: "on", "off", "".
+	NumberMatching string
 	// Attrs are added to every Access-Accept sent to this client.
 	Attrs []Attr
 }

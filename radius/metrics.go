@@ -25,6 +25,7 @@ type Metrics struct {
 	Duplicates *prometheus.CounterVec
 	Latency    prometheus.Histogram
 	InFlight   prometheus.Gauge
+	Held       prometheus.Gauge
 	Clients    prometheus.Gauge
 }
 
@@ -53,12 +54,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "radmfa_radius_in_flight", Help: "Access-Requests being evaluated.",
 		}),
+		Held: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "radmfa_radius_held", Help: "Access-Requests held open waiting for a push answer.",
+		}),
 		Clients: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "radmfa_radius_clients", Help: "RADIUS clients configured.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Requests, m.Responses, m.Decisions, m.Drops, m.Duplicates, m.Latency, m.InFlight, m.Clients)
+		reg.MustRegister(m.Requests, m.Responses, m.Decisions, m.Drops, m.Duplicates, m.Latency, m.InFlight, m.Held, m.Clients)
 	}
 	return m
 }

@@ -41,6 +41,9 @@ type Config struct {
 	ReloadEvery      time.Duration // how often the client table is checked for changes (default 2s)
 	ShutdownTimeout  time.Duration // how long shutdown waits for requests in flight (default 10s)
 	UnknownLogPeriod time.Duration // one log line per unknown source per period (default 1m)
+	// HoldTimeout bounds a request held for a push answer; the push's own
+	// timeout normally ends it first (default 5m).
+	HoldTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -61,6 +64,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.UnknownLogPeriod <= 0 {
 		c.UnknownLogPeriod = time.Minute
+	}
+	if c.HoldTimeout <= 0 {
+		c.HoldTimeout = 5 * time.Minute
 	}
 	return c
 }
@@ -289,16 +295,25 @@ func (s *Server) HandlePacket(conn PacketConn, b []byte, src netip.AddrPort) {
 	s.wg.Add(1)
 	s.metrics.InFlight.Inc()
 	go func() {
+		held := false
+		// release frees the evaluation slot; a request held for a push
+		// answer frees it early, so pending pushes do not starve OTP logins.
+		release := func() {
+			if !held {
+				held = true
+				<-s.sem
+				s.metrics.InFlight.Dec()
+			}
+		}
 		defer func() {
-			<-s.sem
-			s.metrics.InFlight.Dec()
+			release()
 			s.wg.Done()
 		}()
-		s.serveAccess(conn, src, *client, pkt, key)
+		s.serveAccess(conn, src, *client, pkt, key, release)
 	}()
 }
 
-func (s *Server) serveAccess(conn PacketConn, src netip.AddrPort, client Client, pkt *radius.Packet, key dupKey) {
+func (s *Server) serveAccess(conn PacketConn, src netip.AddrPort, client Client, pkt *radius.Packet, key dupKey, release func()) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
 	defer cancel()
@@ -309,6 +324,8 @@ func (s *Server) serveAccess(conn PacketConn, src netip.AddrPort, client Client,
 		Client:           client.Name,
 		NASIdentifier:    rfc2865.NASIdentifier_GetString(pkt),
 		CallingStationID: rfc2865.CallingStationID_GetString(pkt),
+		State:            rfc2865.State_Get(pkt),
+		NumberMatching:   client.NumberMatching,
 	}
 	if ip := rfc2865.NASIPAddress_Get(pkt); ip != nil {
 		req.NASIPAddress = ip.String()
@@ -325,6 +342,14 @@ func (s *Server) serveAccess(conn PacketConn, src netip.AddrPort, client Client,
 	default:
 		req.Password = pw
 		res = s.auth.Authenticate(ctx, req)
+		if res.Wait != nil {
+			release()
+			s.metrics.Held.Inc()
+			hctx, hcancel := context.WithTimeout(context.Background(), s.cfg.HoldTimeout)
+			res = res.Wait(hctx)
+			hcancel()
+			s.metrics.Held.Dec()
+		}
 	}
 	s.metrics.Decisions.WithLabelValues(res.Decision.String(), res.Reason).Inc()
 
@@ -340,6 +365,9 @@ func (s *Server) serveAccess(conn PacketConn, src netip.AddrPort, client Client,
 		}
 	case auth.Challenge:
 		reply = newReply(pkt, radius.CodeAccessChallenge)
+		if len(res.State) > 0 {
+			rfc2865.State_Set(reply, res.State)
+		}
 	default:
 		reply = newReply(pkt, radius.CodeAccessReject)
 	}

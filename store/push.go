@@ -31,6 +31,8 @@ type Activation struct {
 type Device struct {
 	Serial string
 	User   string
+	// TokenState is the state of the push token the device is bound to.
+	TokenState TokenState
 	// PublicKey is the device's P-256 key (uncompressed point); every
 	// answer it gives is signed with the private half.
 	PublicKey []byte
@@ -172,7 +174,7 @@ func (s *SQLite) Activate(ctx context.Context, serial string, codeHash []byte, n
 	return out, err
 }
 
-const deviceCols = `t.serial, COALESCE(u.name, ''), d.public_key, d.apns_token, d.apns_invalid, d.os, d.os_version,
+const deviceCols = `t.serial, COALESCE(u.name, ''), t.state, d.public_key, d.apns_token, d.apns_invalid, d.os, d.os_version,
 	d.model, d.app_version, d.notifications, d.enrolled_at, d.last_seen`
 
 const deviceFrom = ` FROM devices d JOIN tokens t ON t.id = d.token_id LEFT JOIN users u ON u.id = t.user_id`
@@ -180,7 +182,7 @@ const deviceFrom = ` FROM devices d JOIN tokens t ON t.id = d.token_id LEFT JOIN
 func scanDevice(sc interface{ Scan(...any) error }) (Device, error) {
 	var d Device
 	var enrolled, seen int64
-	err := sc.Scan(&d.Serial, &d.User, &d.PublicKey, &d.APNsToken, &d.APNsInvalid, &d.OS, &d.OSVersion, &d.Model,
+	err := sc.Scan(&d.Serial, &d.User, &d.TokenState, &d.PublicKey, &d.APNsToken, &d.APNsInvalid, &d.OS, &d.OSVersion, &d.Model,
 		&d.AppVersion, &d.Notifications, &enrolled, &seen)
 	d.EnrolledAt, d.LastSeen = unixTime(enrolled), unixTime(seen)
 	return d, err

@@ -1,0 +1,243 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/radmfa/radmfa/otp"
+	"github.com/radmfa/radmfa/push"
+	"github.com/radmfa/radmfa/store"
+)
+
+// TypePush is the token type of a push token: a TOTP token (SHA-1, 6
+// digits, 30 s) whose seed is agreed with the phone at activation, so the
+// user can type a code when push is not at hand.
+const TypePush = "push"
+
+// Activation code rules.
+const (
+	DefaultActivationLength   = 12
+	DefaultActivationLifetime = 24 * time.Hour
+)
+
+// PushEnrollRequest creates a push token, or with Serial issues a new
+// activation for an existing one (the earlier code stops working).
+type PushEnrollRequest struct {
+	User       string
+	Serial     string
+	PIN        string
+	Lifetime   time.Duration // default 24h
+	CodeLength int           // default 12, 8-32
+}
+
+// PushEnrolled is a push token waiting for its phone.
+type PushEnrolled struct {
+	Token   store.Token
+	Code    string
+	Expires time.Time
+}
+
+// EnrollPush creates a push token (or re-issues its activation) and returns
+// the single-use activation code; only its hash is stored.
+func (s *Service) EnrollPush(ctx context.Context, by string, r PushEnrollRequest) (PushEnrolled, error) {
+	if r.Lifetime == 0 {
+		r.Lifetime = DefaultActivationLifetime
+	}
+	if r.CodeLength == 0 {
+		r.CodeLength = DefaultActivationLength
+	}
+	if r.Lifetime < time.Minute || r.Lifetime > 30*24*time.Hour {
+		return PushEnrolled{}, fmt.Errorf("%w: activation lifetime must be between 1m and 720h", ErrBadRequest)
+	}
+	if r.CodeLength < 8 || r.CodeLength > 32 {
+		return PushEnrolled{}, fmt.Errorf("%w: activation code length must be 8 to 32", ErrBadRequest)
+	}
+	u, err := s.store.User(ctx, r.User)
+	if err != nil {
+		return PushEnrolled{}, err
+	}
+	var tok store.Token
+	if r.Serial != "" {
+		if tok, err = s.store.Token(ctx, r.Serial); err != nil {
+			return PushEnrolled{}, err
+		}
+		switch {
+		case tok.Type != TypePush:
+			return PushEnrolled{}, fmt.Errorf("%w: token %s is not a push token", ErrBadRequest, r.Serial)
+		case !strings.EqualFold(tok.User, u.Name):
+			return PushEnrolled{}, fmt.Errorf("%w: token %s is not %s's", ErrBadRequest, r.Serial, u.Name)
+		case !tok.State.Usable():
+			return PushEnrolled{}, fmt.Errorf("%w: token %s is %s", ErrBadRequest, r.Serial, tok.State)
+		}
+		if r.PIN != "" {
+			if tok, err = s.SetPIN(ctx, by, r.Serial, r.PIN); err != nil {
+				return PushEnrolled{}, err
+			}
+		}
+	} else {
+		pinHash := ""
+		if r.PIN != "" {
+			if pinHash, err = s.hashValidPIN(r.PIN); err != nil {
+				return PushEnrolled{}, err
+			}
+		}
+		for range 5 {
+			serial, err := newSerial(TypePush)
+			if err != nil {
+				return PushEnrolled{}, err
+			}
+			tok, err = s.store.CreateToken(ctx, by, store.Token{Serial: serial, User: u.Name, Type: TypePush,
+				Origin: store.OriginSoft, State: store.StateAssigned, Algorithm: string(otp.SHA1), Digits: 6, Period: 30,
+				PINHash: pinHash})
+			if errors.Is(err, store.ErrExists) {
+				continue
+			}
+			break
+		}
+		if err != nil {
+			return PushEnrolled{}, err
+		}
+	}
+	code := push.NewActivationCode(r.CodeLength)
+	exp := s.now().Add(r.Lifetime).Truncate(time.Second)
+	if err := s.store.SetActivation(ctx, by, store.Activation{Serial: tok.Serial, CodeHash: push.HashCode(code), ExpiresAt: exp}); err != nil {
+		return PushEnrolled{}, err
+	}
+	return PushEnrolled{Token: tok, Code: code, Expires: exp}, nil
+}
+
+// pushLogin starts (or joins) a push for an empty or one-character password.
+func (s *Service) pushLogin(ctx context.Context, req Request, now time.Time) Result {
+	if s.push == nil {
+		return s.finish(ctx, req, now, Result{Reason: ReasonPushUnavailable})
+	}
+	user, err := s.store.User(ctx, req.User)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return s.finish(ctx, req, now, Result{Reason: ReasonUnknownUser})
+	case err != nil:
+		s.log.Error("auth: push: user", "user", req.User, "err", err)
+		return s.finish(ctx, req, now, Result{Reason: ReasonInternal})
+	case user.Disabled:
+		return s.finish(ctx, req, now, Result{Reason: ReasonUserDisabled, User: user})
+	case user.PushLocked(now):
+		return s.finish(ctx, req, now, Result{Reason: ReasonPushLocked, User: user})
+	}
+	devs, err := s.store.UserDevices(ctx, user.Name)
+	if err != nil {
+		s.log.Error("auth: push: devices", "user", req.User, "err", err)
+		return s.finish(ctx, req, now, Result{Reason: ReasonInternal, User: user})
+	}
+	if len(devs) == 0 {
+		return s.finish(ctx, req, now, Result{Reason: ReasonNoPushDevice, User: user})
+	}
+	dev := devs[0]
+	login := push.Login{User: user.Name, Client: req.Client, NASIdentifier: req.NASIdentifier, NASIPAddress: req.NASIPAddress,
+		CallingStation: req.CallingStationID, NumberMatching: req.NumberMatching}
+	r, _, err := s.push.Start(ctx, login, dev)
+	if err != nil {
+		reason := ReasonPushOverloaded
+		switch {
+		case errors.Is(err, push.ErrPending):
+			reason = ReasonPushPending
+		case errors.Is(err, push.ErrRateLimited):
+			reason = ReasonPushRateLimited
+		}
+		// Not a guess at a code: no failure is counted.
+		return s.record(ctx, req, now, Result{Reason: reason, User: user, Serial: dev.Serial})
+	}
+	if r.Number != 0 {
+		res := Result{Decision: Challenge, Reason: ReasonPushSent, User: user, Serial: r.Serial, State: r.State,
+			ReplyMessage: fmt.Sprintf("Check your phone and pick %d to approve this login, then press Enter.", r.Number)}
+		return s.record(ctx, req, now, res)
+	}
+	return Result{User: user, Serial: r.Serial, Wait: func(ctx context.Context) Result { return s.awaitPush(ctx, req, r) }}
+}
+
+// followUp continues a challenged login; done is false when the password is
+// a typed OTP that the ordinary check decides (the push is then canceled).
+func (s *Service) followUp(ctx context.Context, req Request, now time.Time) (Result, bool) {
+	var r *push.Request
+	if s.push != nil {
+		r = s.push.TakeState(req.State)
+	}
+	if r == nil || !strings.EqualFold(r.Login.User, req.User) || r.Login.Client != req.Client {
+		return s.finish(ctx, req, now, Result{Reason: ReasonUnknownState}), true
+	}
+	if len(req.Password) > 1 {
+		s.push.Cancel(r)
+		return Result{}, false
+	}
+	return Result{Serial: r.Serial, Wait: func(ctx context.Context) Result { return s.awaitPush(ctx, req, r) }}, true
+}
+
+// awaitPush waits for the phone and records the outcome. An approval is
+// committed like an OTP accept: compare-and-set on the token, which must
+// still be usable and its user enabled.
+func (s *Service) awaitPush(ctx context.Context, req Request, r *push.Request) Result {
+	o := s.push.Wait(ctx, r)
+	now := s.now()
+	res := Result{Serial: r.Serial}
+	switch o {
+	case push.Approved:
+		return s.commitPushApproval(ctx, req, now, r)
+	case push.Denied:
+		res.Reason = ReasonPushDenied
+	case push.Fraud:
+		res.Reason = ReasonPushFraud
+	case push.WrongNumber:
+		res.Reason = ReasonPushWrongNumber
+	default:
+		res.Reason = ReasonPushTimeout
+	}
+	ctx = context.WithoutCancel(ctx)
+	if u, err := s.store.User(ctx, req.User); err == nil {
+		res.User = u
+	}
+	return s.record(ctx, req, now, res)
+}
+
+func (s *Service) commitPushApproval(ctx context.Context, req Request, now time.Time, r *push.Request) Result {
+	ctx = context.WithoutCancel(ctx)
+	for range maxConflictRetries + 1 {
+		user, tokens, err := s.store.UserTokens(ctx, req.User)
+		if err != nil {
+			s.log.Error("auth: push approval", "user", req.User, "err", err)
+			return s.record(ctx, req, now, Result{Reason: ReasonInternal, Serial: r.Serial})
+		}
+		var tok *store.Token
+		for i := range tokens {
+			if tokens[i].Serial == r.Serial {
+				tok = &tokens[i]
+			}
+		}
+		if tok == nil || !tok.State.Usable() || user.Disabled {
+			reason := ReasonPushTokenChanged
+			if user.Disabled {
+				reason = ReasonUserDisabled
+			}
+			return s.record(ctx, req, now, Result{Reason: reason, User: user, Serial: r.Serial})
+		}
+		res := Result{Decision: Accept, Reason: ReasonPushApproved, User: user, Serial: r.Serial}
+		up := store.TokenAuth{ID: tok.ID, UserID: user.ID, Accepted: true, Version: tok.Version, Counter: tok.Counter,
+			LastStep: tok.LastStep, Drift: tok.Drift}
+		res, err = s.commit(ctx, req, now, res, []store.TokenAuth{up})
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		s.cache.drop(req.User)
+		return res
+	}
+	return s.record(ctx, req, now, Result{Reason: ReasonPushTokenChanged, Serial: r.Serial})
+}
+
+// record writes the audit row of a result that counts no failure.
+func (s *Service) record(ctx context.Context, req Request, now time.Time, res Result) Result {
+	if err := s.store.CommitAuth(ctx, store.AuthCommit{At: now, Audit: s.auditEvent(req, res)}); err != nil {
+		s.log.Error("auth: audit", "user", req.User, "err", err)
+	}
+	return res
+}

@@ -1,0 +1,386 @@
+package push
+
+import (
+	"context"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/radmfa/radmfa/store"
+)
+
+// APIStore is what the device API needs of the store.
+type APIStore interface {
+	Activate(ctx context.Context, serial string, codeHash []byte, now time.Time, maxAttempts int, seed []byte, d store.Device) (store.Token, error)
+	Device(ctx context.Context, serial string) (store.Device, error)
+	UpdateDevice(ctx context.Context, by, serial, action string, fn func(*store.Device) error) (store.Device, error)
+	Audit(ctx context.Context, e store.AuditEvent) error
+	AuditEvents(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error)
+}
+
+// APIDeps are what the device API is built from.
+type APIDeps struct {
+	Store   APIStore
+	Manager *Manager
+	Now     func() time.Time
+	Logger  *slog.Logger
+	Issuer  string
+	// MaxActivationAttempts wrong codes void an activation (default 5).
+	MaxActivationAttempts int
+	// ClockSkew is how far a signed request's time may be from ours (default 2m).
+	ClockSkew time.Duration
+	// Refused counts refused device requests by reason (may be nil).
+	Refused func(reason string)
+}
+
+// API is the device HTTPS API.
+type API struct {
+	d APIDeps
+}
+
+// API paths.
+const (
+	PathEnroll  = "/v1/enroll"
+	PathPending = "/v1/pending"
+	PathAnswer  = "/v1/answer"
+	PathHistory = "/v1/history"
+	PathDevice  = "/v1/device"
+)
+
+// maxBody bounds every request body.
+const maxBody = 16 << 10
+
+// NewAPI makes the device API.
+func NewAPI(d APIDeps) *API {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.MaxActivationAttempts <= 0 {
+		d.MaxActivationAttempts = 5
+	}
+	if d.ClockSkew <= 0 {
+		d.ClockSkew = 2 * time.Minute
+	}
+	if d.Issuer == "" {
+		d.Issuer = "radmfa"
+	}
+	return &API{d: d}
+}
+
+// Handler routes the API.
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+PathEnroll, a.enroll)
+	mux.HandleFunc("POST "+PathPending, a.signed(a.pending))
+	mux.HandleFunc("POST "+PathAnswer, a.signed(a.answer))
+	mux.HandleFunc("POST "+PathHistory, a.signed(a.history))
+	mux.HandleFunc("POST "+PathDevice, a.signed(a.updateDevice))
+	return mux
+}
+
+// Server returns an HTTPS server for the API with conservative limits.
+func (a *API) Server(addr string, cert tls.Certificate) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           a.Handler(),
+		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    8 << 10,
+		ErrorLog:          slog.NewLogLogger(a.d.Logger.Handler(), slog.LevelDebug),
+	}
+}
+
+func (a *API) refuse(w http.ResponseWriter, status int, reason, msg string) {
+	if a.d.Refused != nil {
+		a.d.Refused(reason)
+	}
+	writeJSON(w, status, ErrorResponse{Error: msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func decodeStrict(b []byte, v any) error {
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data")
+	}
+	return nil
+}
+
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+}
+
+// printable checks a device-supplied label: short, no control characters.
+func printable(s string, max int) bool {
+	if len(s) > max {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func validInfo(d DeviceInfo) bool {
+	return printable(d.OS, 64) && printable(d.OSVersion, 32) && printable(d.Model, 64) && printable(d.AppVersion, 32)
+}
+
+// validAPNsToken: APNs device tokens are hex (32 bytes today; allow up to 100).
+func validAPNsToken(s string) bool {
+	if s == "" {
+		return true
+	}
+	b, err := hex.DecodeString(s)
+	return err == nil && len(b) >= 8 && len(b) <= 100
+}
+
+func (a *API) enroll(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r)
+	if err != nil {
+		a.refuse(w, http.StatusRequestEntityTooLarge, "too_large", "request too large")
+		return
+	}
+	var req EnrollRequest
+	if err := decodeStrict(body, &req); err != nil {
+		a.refuse(w, http.StatusBadRequest, "malformed", "malformed request")
+		return
+	}
+	if req.Serial == "" || !printable(req.Serial, 64) || req.Code == "" || len(req.Code) > 64 ||
+		!validInfo(req.Device) || !validAPNsToken(req.APNsToken) {
+		a.refuse(w, http.StatusBadRequest, "malformed", "malformed request")
+		return
+	}
+	if _, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), req.SignPublic); err != nil {
+		a.refuse(w, http.StatusBadRequest, "malformed", "sign_public is not a P-256 public key")
+		return
+	}
+	priv, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		a.refuse(w, http.StatusInternalServerError, "internal", "internal error")
+		return
+	}
+	serverPub := priv.PublicKey().Bytes()
+	seed, err := DeriveSeed(priv, req.ECDHPublic, req.Code, req.Serial, req.ECDHPublic, serverPub)
+	if err != nil {
+		a.refuse(w, http.StatusBadRequest, "malformed", "ecdh_public is not a P-256 public key")
+		return
+	}
+	now := a.d.Now()
+	tok, err := a.d.Store.Activate(r.Context(), req.Serial, HashCode(req.Code), now, a.d.MaxActivationAttempts, seed, store.Device{
+		PublicKey: req.SignPublic, APNsToken: req.APNsToken, OS: req.Device.OS, OSVersion: req.Device.OSVersion, Model: req.Device.Model,
+		AppVersion: req.Device.AppVersion, Notifications: req.Device.Notifications})
+	if errors.Is(err, store.ErrActivation) {
+		a.d.Logger.Info("push: enrollment refused", "serial", req.Serial, "remote", r.RemoteAddr)
+		a.refuse(w, http.StatusForbidden, "activation", "activation code invalid or expired")
+		return
+	}
+	if err != nil {
+		a.d.Logger.Error("push: enrollment", "serial", req.Serial, "err", err)
+		a.refuse(w, http.StatusInternalServerError, "internal", "internal error")
+		return
+	}
+	a.d.Logger.Info("push: device enrolled", "serial", req.Serial, "user", tok.User, "os", req.Device.OS)
+	writeJSON(w, http.StatusOK, EnrollResponse{Serial: tok.Serial, User: tok.User, Issuer: a.d.Issuer, ECDHPublic: serverPub,
+		Algorithm: tok.Algorithm, Digits: tok.Digits, Period: tok.Period})
+}
+
+type signedHandler func(w http.ResponseWriter, r *http.Request, d store.Device, body []byte)
+
+// signed authenticates a device request: known usable push token, time
+// within the skew, signature by the device key over path and body.
+func (a *API) signed(next signedHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBody(w, r)
+		if err != nil {
+			a.refuse(w, http.StatusRequestEntityTooLarge, "too_large", "request too large")
+			return
+		}
+		var s Signed
+		// Lenient here: the handler decodes the whole body strictly.
+		if err := json.Unmarshal(body, &s); err != nil || s.Serial == "" || !printable(s.Serial, 64) {
+			a.refuse(w, http.StatusBadRequest, "malformed", "malformed request")
+			return
+		}
+		d, err := a.d.Store.Device(r.Context(), s.Serial)
+		if errors.Is(err, store.ErrNotFound) {
+			a.refuse(w, http.StatusUnauthorized, "unknown_device", "unknown device")
+			return
+		}
+		if err != nil {
+			a.d.Logger.Error("push: device", "serial", s.Serial, "err", err)
+			a.refuse(w, http.StatusInternalServerError, "internal", "internal error")
+			return
+		}
+		sig, err := base64.StdEncoding.DecodeString(r.Header.Get(SignatureHeader))
+		if err != nil || len(sig) == 0 {
+			a.refuse(w, http.StatusUnauthorized, "unsigned", "signature required")
+			a.auditRefusal(r, s.Serial, "unsigned request")
+			return
+		}
+		if !Verify(d.PublicKey, r.URL.Path, body, sig) {
+			a.refuse(w, http.StatusUnauthorized, "bad_signature", "bad signature")
+			a.auditRefusal(r, s.Serial, "bad signature")
+			return
+		}
+		if !d.TokenState.Usable() {
+			a.refuse(w, http.StatusForbidden, "token_unusable", "token revoked")
+			a.auditRefusal(r, s.Serial, "token not usable")
+			return
+		}
+		now := a.d.Now()
+		if skew := now.Sub(time.UnixMilli(s.Time)); skew > a.d.ClockSkew || skew < -a.d.ClockSkew {
+			a.refuse(w, http.StatusUnauthorized, "clock_skew", "request time too far from the server's clock")
+			a.auditRefusal(r, s.Serial, fmt.Sprintf("request time off by %s", skew.Round(time.Second)))
+			return
+		}
+		if now.Sub(d.LastSeen) > time.Minute {
+			if _, err := a.d.Store.UpdateDevice(r.Context(), "device", d.Serial, "", func(d *store.Device) error {
+				d.LastSeen = now
+				return nil
+			}); err != nil {
+				a.d.Logger.Warn("push: device last seen", "serial", d.Serial, "err", err)
+			}
+		}
+		next(w, r, d, body)
+	}
+}
+
+func (a *API) auditRefusal(r *http.Request, serial, why string) {
+	action := "device.request"
+	if r.URL.Path == PathAnswer {
+		action = "push.answer"
+	}
+	err := a.d.Store.Audit(r.Context(), store.AuditEvent{Actor: "device", Action: action, Serial: serial, Result: "refused",
+		Detail: fmt.Sprintf("%s (from %s)", why, r.RemoteAddr)})
+	if err != nil {
+		a.d.Logger.Error("push: audit", "err", err)
+	}
+}
+
+func (a *API) pending(w http.ResponseWriter, r *http.Request, d store.Device, body []byte) {
+	var req Signed
+	if err := decodeStrict(body, &req); err != nil {
+		a.refuse(w, http.StatusBadRequest, "malformed", "malformed request")
+		return
+	}
+	reqs := a.d.Manager.PendingFor(d.Serial)
+	sort.Slice(reqs, func(i, j int) bool { return reqs[i].Created.Before(reqs[j].Created) })
+	out := PendingResponse{Requests: []PendingRequest{}}
+	for _, p := range reqs {
+		out.Requests = append(out.Requests, PendingRequest{ID: p.ID, User: p.Login.User, Client: p.Login.Client,
+			NASIdentifier: p.Login.NASIdentifier, NASIPAddress: p.Login.NASIPAddress, CallingStation: p.Login.CallingStation,
+			Created: p.Created.UnixMilli(), Expires: p.Expires.UnixMilli(), Numbers: p.Choices})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) answer(w http.ResponseWriter, r *http.Request, d store.Device, body []byte) {
+	var req AnswerRequest
+	if err := decodeStrict(body, &req); err != nil || req.ID == "" || len(req.ID) > 64 {
+		a.refuse(w, http.StatusBadRequest, "malformed", "malformed request")
+		return
+	}
+	o, err := a.d.Manager.Answer(r.Context(), d.Serial, req.ID, req.Decision, req.Number)
+	if err != nil {
+		status, reason := http.StatusConflict, "answered"
+		switch {
+		case errors.Is(err, ErrUnknownRequest), errors.Is(err, ErrForeign):
+			// The same answer for both: a device learns nothing of others' requests.
+			status, reason = http.StatusNotFound, "unknown_request"
+			if errors.Is(err, ErrForeign) {
+				reason = "foreign_request"
+			}
+		case errors.Is(err, ErrLate):
+			status, reason = http.StatusGone, "late"
+		case errors.Is(err, ErrBadDecision):
+			status, reason = http.StatusBadRequest, "malformed"
+		}
+		msg := err.Error()
+		if reason == "foreign_request" {
+			msg = ErrUnknownRequest.Error()
+		}
+		a.refuse(w, status, reason, strings.TrimPrefix(msg, "push: "))
+		a.auditRefusal(r, d.Serial, fmt.Sprintf("%s: id=%s decision=%s", reason, req.ID, req.Decision))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"result": o.String()})
+}
+
+func (a *API) history(w http.ResponseWriter, r *http.Request, d store.Device, body []byte) {
+	var req Signed
+	if err := decodeStrict(body, &req); err != nil {
+		a.refuse(w, http.StatusBadRequest, "malformed", "malformed request")
+		return
+	}
+	ev, err := a.d.Store.AuditEvents(r.Context(), store.AuditFilter{Serial: d.Serial, Action: "push.answer", Limit: 100})
+	if err != nil {
+		a.d.Logger.Error("push: history", "serial", d.Serial, "err", err)
+		a.refuse(w, http.StatusInternalServerError, "internal", "internal error")
+		return
+	}
+	out := HistoryResponse{Entries: []HistoryEntry{}}
+	for _, e := range ev {
+		details := e.Detail
+		if e.Client != "" {
+			details = "client=" + e.Client + " " + details
+		}
+		out.Entries = append(out.Entries, HistoryEntry{Time: e.At.UnixMilli(), Result: e.Result, Details: details})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) updateDevice(w http.ResponseWriter, r *http.Request, d store.Device, body []byte) {
+	var req DeviceUpdate
+	if err := decodeStrict(body, &req); err != nil || !validInfo(req.Device) || (req.APNsToken != nil && !validAPNsToken(*req.APNsToken)) {
+		a.refuse(w, http.StatusBadRequest, "malformed", "malformed request")
+		return
+	}
+	now := a.d.Now()
+	nd, err := a.d.Store.UpdateDevice(r.Context(), "device", d.Serial, "device.update", func(d *store.Device) error {
+		if req.APNsToken != nil {
+			d.APNsToken, d.APNsInvalid = *req.APNsToken, false
+		}
+		d.OS, d.OSVersion, d.Model = req.Device.OS, req.Device.OSVersion, req.Device.Model
+		d.AppVersion, d.Notifications = req.Device.AppVersion, req.Device.Notifications
+		d.LastSeen = now
+		return nil
+	})
+	if err != nil {
+		a.d.Logger.Error("push: device update", "serial", d.Serial, "err", err)
+		a.refuse(w, http.StatusInternalServerError, "internal", "internal error")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"push_state": nd.PushState()})
+}
