@@ -135,6 +135,9 @@ type Notification struct {
 	Title       string
 	Body        string
 	Expires     time.Time
+	// Done is closed when the request has ended (answered by polling):
+	// no point in retrying then. May be nil.
+	Done <-chan struct{}
 }
 
 // Provider delivers notifications.
@@ -279,15 +282,8 @@ func (m *Manager) numberMatching(l Login) bool {
 func (m *Manager) notify(r *Request, d store.Device) {
 	ctx, cancel := context.WithDeadline(context.Background(), r.Expires)
 	defer cancel()
-	go func() {
-		select {
-		case <-r.done: // answered by poll, or expired: stop retrying
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	err := m.provider.Notify(ctx, Notification{DeviceToken: d.APNsToken, ID: r.ID, Title: "Login request",
-		Body: "Tap to review and approve or deny.", Expires: r.Expires})
+		Body: "Tap to review and approve or deny.", Expires: r.Expires, Done: r.done})
 	switch {
 	case err == nil:
 		m.count(m.metrics.Notifications, "sent")

@@ -112,6 +112,8 @@ func (p *APNs) Notify(ctx context.Context, n Notification) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("push: APNs: gave up after %d attempts: %w", attempt, err)
+		case <-n.Done:
+			return fmt.Errorf("push: APNs: request answered before delivery: %w", err)
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, 5*time.Second)
