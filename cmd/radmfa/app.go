@@ -43,6 +43,9 @@ var globalFlags = []cli.Flag{
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "key-file", Usage: "master key file, 0600 (default: DATA-DIR/master.key)", EnvVars: []string{"RADMFA_KEY_FILE"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"RADMFA_LOG_LEVEL"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "issuer", Value: "radmfa", Usage: "issuer name shown in authenticator apps", EnvVars: []string{"RADMFA_ISSUER"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "public-url", Usage: "https URL phones reach the device API at (default: what the server last announced)", EnvVars: []string{"RADMFA_PUBLIC_URL"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "tls-cert", Usage: "device API certificate, PEM (default: DATA-DIR/device-api.crt, self-signed and pinned)", EnvVars: []string{"RADMFA_TLS_CERT"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "tls-key", Usage: "device API private key, PEM (default: DATA-DIR/device-api.key)", EnvVars: []string{"RADMFA_TLS_KEY"}}),
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {

@@ -25,6 +25,7 @@ type clientJSON struct {
 	CIDR                        string    `json:"cidr"`
 	RequireMessageAuthenticator bool      `json:"require_message_authenticator"`
 	NASType                     string    `json:"nas_type,omitempty"`
+	NumberMatching              string    `json:"number_matching"` // on, off, default
 	CreatedAt                   time.Time `json:"created_at"`
 }
 
@@ -55,6 +56,7 @@ func clientCommand() *cli.Command {
 					&cli.StringFlag{Name: "secret-file", Usage: "read the shared secret from this file ('-' for stdin)"},
 					&cli.BoolFlag{Name: "require-message-authenticator", Usage: "drop requests without Message-Authenticator (recommended)"},
 					&cli.StringFlag{Name: "nas-type", Usage: "free text: cisco, paloalto, fortinet, ..."},
+					&cli.StringFlag{Name: "number-matching", Value: "default", Usage: "push number matching for this client: on, off or default (serve --number-matching)"},
 				},
 				Action: withEnv(func(c *cli.Context, e *env) error {
 					if err := usage(c, 1, "NAME --cidr CIDR (--secret S | --secret-file F)"); err != nil {
@@ -72,8 +74,17 @@ func clientCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
+					nm := c.String("number-matching")
+					switch nm {
+					case "on", "off":
+					case "default":
+						nm = ""
+					default:
+						return fmt.Errorf("--number-matching %q: want on, off or default", nm)
+					}
 					cl, err := e.store.CreateClient(c.Context, e.by, store.Client{Name: name, Prefix: p, Secret: []byte(secret),
-						RequireMessageAuthenticator: c.Bool("require-message-authenticator"), NASType: c.String("nas-type")})
+						RequireMessageAuthenticator: c.Bool("require-message-authenticator"), NASType: c.String("nas-type"),
+						NumberMatching: nm})
 					if err != nil {
 						return friendly(err)
 					}
@@ -123,8 +134,8 @@ func clientCommand() *cli.Command {
 					if c.Bool("json") {
 						return writeJSON(c.App.Writer, j)
 					}
-					fmt.Fprintf(c.App.Writer, "Name:       %s\nCIDR:       %s\nRequire-MA: %s\nNAS type:   %s\nSecret:     (%d characters, sealed)\nCreated:    %s\n",
-						j.Name, j.CIDR, yesNo(j.RequireMessageAuthenticator), dash(j.NASType), len(cl.Secret), j.CreatedAt.Format(time.RFC3339))
+					fmt.Fprintf(c.App.Writer, "Name:       %s\nCIDR:       %s\nRequire-MA: %s\nNAS type:   %s\nNumber matching: %s\nSecret:     (%d characters, sealed)\nCreated:    %s\n",
+						j.Name, j.CIDR, yesNo(j.RequireMessageAuthenticator), dash(j.NASType), j.NumberMatching, len(cl.Secret), j.CreatedAt.Format(time.RFC3339))
 					return nil
 				}),
 			},
@@ -146,8 +157,12 @@ func clientCommand() *cli.Command {
 }
 
 func toClientJSON(c store.Client) clientJSON {
+	nm := c.NumberMatching
+	if nm == "" {
+		nm = "default"
+	}
 	return clientJSON{Name: c.Name, CIDR: c.Prefix.String(), RequireMessageAuthenticator: c.RequireMessageAuthenticator,
-		NASType: c.NASType, CreatedAt: c.CreatedAt}
+		NASType: c.NASType, NumberMatching: nm, CreatedAt: c.CreatedAt}
 }
 
 func readSecret(c *cli.Context) (string, error) {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/radmfa/radmfa/auth"
 	"github.com/radmfa/radmfa/dictionaries"
+	"github.com/radmfa/radmfa/push"
 	"github.com/radmfa/radmfa/radius"
 	"github.com/radmfa/radmfa/store"
 )
@@ -47,7 +48,7 @@ func serveFlags() []cli.Flag {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "synchronous", Value: "FULL", Usage: "SQLite synchronous: FULL (durable across power loss) or NORMAL (across crashes)", EnvVars: []string{"RADMFA_SYNCHRONOUS"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "failure-burst", Value: 10, Usage: "failed logins a user may have before they are rate limited", EnvVars: []string{"RADMFA_FAILURE_BURST"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "failure-every", Value: 6 * time.Second, Usage: "then one more failed login per this", EnvVars: []string{"RADMFA_FAILURE_EVERY"}}),
-	}, otpRuleFlags()...)
+	}, append(pushServeFlags(), otpRuleFlags()...)...)
 }
 
 func serveCommand() *cli.Command {
@@ -96,7 +97,8 @@ func (s storeSource) Load(ctx context.Context) (*radius.Table, error) {
 	out := make([]radius.Client, 0, len(cls))
 	for _, c := range cls {
 		out = append(out, radius.Client{Name: c.Name, Prefix: c.Prefix, Secret: c.Secret,
-			RequireMA: c.RequireMessageAuthenticator, NASType: c.NASType, Attrs: byClient[c.Name]})
+			RequireMA: c.RequireMessageAuthenticator, NASType: c.NASType, NumberMatching: c.NumberMatching,
+			Attrs: byClient[c.Name]})
 	}
 	return radius.NewTable(out, groups), nil
 }
@@ -148,13 +150,23 @@ func serve(c *cli.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := radius.NewMetrics(reg)
-	svc := auth.New(auth.Deps{Store: st, Logger: log, Config: cfg})
+	ps, err := startPush(c, st, log, reg, dev)
+	if err != nil {
+		return err
+	}
+	var mgr *push.Manager
+	if ps != nil {
+		mgr = ps.mgr
+		defer ps.run(log)()
+		fmt.Fprintf(c.App.Writer, "radmfa: device API on %s (listening on %s, certificate pin %s)\n", ps.url, ps.ln.Addr(), ps.pin)
+	}
+	svc := auth.New(auth.Deps{Store: st, Logger: log, Config: cfg, Push: mgr})
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	srv, err := radius.NewServer(ctx, radius.Deps{Auth: svc, Source: storeSource{st, dict, log}, Logger: log, Metrics: metrics,
 		Config: radius.Config{MaxInFlight: c.Int("max-in-flight"), RequestTimeout: c.Duration("request-timeout"),
 			ReplyCacheTTL: c.Duration("reply-cache-ttl"), ReloadEvery: c.Duration("reload-every"),
-			ShutdownTimeout: c.Duration("shutdown-timeout")}})
+			ShutdownTimeout: c.Duration("shutdown-timeout"), HoldTimeout: c.Duration("push-timeout") + 30*time.Second}})
 	if err != nil {
 		return err
 	}

@@ -35,8 +35,9 @@ type tokenJSON struct {
 	PIN         bool       `json:"pin"`
 	FailCount   int        `json:"fail_count"`
 	LockedUntil *time.Time `json:"locked_until,omitempty"`
-	LastUsed    string     `json:"last_used,omitempty"`
-	CreatedAt   time.Time  `json:"created_at"`
+	LastUsed    string      `json:"last_used,omitempty"`
+	CreatedAt   time.Time   `json:"created_at"`
+	Device      *deviceJSON `json:"device,omitempty"` // push tokens: the phone
 }
 
 func toTokenJSON(t store.Token, now time.Time) tokenJSON {
@@ -70,8 +71,8 @@ func tokenCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			{
 				Name: "enroll", Usage: "create a soft token for a user and show its QR code", ArgsUsage: "USER",
-				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "type", Value: "totp", Usage: "totp or hotp"},
+				Flags: append([]cli.Flag{
+					&cli.StringFlag{Name: "type", Value: "totp", Usage: "totp, hotp or push (a phone, enrolled with an activation code)"},
 					&cli.IntFlag{Name: "digits", Value: 6, Usage: "6 or 8"},
 					&cli.StringFlag{Name: "algorithm", Value: "SHA1", Usage: "SHA1, SHA256 or SHA512 (most apps only do SHA1)"},
 					&cli.IntFlag{Name: "period", Value: 30, Usage: "TOTP period in seconds: 30 or 60"},
@@ -79,7 +80,7 @@ func tokenCommand() *cli.Command {
 					&cli.StringFlag{Name: "pin-file", Usage: "read the PIN from this file ('-' for stdin)"},
 					&cli.BoolFlag{Name: "no-qr", Usage: "do not draw the QR code"},
 					jsonFlag,
-				},
+				}, pushEnrollFlags()...),
 				Action: withEnv(tokenEnroll),
 			},
 			{
@@ -102,7 +103,11 @@ func tokenCommand() *cli.Command {
 					if err != nil {
 						return friendly(err)
 					}
-					return printToken(c, toTokenJSON(t, time.Now()))
+					tj := toTokenJSON(t, time.Now())
+					if tj.Device, err = tokenDevice(c.Context, e.store, t); err != nil {
+						return friendly(err)
+					}
+					return printToken(c, tj)
 				}),
 			},
 			{
@@ -256,8 +261,16 @@ func tokenEnroll(c *cli.Context, e *env) error {
 		return fmt.Errorf("--algorithm %q: want SHA1, SHA256 or SHA512", c.String("algorithm"))
 	}
 	typ := otp.Type(strings.ToLower(c.String("type")))
+	if typ == auth.TypePush {
+		return tokenEnrollPush(c, e)
+	}
 	if typ != otp.TOTP && typ != otp.HOTP {
-		return fmt.Errorf("--type %q: want totp or hotp", c.String("type"))
+		return fmt.Errorf("--type %q: want totp, hotp or push", c.String("type"))
+	}
+	for _, f := range pushEnrollFlags() {
+		if c.IsSet(f.Names()[0]) {
+			return fmt.Errorf("--%s is for --type push", f.Names()[0])
+		}
 	}
 	p := otp.Params{Type: typ, Algorithm: alg, Digits: c.Int("digits"), Period: c.Int("period")}
 	if typ == otp.HOTP {
@@ -355,6 +368,10 @@ func printToken(c *cli.Context, t tokenJSON) error {
 		fmt.Fprintf(tw, "Locked until:\tunlocked by an admin\n")
 	}
 	fmt.Fprintf(tw, "Last used:\t%s\nCreated:\t%s\n", dash(t.LastUsed), t.CreatedAt.Format(time.RFC3339))
+	if d := t.Device; d != nil {
+		fmt.Fprintf(tw, "Mobile app:\t\nTarget:\t%s\nDevice Type:\t%s\nApp version:\t%s\nPush OTP:\t%s\nDelivery:\t%s\nEnrolled:\t%s\nLast seen:\t%s\n",
+			dash(d.Target), dash(d.DeviceType), dash(d.AppVersion), d.PushOTP, d.Delivery, dash(d.EnrolledAt), dash(d.LastSeen))
+	}
 	return tw.Flush()
 }
 

@@ -110,6 +110,9 @@ func userCommand() *cli.Command {
 					tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 					fmt.Fprintf(tw, "Name:\t%s\nE-mail:\t%s\nGroup:\t%s\nDisabled:\t%v\nCreated:\t%s\nTokens:\t%d\n",
 						u.Name, dash(u.Email), dash(u.Group), u.Disabled, u.CreatedAt.Format(time.RFC3339), len(toks))
+					if u.PushLocked(time.Now()) {
+						fmt.Fprintf(tw, "Push locked until:\t%s (fraud reported; radmfa user unlock-push)\n", time.Unix(u.PushLockedUntil, 0).UTC().Format(time.RFC3339))
+					}
 					for _, t := range out.Tokens {
 						fmt.Fprintf(tw, "  %s\t%s\t%s\tlast used %s\n", t.Serial, t.Type, t.Status, dash(t.LastUsed))
 					}
@@ -118,6 +121,19 @@ func userCommand() *cli.Command {
 			},
 			setDisabledCommand("disable", true),
 			setDisabledCommand("enable", false),
+			{
+				Name: "unlock-push", Usage: "allow push logins again after a fraud report locked them", ArgsUsage: "NAME",
+				Action: withEnv(func(c *cli.Context, e *env) error {
+					if err := usage(c, 1, "NAME"); err != nil {
+						return err
+					}
+					if err := e.store.SetPushLock(c.Context, e.by, c.Args().First(), time.Time{}, "unlocked by an admin"); err != nil {
+						return friendly(err)
+					}
+					fmt.Fprintf(c.App.Writer, "user %s: push unlocked\n", c.Args().First())
+					return nil
+				}),
+			},
 			{
 				Name: "delete", Usage: "delete a user: soft tokens are deleted, hardware tokens go back to the inventory", ArgsUsage: "NAME",
 				Action: withEnv(func(c *cli.Context, e *env) error {
