@@ -332,6 +332,11 @@ func (s *Server) serveAccess(conn PacketConn, src netip.AddrPort, client Client,
 	}
 	var res auth.Result
 	pw, err := rfc2865.UserPassword_LookupString(pkt)
+	if err != nil && !otherAuthMethod(pkt) {
+		// No password at all (radtest and some NASes omit an empty one):
+		// the empty password, the push trigger.
+		pw, err = "", nil
+	}
 	switch {
 	case req.User == "":
 		res = auth.Result{Reason: "no_user_name"}
@@ -377,6 +382,25 @@ func (s *Server) serveAccess(conn PacketConn, src netip.AddrPort, client Client,
 	s.send(conn, src, reply, &key, res.Decision.String())
 	s.metrics.Latency.Observe(time.Since(start).Seconds())
 	s.log.Debug("radius: answered", "client", client.Name, "user", req.User, "decision", res.Decision, "reason", res.Reason)
+}
+
+// otherAuthMethod reports whether a request without User-Password carries
+// another authentication method (CHAP, EAP, MS-CHAP), which cannot carry an
+// OTP we can check.
+func otherAuthMethod(pkt *radius.Packet) bool {
+	if _, ok := pkt.Lookup(rfc2865.CHAPPassword_Type); ok {
+		return true
+	}
+	if _, ok := pkt.Lookup(79); ok { // EAP-Message
+		return true
+	}
+	for _, a := range pkt.Attributes {
+		if a.Type == rfc2865.VendorSpecific_Type && len(a.Attribute) >= 4 &&
+			a.Attribute[0] == 0 && a.Attribute[1] == 0 && a.Attribute[2] == 0x01 && a.Attribute[3] == 0x37 { // Microsoft (311)
+			return true
+		}
+	}
+	return false
 }
 
 // send signs and sends a reply, caching it for retransmissions when key is set.

@@ -200,7 +200,7 @@ func (n *nas) send(req []byte, wait time.Duration) []byte {
 func (n *nas) exchange(user, pw string, opts ...reqOpt) *radius.Packet {
 	n.t.Helper()
 	req := n.build(radius.CodeAccessRequest, user, pw, true, opts...)
-	raw := n.send(req, 5*time.Second)
+	raw := n.send(req, 10*time.Second)
 	if raw == nil {
 		n.t.Fatalf("no reply for %s", user)
 	}

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"fmt"
 	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/radmfa/radmfa/otp"
+	"github.com/radmfa/radmfa/push"
 )
 
 // radtool runs radtest or radclient and returns what it printed.
@@ -77,3 +81,71 @@ func TestRadclientRetransmissionsEvaluatedOnce(t *testing.T) {
 }
 
 func otpSecret(seed []byte) string { return otp.EncodeSecret(seed) }
+
+// TestRadclientPush: radclient as the NAS sends the empty or one-character
+// password; the reference device answers.
+func TestRadclientPush(t *testing.T) {
+	requireTool(t, "radclient", "freeradius-utils")
+	e := newCLI(t)
+	e.ok("client", "add", "loop", "--cidr", "127.0.0.1/32", "--secret", "testing123")
+	srv := startPushServer(t, e, "--push-timeout", "5s")
+	radclient := func(attrs string) string {
+		return radtool(t, attrs+"\n", "radclient", "-x", "-r", "1", "-t", "10", srv.addr, "auth", "testing123")
+	}
+	tests := []struct {
+		name, password, decision, want string
+	}{
+		{"empty password, approved", "", push.DecisionApprove, "Received Access-Accept"},
+		{"one character, denied", "x", push.DecisionDeny, "Received Access-Reject"},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			user := fmt.Sprintf("rc%d", i)
+			e.ok("user", "add", user)
+			c := phone(t, e, user)
+			answerNext(t, c, tc.decision, nil)
+			if out := radclient(fmt.Sprintf(`User-Name = "%s", User-Password = "%s"`, user, tc.password)); !strings.Contains(out, tc.want) {
+				t.Fatalf("want %q in:\n%s", tc.want, out)
+			}
+		})
+	}
+
+	t.Run("number matching", func(t *testing.T) {
+		e.ok("client", "remove", "loop")
+		e.ok("client", "add", "loop-nm", "--cidr", "127.0.0.1/32", "--secret", "testing123", "--number-matching", "on")
+		time.Sleep(300 * time.Millisecond) // the client table reloads every 100ms in tests
+		for _, right := range []bool{true, false} {
+			user := fmt.Sprintf("rcnm-%t", right)
+			e.ok("user", "add", user)
+			c := phone(t, e, user)
+			out := radclient(fmt.Sprintf(`User-Name = "%s", User-Password = ""`, user))
+			m := regexp.MustCompile(`(?s)Received Access-Challenge.*State = (0x[0-9a-f]+).*pick (\d\d)`).FindStringSubmatch(out)
+			if m == nil {
+				t.Fatalf("no challenge with State and number in:\n%s", out)
+			}
+			answerNext(t, c, push.DecisionApprove, func(p push.PendingRequest) int {
+				if right {
+					return atoi(m[2])
+				}
+				for _, n := range p.Numbers {
+					if strconv.Itoa(n) != m[2] {
+						return n
+					}
+				}
+				return 0
+			})
+			want := "Received Access-Accept"
+			if !right {
+				want = "Received Access-Reject"
+			}
+			if out := radclient(fmt.Sprintf(`User-Name = "%s", User-Password = "", State = %s`, user, m[1])); !strings.Contains(out, want) {
+				t.Fatalf("follow-up (right pick %v): want %q in:\n%s", right, want, out)
+			}
+		}
+	})
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}

@@ -158,7 +158,7 @@ func serve(c *cli.Context) error {
 	if ps != nil {
 		mgr = ps.mgr
 		defer ps.run(log)()
-		fmt.Fprintf(c.App.Writer, "radmfa: device API on %s (listening on %s, certificate pin %s)\n", ps.url, ps.ln.Addr(), ps.pin)
+		fmt.Fprintf(c.App.Writer, "radmfa: device API on %s (socket %s, certificate pin %s)\n", ps.url, ps.ln.Addr(), ps.pin)
 	}
 	svc := auth.New(auth.Deps{Store: st, Logger: log, Config: cfg, Push: mgr})
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)

@@ -21,20 +21,20 @@ import (
 
 // tokenJSON is how tokens appear in --json output. It never holds a seed.
 type tokenJSON struct {
-	Serial      string     `json:"serial"`
-	User        string     `json:"user,omitempty"`
-	Type        string     `json:"type"`
-	Origin      string     `json:"origin"`
-	State       string     `json:"state"`
-	Status      string     `json:"status"` // state, or "locked"
-	Algorithm   string     `json:"algorithm"`
-	Digits      int        `json:"digits"`
-	Period      int        `json:"period,omitempty"`
-	Counter     *uint64    `json:"counter,omitempty"`
-	Drift       int64      `json:"drift_steps"`
-	PIN         bool       `json:"pin"`
-	FailCount   int        `json:"fail_count"`
-	LockedUntil *time.Time `json:"locked_until,omitempty"`
+	Serial      string      `json:"serial"`
+	User        string      `json:"user,omitempty"`
+	Type        string      `json:"type"`
+	Origin      string      `json:"origin"`
+	State       string      `json:"state"`
+	Status      string      `json:"status"` // state, or "locked"
+	Algorithm   string      `json:"algorithm"`
+	Digits      int         `json:"digits"`
+	Period      int         `json:"period,omitempty"`
+	Counter     *uint64     `json:"counter,omitempty"`
+	Drift       int64       `json:"drift_steps"`
+	PIN         bool        `json:"pin"`
+	FailCount   int         `json:"fail_count"`
+	LockedUntil *time.Time  `json:"locked_until,omitempty"`
 	LastUsed    string      `json:"last_used,omitempty"`
 	CreatedAt   time.Time   `json:"created_at"`
 	Device      *deviceJSON `json:"device,omitempty"` // push tokens: the phone
