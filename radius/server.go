@@ -142,6 +142,9 @@ func (s *Server) reload(ctx context.Context, force bool) error {
 	return nil
 }
 
+// readBuffer is the socket receive buffer Listen asks for.
+const readBuffer = 8 << 20
+
 // Listen opens the UDP sockets; Serve then answers on them.
 func Listen(addrs []string) ([]*net.UDPConn, error) {
 	var conns []*net.UDPConn
@@ -150,6 +153,10 @@ func Listen(addrs []string) ([]*net.UDPConn, error) {
 		if err == nil {
 			var c *net.UDPConn
 			if c, err = net.ListenUDP("udp", ua); err == nil {
+				// A login storm (or a burst of push triggers) must queue in
+				// the kernel, not be dropped: ask for a large buffer (the
+				// kernel caps it at net.core.rmem_max).
+				c.SetReadBuffer(readBuffer)
 				conns = append(conns, c)
 				continue
 			}

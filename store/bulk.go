@@ -11,6 +11,9 @@ import (
 type BulkItem struct {
 	User   *User
 	Tokens []Token
+	// Devices[j], when it has a public key, binds Tokens[j] (a push token)
+	// to a phone.
+	Devices []Device
 }
 
 // Bulk creates many users and tokens in one transaction: all or nothing.
@@ -42,6 +45,12 @@ func (s *SQLite) Bulk(ctx context.Context, by, action string, items []BulkItem) 
 			return fmt.Errorf("store: bulk: %w", err)
 		}
 		defer tokStmt.Close()
+		devStmt, err := tx.Prepare(`INSERT INTO devices(token_id, public_key, apns_token, os, os_version, model, app_version,
+			notifications, enrolled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("store: bulk: %w", err)
+		}
+		defer devStmt.Close()
 		var users, tokens int
 		for i, it := range items {
 			var uid any
@@ -58,13 +67,21 @@ func (s *SQLite) Bulk(ctx context.Context, by, action string, items []BulkItem) 
 				users++
 			}
 			for j, t := range it.Tokens {
-				_, err := tokStmt.Exec(t.Serial, uid, t.Type, t.Origin, t.State, t.Algorithm, t.Digits, t.Period,
+				res, err := tokStmt.Exec(t.Serial, uid, t.Type, t.Origin, t.State, t.Algorithm, t.Digits, t.Period,
 					sealed[i][j], int64(t.Counter), t.LastStep, t.Drift, t.PINHash, now, t.Description)
 				if isUnique(err) {
 					return fmt.Errorf("store: token %q: %w", t.Serial, ErrExists)
 				}
 				if err != nil {
 					return fmt.Errorf("store: token %q: %w", t.Serial, err)
+				}
+				if j < len(it.Devices) && it.Devices[j].PublicKey != nil {
+					d := it.Devices[j]
+					id, _ := res.LastInsertId()
+					if _, err := devStmt.Exec(id, d.PublicKey, d.APNsToken, d.OS, d.OSVersion, d.Model, d.AppVersion,
+						d.Notifications, now); err != nil {
+						return fmt.Errorf("store: device of %q: %w", t.Serial, err)
+					}
 				}
 				tokens++
 			}

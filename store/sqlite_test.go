@@ -261,9 +261,15 @@ func TestBulkAllOrNothing(t *testing.T) {
 		{User: &store.User{Name: "u1"}, Tokens: []store.Token{tok("S1")}},
 		{User: &store.User{Name: "u2"}, Tokens: []store.Token{tok("S2"), tok("S3")}},
 		{Tokens: []store.Token{{Serial: "HW1", Type: "hotp", Origin: store.OriginHardware, State: store.StateInventory, Algorithm: "SHA1", Digits: 6, Seed: []byte("x")}}},
+		{User: &store.User{Name: "u5"}, Tokens: []store.Token{{Serial: "P1", Type: "push", Origin: store.OriginSoft,
+			State: store.StateActive, Algorithm: "SHA1", Digits: 6, Period: 30, Seed: []byte("0123456789abcdef0123")}},
+			Devices: []store.Device{{PublicKey: []byte{4, 1}, OS: "bench", Notifications: true}}},
 	}
 	if err := s.Bulk(ctx, "t", "bulk", ok); err != nil {
 		t.Fatal(err)
+	}
+	if devs, err := s.UserDevices(ctx, "u5"); err != nil || len(devs) != 1 || devs[0].OS != "bench" {
+		t.Fatalf("bulk device = %+v, %v", devs, err)
 	}
 	_, toks, err := s.UserTokens(ctx, "u2")
 	if err != nil || len(toks) != 2 || string(toks[0].Seed) != "0123456789abcdef0123" {

@@ -32,13 +32,26 @@ type Config struct {
 	Duration    time.Duration // stop after this long (0: only Requests)
 	Parallel    int
 	Timeout     time.Duration
-	Retransmit  int  // copies of each request sent back to back
-	ReuseCodes  bool // totp: reuse the current code (servers without replay protection)
+	Retransmit  int           // copies of each request sent back to back
+	RetryEvery  time.Duration // resend an unanswered request this often, as a NAS does (0: never)
+	ReuseCodes  bool          // totp: reuse the current code (servers without replay protection)
 	Password    string
 	MA          bool
 	AllowRemote bool
 	StateFile   string // hotp: next counter of every user, kept across runs
 	Now         func() time.Time
+
+	// Push mode: the device API (or the data dir the server announced it
+	// in), how long the in-process phones wait before approving, and where
+	// to read the server's metrics and memory.
+	DataDir      string
+	DeviceAPI    string
+	DevicePin    string
+	ApproveAfter time.Duration
+	// ApproveSpread spreads the approvals uniformly over this much more.
+	ApproveSpread time.Duration
+	MetricsURL    string
+	ServerPID     int
 }
 
 // Report is what a run measured.
@@ -58,6 +71,15 @@ type Report struct {
 	P90ms      float64 `json:"p90_ms"`
 	P99ms      float64 `json:"p99_ms"`
 	MaxMs      float64 `json:"max_ms"`
+
+	// Push mode and server probes (-1 / 0 when not measured).
+	PushesSent         float64 `json:"pushes_sent"`
+	ApproveToAcceptP50 float64 `json:"approve_to_accept_p50_ms,omitempty"`
+	ApproveToAcceptP99 float64 `json:"approve_to_accept_p99_ms,omitempty"`
+	PeakPending        float64 `json:"peak_pending_pushes,omitempty"`
+	BaseRSSMiB         float64 `json:"server_base_rss_mib,omitempty"`
+	PeakRSSMiB         float64 `json:"server_rss_at_peak_mib,omitempty"`
+	RSSPerPendingKiB   float64 `json:"server_rss_per_pending_kib,omitempty"`
 }
 
 func runCommand() *cli.Command {
@@ -67,26 +89,36 @@ func runCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "target", Value: "127.0.0.1:1812", Usage: "RADIUS server"},
 			&cli.StringFlag{Name: "secret", Value: "testing123", Usage: "shared secret"},
-			&cli.StringFlag{Name: "mode", Value: "hotp", Usage: "hotp (fresh counters), totp (each user once per step), pap (fixed password)"},
+			&cli.StringFlag{Name: "mode", Value: "hotp", Usage: "hotp (fresh counters), totp (each user once per step), pap (fixed password), push (empty password; in-process phones approve)"},
 			&cli.IntFlag{Name: "users", Value: 1000, Usage: "users user0000..user(N-1) with radmfa-load seed's seeds"},
 			&cli.IntFlag{Name: "requests", Aliases: []string{"n"}, Value: 10000, Usage: "requests to send (0: run for --duration)"},
 			&cli.DurationFlag{Name: "duration", Usage: "run at most this long"},
 			&cli.IntFlag{Name: "parallel", Aliases: []string{"p"}, Value: 32, Usage: "requests in flight"},
 			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "wait this long for a reply"},
 			&cli.IntFlag{Name: "retransmit", Value: 1, Usage: "send every request this many times (a retransmission storm)"},
+			&cli.DurationFlag{Name: "retry-every", Usage: "resend an unanswered request this often until --timeout, as a NAS does"},
 			&cli.BoolFlag{Name: "reuse-codes", Usage: "totp: reuse the current code (for servers without replay protection)"},
 			&cli.StringFlag{Name: "password", Usage: "pap: the password (default anchor-pw-I, as ../shared/bench sets up)"},
 			&cli.BoolFlag{Name: "message-authenticator", Value: true, Usage: "send Message-Authenticator"},
 			&cli.StringFlag{Name: "state-file", Usage: "hotp: file keeping each user's next counter across runs"},
 			&cli.BoolFlag{Name: "allow-remote", Usage: "allow a target that is not on the loopback network"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
+			&cli.StringFlag{Name: "data-dir", Usage: "push: the server's data dir (device API URL and pin); seed --type push users there"},
+			&cli.StringFlag{Name: "device-api", Usage: "push: device API URL (default: from --data-dir)"},
+			&cli.StringFlag{Name: "device-pin", Usage: "push: device API certificate pin (default: from --data-dir)"},
+			&cli.DurationFlag{Name: "approve-after", Usage: "push: phones approve this long after the trigger"},
+			&cli.DurationFlag{Name: "approve-spread", Usage: "push: and up to this much later, at random (spreads the approvals)"},
+			&cli.StringFlag{Name: "metrics-url", Usage: "server /metrics URL: pushes sent, pending pushes"},
+			&cli.IntFlag{Name: "server-pid", Usage: "server process id: resident memory (Linux /proc)"},
 		},
 		Action: func(c *cli.Context) error {
 			cfg := Config{Target: c.String("target"), Secret: c.String("secret"), Mode: c.String("mode"),
 				Users: c.Int("users"), Requests: c.Int("requests"), Duration: c.Duration("duration"),
-				Parallel: c.Int("parallel"), Timeout: c.Duration("timeout"), Retransmit: c.Int("retransmit"),
+				Parallel: c.Int("parallel"), Timeout: c.Duration("timeout"), Retransmit: c.Int("retransmit"), RetryEvery: c.Duration("retry-every"),
 				ReuseCodes: c.Bool("reuse-codes"), Password: c.String("password"), MA: c.Bool("message-authenticator"),
-				AllowRemote: c.Bool("allow-remote"), StateFile: c.String("state-file")}
+				AllowRemote: c.Bool("allow-remote"), StateFile: c.String("state-file"), DataDir: c.String("data-dir"),
+				DeviceAPI: c.String("device-api"), DevicePin: c.String("device-pin"), ApproveAfter: c.Duration("approve-after"), ApproveSpread: c.Duration("approve-spread"),
+				MetricsURL: c.String("metrics-url"), ServerPID: c.Int("server-pid")}
 			rep, err := Run(c.Context, cfg)
 			if err != nil {
 				return err
@@ -106,13 +138,23 @@ func (r Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "requests %d in %.2fs: %.0f req/s\n", r.Requests, r.Seconds, r.PerSecond)
 	fmt.Fprintf(w, "accept %d reject %d challenge %d timeout %d\n", r.Accepts, r.Rejects, r.Challenges, r.Timeouts)
 	fmt.Fprintf(w, "latency p50 %.2fms p90 %.2fms p99 %.2fms max %.2fms\n", r.P50ms, r.P90ms, r.P99ms, r.MaxMs)
+	if r.PushesSent >= 0 {
+		fmt.Fprintf(w, "pushes sent %.0f\n", r.PushesSent)
+	}
+	if r.Mode == "push" {
+		fmt.Fprintf(w, "approve-to-accept p50 %.2fms p99 %.2fms\n", r.ApproveToAcceptP50, r.ApproveToAcceptP99)
+	}
+	if r.PeakPending > 0 {
+		fmt.Fprintf(w, "peak pending pushes %.0f; server RSS %.1f MiB before, %.1f MiB at the peak: %.1f KiB per pending push\n",
+			r.PeakPending, r.BaseRSSMiB, r.PeakRSSMiB, r.RSSPerPendingKiB)
+	}
 }
 
 func (c *Config) check() error {
 	switch c.Mode {
-	case "hotp", "totp", "pap":
+	case "hotp", "totp", "pap", "push":
 	default:
-		return fmt.Errorf("--mode %q: want hotp, totp or pap", c.Mode)
+		return fmt.Errorf("--mode %q: want hotp, totp, pap or push", c.Mode)
 	}
 	if c.Users <= 0 || c.Parallel <= 0 || c.Retransmit <= 0 || c.Timeout <= 0 {
 		return errors.New("--users, --parallel, --retransmit and --timeout must be positive")
@@ -126,8 +168,8 @@ func (c *Config) check() error {
 	if c.Duration <= 0 {
 		c.Duration = maxRun // a count-bounded run is time-bounded too
 	}
-	if c.Mode == "hotp" && c.Parallel > c.Users {
-		return errors.New("hotp: --parallel must not exceed --users (one request per user in flight)")
+	if (c.Mode == "hotp" || c.Mode == "push") && c.Parallel > c.Users {
+		return fmt.Errorf("%s: --parallel must not exceed --users (one request per user in flight)", c.Mode)
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -209,6 +251,8 @@ func (p *population) take(ctx context.Context) (user int, password string, err e
 		select {
 		case u := <-p.free:
 			switch p.cfg.Mode {
+			case "push":
+				return u, "", nil
 			case "pap":
 				pw := p.cfg.Password
 				if pw == "" {
@@ -252,6 +296,8 @@ func (p *population) done(u int) { p.free <- u }
 type outcome struct {
 	code    radius.Code // 0: timeout
 	latency time.Duration
+	// approved: from the phone's answer to the Access-Accept (push mode).
+	approved time.Duration
 }
 
 // Run performs one load run.
@@ -266,6 +312,21 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	raddr, err := net.ResolveUDPAddr("udp", cfg.Target)
 	if err != nil {
 		return Report{}, err
+	}
+	var ph *phones
+	if cfg.Mode == "push" {
+		if ph, err = newPhones(cfg); err != nil {
+			return Report{}, err
+		}
+	}
+	probe := serverProbe{pid: cfg.ServerPID, metrics: cfg.MetricsURL}
+	pushesBefore := probe.metric(`radmfa_push_requests_total{result="started"}`)
+	baseRSS := probe.rss()
+	pk := &peak{}
+	probeCtx, stopProbe := context.WithCancel(ctx)
+	defer stopProbe()
+	if cfg.Mode == "push" && (probe.pid > 0 || probe.metrics != "") {
+		go probe.watch(probeCtx, pk)
 	}
 	if cfg.Duration > 0 {
 		var cancel context.CancelFunc
@@ -297,7 +358,18 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 					return
 				}
 				id++
+				var answered chan time.Time
+				if ph != nil {
+					answered = make(chan time.Time, 1)
+					go func() { answered <- ph.approve(ctx, u) }()
+				}
 				o, err := exchange(conn, buf, cfg, id, UserName(u), pw)
+				if answered != nil {
+					end := time.Now()
+					if at := <-answered; !at.IsZero() && o.code == radius.CodeAccessAccept {
+						o.approved = end.Sub(at)
+					}
+				}
 				pop.done(u)
 				if err != nil {
 					errCh <- err
@@ -324,7 +396,22 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err := pop.save(); err != nil {
 		return Report{}, err
 	}
-	return report(cfg, slices.Concat(results...), elapsed), nil
+	stopProbe()
+	rep := report(cfg, slices.Concat(results...), elapsed)
+	rep.PushesSent = -1
+	if after := probe.metric(`radmfa_push_requests_total{result="started"}`); after >= 0 && pushesBefore >= 0 {
+		rep.PushesSent = after - pushesBefore
+	}
+	pk.mu.Lock()
+	if pk.pending > 0 {
+		rep.PeakPending = pk.pending
+		rep.BaseRSSMiB, rep.PeakRSSMiB = float64(baseRSS)/(1<<20), float64(pk.rss)/(1<<20)
+		if baseRSS > 0 {
+			rep.RSSPerPendingKiB = float64(pk.rss-baseRSS) / 1024 / pk.pending
+		}
+	}
+	pk.mu.Unlock()
+	return rep, nil
 }
 
 // exchange sends one request (Retransmit times) and waits for its reply.
@@ -354,11 +441,26 @@ func exchange(conn *net.UDPConn, buf []byte, cfg Config, id byte, user, pw strin
 		}
 	}
 	deadline := start.Add(cfg.Timeout)
+	retry := deadline
+	if cfg.RetryEvery > 0 {
+		retry = start.Add(cfg.RetryEvery)
+	}
 	for {
-		conn.SetReadDeadline(deadline)
+		if retry.Before(deadline) {
+			conn.SetReadDeadline(retry)
+		} else {
+			conn.SetReadDeadline(deadline)
+		}
 		n, err := conn.Read(buf)
 		if err != nil {
 			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && retry.Before(deadline) {
+				if _, err := conn.Write(req); err != nil {
+					return outcome{}, err
+				}
+				retry = retry.Add(cfg.RetryEvery)
+				continue
+			}
 			if errors.As(err, &ne) && ne.Timeout() {
 				return outcome{latency: cfg.Timeout}, nil
 			}
@@ -397,14 +499,22 @@ func report(cfg Config, all []outcome, elapsed time.Duration) Report {
 		}
 		lat = append(lat, o.latency)
 	}
-	slices.Sort(lat)
-	pct := func(q float64) float64 {
-		if len(lat) == 0 {
-			return 0
+	r.P50ms, r.P90ms, r.P99ms, r.MaxMs = percentile(lat, .50), percentile(lat, .90), percentile(lat, .99), percentile(lat, 1)
+	var appr []time.Duration
+	for _, o := range all {
+		if o.approved > 0 {
+			appr = append(appr, o.approved)
 		}
-		i := int(q * float64(len(lat)-1))
-		return float64(lat[i]) / float64(time.Millisecond)
 	}
-	r.P50ms, r.P90ms, r.P99ms, r.MaxMs = pct(.50), pct(.90), pct(.99), pct(1)
+	r.ApproveToAcceptP50, r.ApproveToAcceptP99 = percentile(appr, .50), percentile(appr, .99)
 	return r
+}
+
+// percentile of durations in milliseconds (sorts d).
+func percentile(d []time.Duration, q float64) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	return float64(d[int(q*float64(len(d)-1))]) / float64(time.Millisecond)
 }

@@ -22,7 +22,10 @@ type fakeServer struct {
 	addr    string
 	packets atomic.Int64
 	mu      sync.Mutex
-	seen    map[[16]byte]bool
+	seen    map[[16]byte]int
+	// answerOn: the copy of a request that is answered (default 1: the
+	// first; 2 plays a server that lost the first datagram).
+	answerOn int
 }
 
 func startFake(t *testing.T, want func(user string) string) *fakeServer {
@@ -32,7 +35,7 @@ func startFake(t *testing.T, want func(user string) string) *fakeServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	f := &fakeServer{addr: conn.LocalAddr().String(), seen: map[[16]byte]bool{}}
+	f := &fakeServer{addr: conn.LocalAddr().String(), seen: map[[16]byte]int{}, answerOn: 1}
 	go func() {
 		buf := make([]byte, 4096)
 		for {
@@ -46,10 +49,10 @@ func startFake(t *testing.T, want func(user string) string) *fakeServer {
 				continue
 			}
 			f.mu.Lock()
-			dup := f.seen[p.Authenticator]
-			f.seen[p.Authenticator] = true
+			f.seen[p.Authenticator]++
+			copyNo, answerOn := f.seen[p.Authenticator], f.answerOn
 			f.mu.Unlock()
-			if dup {
+			if copyNo != answerOn {
 				continue
 			}
 			code := radius.CodeAccessReject
@@ -73,8 +76,31 @@ func TestRunCounts(t *testing.T) {
 	if rep.Requests != 200 || rep.Accepts != 200 || rep.Timeouts != 0 || rep.P99ms <= 0 || rep.P50ms > rep.P99ms || rep.P99ms > rep.MaxMs {
 		t.Fatalf("report %+v", rep)
 	}
+	// The last copies may still be in the fake's socket when Run returns.
+	for deadline := time.Now().Add(2 * time.Second); f.packets.Load() < 600 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	if got := f.packets.Load(); got != 600 {
 		t.Fatalf("server read %d datagrams, want 3 x 200", got)
+	}
+}
+
+// With --retry-every the tool resends an unanswered request as a NAS does.
+func TestRunRetriesLikeANAS(t *testing.T) {
+	f := startFake(t, func(string) string { return "pw" })
+	f.mu.Lock()
+	f.answerOn = 2
+	f.mu.Unlock()
+	cfg := Config{Target: f.addr, Secret: "testing123", Mode: "pap", Password: "pw", Users: 4, Requests: 4, Parallel: 4,
+		Timeout: 300 * time.Millisecond, Retransmit: 1}
+	rep, err := Run(context.Background(), cfg)
+	if err == nil && rep.Accepts != 0 {
+		t.Fatalf("without retries: %+v, want no accepts", rep)
+	}
+	cfg.Requests, cfg.Timeout, cfg.RetryEvery = 20, 2*time.Second, 50*time.Millisecond
+	rep, err = Run(context.Background(), cfg)
+	if err != nil || rep.Accepts != 20 || rep.Timeouts != 0 {
+		t.Fatalf("with retries: %+v, %v", rep, err)
 	}
 }
 

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha1"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -21,6 +24,12 @@ func AnchorSeed(i int) []byte {
 	return s[:]
 }
 
+// DeviceKey is the benchmark phone key of user i (public, like the seeds).
+func DeviceKey(i int) (*ecdsa.PrivateKey, error) {
+	d := sha256.Sum256([]byte(fmt.Sprintf("anchor-push-%d", i)))
+	return ecdsa.ParseRawPrivateKey(elliptic.P256(), d[:])
+}
+
 // UserName is the benchmark name of user i.
 func UserName(i int) string { return fmt.Sprintf("user%04d", i) }
 
@@ -31,14 +40,14 @@ func seedCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data-dir", Value: "./radmfa-data", Usage: "radmfa data directory (database and master key)"},
 			&cli.IntFlag{Name: "users", Value: 1000, Usage: "users user0000..user(N-1), one token each"},
-			&cli.StringFlag{Name: "type", Value: "hotp", Usage: "hotp or totp (SHA1, 6 digits, 30 s)"},
+			&cli.StringFlag{Name: "type", Value: "hotp", Usage: "hotp, totp (SHA1, 6 digits, 30 s) or push (a push token bound to a bench phone)"},
 			&cli.IntFlag{Name: "inventory", Usage: "extra unassigned hardware tokens with random seeds (to test a large token table)"},
 			&cli.IntFlag{Name: "batch", Value: 20000, Usage: "users or tokens per transaction"},
 		},
 		Action: func(c *cli.Context) error {
 			typ := c.String("type")
-			if typ != "hotp" && typ != "totp" {
-				return fmt.Errorf("--type %q: want hotp or totp", typ)
+			if typ != "hotp" && typ != "totp" && typ != "push" {
+				return fmt.Errorf("--type %q: want hotp, totp or push", typ)
 			}
 			n, inv, batch := c.Int("users"), c.Int("inventory"), c.Int("batch")
 			if n < 0 || inv < 0 || batch <= 0 {
@@ -51,7 +60,7 @@ func seedCommand() *cli.Command {
 			defer st.Close()
 			start := time.Now()
 			period := 0
-			if typ == "totp" {
+			if typ != "hotp" {
 				period = 30
 			}
 			var items []store.BulkItem
@@ -64,11 +73,20 @@ func seedCommand() *cli.Command {
 				return err
 			}
 			for i := range n {
-				items = append(items, store.BulkItem{
+				it := store.BulkItem{
 					User: &store.User{Name: UserName(i)},
 					Tokens: []store.Token{{Serial: fmt.Sprintf("BENCH-%08d", i), Type: typ, Origin: store.OriginSoft,
 						State: store.StateActive, Algorithm: "SHA1", Digits: 6, Period: period, Seed: AnchorSeed(i)}},
-				})
+				}
+				if typ == "push" {
+					key, err := DeviceKey(i)
+					if err != nil {
+						return err
+					}
+					pub, _ := key.PublicKey.Bytes()
+					it.Devices = []store.Device{{PublicKey: pub, OS: "radmfa-load", Model: "bench phone", Notifications: true}}
+				}
+				items = append(items, it)
 				if len(items) == batch {
 					if err := flush(); err != nil {
 						return err
