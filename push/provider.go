@@ -12,7 +12,6 @@ import (
 	"github.com/sideshow/apns2"
 	"github.com/sideshow/apns2/payload"
 	"github.com/sideshow/apns2/token"
-	"golang.org/x/net/http2"
 )
 
 // LogProvider "delivers" notifications to the log, for development.
@@ -65,9 +64,7 @@ func NewAPNs(c APNsConfig, log *slog.Logger) (*APNs, error) {
 		client.Host = c.Host
 	}
 	if c.TLS != nil {
-		if tr, ok := client.HTTPClient.Transport.(*http2.Transport); ok {
-			tr.TLSClientConfig = c.TLS
-		}
+		client.HTTPClient.Transport = &http.Transport{TLSClientConfig: c.TLS, ForceAttemptHTTP2: true}
 	}
 	client.HTTPClient.Timeout = 10 * time.Second
 	if c.Backoff <= 0 {

@@ -214,7 +214,7 @@ func ParseEnrollmentURI(s string) (Enrollment, error) {
 		return Enrollment{}, fmt.Errorf("push: enrollment URI: %w", err)
 	}
 	if u.Scheme != URIScheme || u.Host != "enroll" {
-		return Enrollment{}, errors.New("push: not a radmfa enrollment URI (want radmfa://enroll?...)")
+		return Enrollment{}, errors.New("push: not a radmfa enrollment URI: want radmfa://enroll")
 	}
 	q := u.Query()
 	if v := q.Get("v"); v != "1" {
@@ -230,7 +230,7 @@ func ParseEnrollmentURI(s string) (Enrollment, error) {
 		return Enrollment{}, errors.New("push: enrollment URI lacks serial or code")
 	}
 	if e.Pin != "" && !strings.HasPrefix(e.Pin, "sha256/") {
-		return Enrollment{}, fmt.Errorf("push: enrollment URI: pin %q is not sha256/...", e.Pin)
+		return Enrollment{}, fmt.Errorf("push: enrollment URI: pin %q does not start with sha256/", e.Pin)
 	}
 	return e, nil
 }
