@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os/exec"
 	"regexp"
@@ -109,6 +110,39 @@ func TestRadclientPush(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("no answer, Reject at the timeout", func(t *testing.T) {
+		e.ok("user", "add", "rct")
+		phone(t, e, "rct")
+		if out := radclient(`User-Name = "rct", User-Password = ""`); !strings.Contains(out, "Received Access-Reject") {
+			t.Fatalf("want a Reject in:\n%s", out)
+		}
+		if n := e.auditCount("rct", "auth", "reject:push_timeout"); n != 1 {
+			t.Fatalf("reject:push_timeout rows = %d", n)
+		}
+	})
+
+	t.Run("radclient retransmissions send one push", func(t *testing.T) {
+		e.ok("user", "add", "rcr")
+		c := phone(t, e, "rcr")
+		go func() {
+			time.Sleep(2500 * time.Millisecond) // radclient has retransmitted twice by now
+			p := nextPending(t, c)
+			if _, err := c.Answer(context.Background(), p.ID, push.DecisionApprove, 0); err != nil {
+				t.Errorf("answer: %v", err)
+			}
+		}()
+		out := radtool(t, `User-Name = "rcr", User-Password = ""`+"\n", "radclient", "-x", "-r", "5", "-t", "1", srv.addr, "auth", "testing123")
+		if !strings.Contains(out, "Received Access-Accept") {
+			t.Fatalf("want an Accept in:\n%s", out)
+		}
+		if n := strings.Count(out, "Sent Access-Request"); n < 2 {
+			t.Fatalf("radclient sent %d copies, want retransmissions:\n%s", n, out)
+		}
+		if n := e.auditCount("rcr", "push.request", ""); n != 1 {
+			t.Fatalf("pushes sent = %d, want 1", n)
+		}
+	})
 
 	t.Run("number matching", func(t *testing.T) {
 		e.ok("client", "remove", "loop")
