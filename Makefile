@@ -34,6 +34,7 @@ lint:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./otp/
 	$(GO) test -run '^$$' -fuzz '^FuzzHandlePacket$$' -fuzztime $(FUZZTIME) ./radius/
+	$(GO) test -run '^$$' -fuzz '^FuzzReadPSKC$$' -fuzztime $(FUZZTIME) ./otp/
 
 # Go micro-benchmarks (OTP verification, packet path, store) and the load
 # scenarios; results in bench-results/. bench/compare.sh (root) measures

@@ -43,6 +43,7 @@ const (
 	ReasonUserDisabled    = "user_disabled"
 	ReasonNoToken         = "no_usable_token"
 	ReasonLocked          = "token_locked"
+	ReasonExpired         = "token_expired"
 	ReasonBadCode         = "bad_code"
 	ReasonBadPIN          = "bad_pin"
 	ReasonReplay          = "replayed_code"
@@ -248,9 +249,13 @@ func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fres
 		return res, nil, cached, nil
 	}
 	var candidates []store.Token
-	locked := 0
+	locked, expired := 0, 0
 	for _, t := range tokens {
 		if !t.State.Usable() || otpType(t.Type) == "" || t.Seed == nil {
+			continue
+		}
+		if !t.Valid(now) {
+			expired++
 			continue
 		}
 		if t.Locked(now) {
@@ -263,6 +268,8 @@ func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fres
 		res.Reason = ReasonNoToken
 		if locked > 0 {
 			res.Reason = ReasonLocked
+		} else if expired > 0 {
+			res.Reason = ReasonExpired
 		}
 		return res, nil, cached, nil
 	}

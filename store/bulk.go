@@ -40,7 +40,8 @@ func (s *SQLite) Bulk(ctx context.Context, by, action string, items []BulkItem) 
 		}
 		defer userStmt.Close()
 		tokStmt, err := tx.Prepare(`INSERT INTO tokens(serial, user_id, type, origin, state, algorithm, digits, period,
-			seed, counter, last_step, drift, pin_hash, created_at, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			seed, counter, last_step, drift, pin_hash, created_at, description, manufacturer, model, valid_from, valid_until)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return fmt.Errorf("store: bulk: %w", err)
 		}
@@ -68,7 +69,8 @@ func (s *SQLite) Bulk(ctx context.Context, by, action string, items []BulkItem) 
 			}
 			for j, t := range it.Tokens {
 				res, err := tokStmt.Exec(t.Serial, uid, t.Type, t.Origin, t.State, t.Algorithm, t.Digits, t.Period,
-					sealed[i][j], int64(t.Counter), t.LastStep, t.Drift, t.PINHash, now, t.Description)
+					sealed[i][j], int64(t.Counter), t.LastStep, t.Drift, t.PINHash, now, t.Description,
+					t.Manufacturer, t.Model, unixOf(t.ValidFrom), unixOf(t.ValidUntil))
 				if isUnique(err) {
 					return fmt.Errorf("store: token %q: %w", t.Serial, ErrExists)
 				}

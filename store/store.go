@@ -90,6 +90,17 @@ type Token struct {
 	Description string
 	// Version increases with every change; auth updates compare it.
 	Version int64
+
+	Manufacturer string // hardware tokens, from the import
+	Model        string
+	// ValidFrom and ValidUntil bound when the token may log in (zero: no bound).
+	ValidFrom  time.Time
+	ValidUntil time.Time
+}
+
+// Valid reports whether the token's validity period includes now.
+func (t Token) Valid(now time.Time) bool {
+	return (t.ValidFrom.IsZero() || !now.Before(t.ValidFrom)) && (t.ValidUntil.IsZero() || now.Before(t.ValidUntil))
 }
 
 // HasPIN reports whether the password must start with the token's PIN.

@@ -10,7 +10,7 @@ import (
 
 const tokenCols = `t.id, t.serial, COALESCE(u.name, ''), t.type, t.origin, t.state, t.algorithm, t.digits,
 	t.period, t.seed, t.counter, t.last_step, t.drift, t.pin_hash, t.fail_count, t.locked_until,
-	t.last_used, t.created_at, t.description, t.version`
+	t.last_used, t.created_at, t.description, t.version, t.manufacturer, t.model, t.valid_from, t.valid_until`
 
 const tokenFrom = ` FROM tokens t LEFT JOIN users u ON u.id = t.user_id`
 
@@ -20,16 +20,17 @@ func (s *SQLite) scanToken(sc interface{ Scan(...any) error }, withSeed bool, pr
 	var t Token
 	var sealed []byte
 	var counter int64
-	var lastUsed, created int64
+	var lastUsed, created, from, until int64
 	err := sc.Scan(append(pre, &t.ID, &t.Serial, &t.User, &t.Type, &t.Origin, &t.State, &t.Algorithm, &t.Digits,
 		&t.Period, &sealed, &counter, &t.LastStep, &t.Drift, &t.PINHash, &t.FailCount, &t.LockedUntil,
-		&lastUsed, &created, &t.Description, &t.Version)...)
+		&lastUsed, &created, &t.Description, &t.Version, &t.Manufacturer, &t.Model, &from, &until)...)
 	if err != nil {
 		return Token{}, err
 	}
 	t.Counter = uint64(counter)
 	t.LastUsed = unixTime(lastUsed)
 	t.CreatedAt = unixTime(created)
+	t.ValidFrom, t.ValidUntil = unixTime(from), unixTime(until)
 	if withSeed && sealed != nil {
 		t.Seed, err = s.sealer.Open(sealed, seedAD(t.Serial))
 		if err != nil {
@@ -76,10 +77,11 @@ func (s *SQLite) CreateToken(ctx context.Context, by string, t Token) (Token, er
 			return err
 		}
 		res, err := tx.Exec(`INSERT INTO tokens(serial, user_id, type, origin, state, algorithm, digits, period,
-			seed, counter, last_step, drift, pin_hash, created_at, description)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			seed, counter, last_step, drift, pin_hash, created_at, description, manufacturer, model, valid_from, valid_until)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			t.Serial, uid, t.Type, t.Origin, t.State, t.Algorithm, t.Digits, t.Period,
-			sealed, int64(t.Counter), t.LastStep, t.Drift, t.PINHash, t.CreatedAt.Unix(), t.Description)
+			sealed, int64(t.Counter), t.LastStep, t.Drift, t.PINHash, t.CreatedAt.Unix(), t.Description,
+			t.Manufacturer, t.Model, unixOf(t.ValidFrom), unixOf(t.ValidUntil))
 		if isUnique(err) {
 			return clean(fmt.Errorf("store: token %q: %w", t.Serial, ErrExists))
 		}
@@ -197,10 +199,11 @@ func (s *SQLite) UpdateToken(ctx context.Context, by, serial, action string, fn 
 		t.Version = before.Version + 1
 		_, err = tx.Exec(`UPDATE tokens SET user_id = ?, type = ?, origin = ?, state = ?, algorithm = ?,
 			digits = ?, period = ?, seed = ?, counter = ?, last_step = ?, drift = ?, pin_hash = ?,
-			fail_count = ?, locked_until = ?, last_used = ?, description = ?, version = ? WHERE id = ?`,
+			fail_count = ?, locked_until = ?, last_used = ?, description = ?, version = ?, manufacturer = ?, model = ?,
+			valid_from = ?, valid_until = ? WHERE id = ?`,
 			uid, t.Type, t.Origin, t.State, t.Algorithm, t.Digits, t.Period, sealed, int64(t.Counter),
 			t.LastStep, t.Drift, t.PINHash, t.FailCount, t.LockedUntil, unixOf(t.LastUsed), t.Description,
-			t.Version, t.ID)
+			t.Version, t.Manufacturer, t.Model, unixOf(t.ValidFrom), unixOf(t.ValidUntil), t.ID)
 		if err != nil {
 			return fmt.Errorf("store: token %q: %w", serial, err)
 		}

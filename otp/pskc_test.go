@@ -1,0 +1,143 @@
+package otp
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func readFigure(t testing.TB, n string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "pskc", "rfc6030-figure"+n+".pskcxml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func readAll(b []byte, opt PSKCOptions) ([]PSKCKey, error) {
+	var keys []PSKCKey
+	err := ReadPSKC(bytes.NewReader(b), opt, func(k PSKCKey) error { keys = append(keys, k); return nil })
+	return keys, err
+}
+
+func TestPSKCRFC6030Figures(t *testing.T) {
+	psk, _ := hex.DecodeString("12345678901234567890123456789012")
+	tests := []struct {
+		figure  string
+		opt     PSKCOptions
+		keys    int
+		secret  string // of the first key
+		serial  string
+		digits  int
+		wantErr string
+	}{
+		{"2", PSKCOptions{}, 1, "1234", "12345678", 6, ""},
+		{"3", PSKCOptions{}, 1, "12345678901234567890", "987654321", 8, ""},
+		{"4", PSKCOptions{}, 0, "", "", 0, "KeyReference"},
+		{"5", PSKCOptions{}, 1, "12345678901234567890", "987654321", 8, ""}, // the PIN key is the device's own
+		{"6", PSKCOptions{PreSharedKey: psk}, 1, "12345678901234567890", "987654321", 8, ""},
+		{"6", PSKCOptions{}, 0, "", "", 0, "give --key-file"},
+		{"6", PSKCOptions{PreSharedKey: bytes.Repeat([]byte{1}, 16)}, 0, "", "", 0, "wrong key"},
+		{"7", PSKCOptions{Password: "qwerty"}, 1, "12345678901234567890", "987654321", 8, ""},
+		{"7", PSKCOptions{Password: "Qwerty"}, 0, "", "", 0, "wrong key or password"},
+		{"7", PSKCOptions{}, 0, "", "", 0, "give --password"},
+		{"8", PSKCOptions{}, 0, "", "", 0, "asymmetric key transport"},
+	}
+	for _, tc := range tests {
+		t.Run("figure "+tc.figure+" "+tc.wantErr, func(t *testing.T) {
+			keys, err := readAll(readFigure(t, tc.figure), tc.opt)
+			if tc.wantErr != "" {
+				var pe *PSKCError
+				if !errors.As(err, &pe) || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want a PSKCError with %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(keys) != tc.keys {
+				t.Fatalf("%d keys, want %d", len(keys), tc.keys)
+			}
+			k := keys[0]
+			if string(k.Secret) != tc.secret || k.Serial != tc.serial || k.Params.Digits != tc.digits || k.Params.Type != HOTP {
+				t.Fatalf("key %+v", k)
+			}
+		})
+	}
+}
+
+func TestPSKCRefusesHostileAndBrokenFiles(t *testing.T) {
+	fig3 := string(readFigure(t, "3"))
+	psk, _ := hex.DecodeString("12345678901234567890123456789012")
+	fig6 := string(readFigure(t, "6"))
+	tests := []struct {
+		name string
+		doc  string
+		opt  PSKCOptions
+		want string
+	}{
+		{"billion laughs", `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>` +
+			`<KeyContainer Version="1.0" xmlns="urn:ietf:params:xml:ns:keyprov:pskc">&lol2;</KeyContainer>`, PSKCOptions{}, "DTD"},
+		{"external entity", `<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><KeyContainer>&xxe;</KeyContainer>`, PSKCOptions{}, "DTD"},
+		{"undeclared entity", strings.Replace(fig3, "<Issuer>Issuer</Issuer>", "<Issuer>&boom;</Issuer>", 1), PSKCOptions{}, "malformed XML"},
+		{"huge attribute", `<KeyContainer Version="1.0" Id="` + strings.Repeat("A", 1<<20) + `"></KeyContainer>`, PSKCOptions{MaxSize: 64 << 10}, "larger than"},
+		{"truncated", fig3[:len(fig3)/2], PSKCOptions{}, "malformed XML"},
+		{"not PSKC", `<html><body/></html>`, PSKCOptions{}, "root element"},
+		{"empty", ``, PSKCOptions{}, "not a PSKC file"},
+		{"no key packages", `<KeyContainer Version="1.0"/>`, PSKCOptions{}, "no KeyPackage"},
+		{"wrong version", strings.Replace(fig3, `Version="1.0"`, `Version="2.0"`, 1), PSKCOptions{}, "version"},
+		{"altered ciphertext fails the MAC", strings.Replace(fig6, "AAECAwQFBgcICQoLDA0OD+cI", "AAECAwQFBgcICQoLDA0OD+cJ", 1), PSKCOptions{PreSharedKey: psk}, "MAC check failed"},
+		{"MAC removed", strings.Replace(fig6, "<ValueMAC>Su+NvtQfmvfJzF6bmQiJqoLRExc=\n                    </ValueMAC>", "", 1), PSKCOptions{PreSharedKey: psk}, "without ValueMAC"},
+		{"bad base64 secret", strings.Replace(fig3, "MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=", "!!!", 1), PSKCOptions{}, "secret"},
+		{"9 digits", strings.Replace(fig3, `Length="8"`, `Length="9"`, 1), PSKCOptions{}, "digits"},
+		{"unknown algorithm", strings.Replace(fig3, "pskc:hotp", "pskc:ocra", 1), PSKCOptions{}, "not supported"},
+		{"bad expiry date", strings.Replace(fig3, "<UserId>UID", "<Policy><ExpiryDate>tomorrow</ExpiryDate></Policy><UserId>UID", 1), PSKCOptions{}, "xs:dateTime"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			called := 0
+			err := ReadPSKC(strings.NewReader(tc.doc), tc.opt, func(PSKCKey) error { called++; return nil })
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// Every bad key is reported, with its id, not just the first.
+func TestPSKCReportsEveryProblem(t *testing.T) {
+	doc := `<KeyContainer Version="1.0" xmlns="urn:ietf:params:xml:ns:keyprov:pskc">
+	<KeyPackage><Key Id="good" Algorithm="urn:ietf:params:xml:ns:keyprov:pskc:totp"><Data><Secret><PlainValue>MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=</PlainValue></Secret><TimeInterval><PlainValue>60</PlainValue></TimeInterval></Data></Key></KeyPackage>
+	<KeyPackage><Key Id="bad-1" Algorithm="urn:ietf:params:xml:ns:keyprov:pskc:hotp"><Data/></Key></KeyPackage>
+	<KeyPackage><Key Id="bad-2" Algorithm="urn:ietf:params:xml:ns:keyprov:pskc:totp"><Data><Secret><PlainValue>MTIz</PlainValue></Secret><TimeInterval><PlainValue>45</PlainValue></TimeInterval></Data></Key></KeyPackage>
+	</KeyContainer>`
+	keys, err := readAll([]byte(doc), PSKCOptions{})
+	var pe *PSKCError
+	if !errors.As(err, &pe) || len(pe.Problems) != 2 || pe.Problems[0].KeyID != "bad-1" || pe.Problems[1].KeyID != "bad-2" {
+		t.Fatalf("err = %v", err)
+	}
+	if len(keys) != 1 || keys[0].Params.Period != 60 || keys[0].Params.Type != TOTP {
+		t.Fatalf("good keys = %+v", keys)
+	}
+}
+
+func FuzzReadPSKC(f *testing.F) {
+	for _, n := range []string{"2", "3", "5", "6", "7"} {
+		f.Add(readFigure(f, n))
+	}
+	psk, _ := hex.DecodeString("12345678901234567890123456789012")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_ = ReadPSKC(bytes.NewReader(b), PSKCOptions{PreSharedKey: psk, Password: "qwerty", MaxSize: 1 << 20}, func(k PSKCKey) error {
+			if len(k.Secret) == 0 || k.Params.Validate() != nil {
+				t.Fatalf("bad key passed: %+v", k)
+			}
+			return nil
+		})
+	})
+}
