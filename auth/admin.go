@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"regexp"
+	"time"
 
 	"github.com/radmfa/radmfa/otp"
 	"github.com/radmfa/radmfa/store"
@@ -73,6 +74,11 @@ func (s *Service) Enroll(ctx context.Context, by string, r EnrollRequest) (Enrol
 	if r.Params.Type == otp.HOTP {
 		r.Params.Period = 0
 	}
+	return s.enrollSoft(ctx, by, r, time.Time{}, "")
+}
+
+// enrollSoft creates a soft token (valid until until, when set).
+func (s *Service) enrollSoft(ctx context.Context, by string, r EnrollRequest, until time.Time, desc string) (Enrolled, error) {
 	u, err := s.store.User(ctx, r.User)
 	if err != nil {
 		return Enrolled{}, err
@@ -95,7 +101,7 @@ func (s *Service) Enroll(ctx context.Context, by string, r EnrollRequest) (Enrol
 		t, err := s.store.CreateToken(ctx, by, store.Token{
 			Serial: serial, User: u.Name, Type: string(r.Params.Type), Origin: store.OriginSoft,
 			State: store.StateActive, Algorithm: string(r.Params.Algorithm), Digits: r.Params.Digits,
-			Period: r.Params.Period, Seed: seed, PINHash: pinHash,
+			Period: r.Params.Period, Seed: seed, PINHash: pinHash, ValidUntil: until, Description: desc,
 		})
 		if errors.Is(err, store.ErrExists) {
 			continue // serial collision: draw again

@@ -64,6 +64,18 @@ func (s *Service) EnrollPush(ctx context.Context, by string, r PushEnrollRequest
 		if tok, err = s.store.Token(ctx, r.Serial); err != nil {
 			return PushEnrolled{}, err
 		}
+		if tok.Type == TypePush && tok.State == store.StateInventory && tok.Seed == nil {
+			// A returned push token: it serves this user now.
+			if tok, err = s.store.UpdateToken(ctx, by, r.Serial, "token.assign", func(t *store.Token) error {
+				if t.State != store.StateInventory || t.Seed != nil {
+					return fmt.Errorf("%w: token %s changed; try again", ErrBadRequest, r.Serial)
+				}
+				t.User, t.State = u.Name, store.StateAssigned
+				return nil
+			}); err != nil {
+				return PushEnrolled{}, err
+			}
+		}
 		switch {
 		case tok.Type != TypePush:
 			return PushEnrolled{}, fmt.Errorf("%w: token %s is not a push token", ErrBadRequest, r.Serial)

@@ -293,14 +293,18 @@ func (r *pskcReader) encryptionKey(ek xEncryptionKey) {
 		r.encKey, r.encErr = pbkdf2.Key(h, r.opt.Password, salt, p.Iterations, p.KeyLength)
 	case ek.X509Data != nil:
 		r.encErr = errors.New("asymmetric key transport (X.509/RSA) is not supported: have the vendor re-export with a pre-shared key or a password")
-	case ek.KeyName != nil:
+	default:
+		// A named pre-shared key, or an unnamed one (python-pskc writes an
+		// empty EncryptionKey).
 		if r.opt.PreSharedKey == nil {
-			r.encErr = fmt.Errorf("the file is encrypted with pre-shared key %q: give --key-file", strings.TrimSpace(*ek.KeyName))
+			name := ""
+			if ek.KeyName != nil {
+				name = fmt.Sprintf(" %q", strings.TrimSpace(*ek.KeyName))
+			}
+			r.encErr = fmt.Errorf("the file is encrypted with pre-shared key%s: give --key-file", name)
 			return
 		}
 		r.encKey = r.opt.PreSharedKey
-	default:
-		r.encErr = errors.New("EncryptionKey names no key")
 	}
 }
 

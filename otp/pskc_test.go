@@ -141,3 +141,31 @@ func FuzzReadPSKC(f *testing.F) {
 		})
 	})
 }
+
+// What WritePSKC writes, ReadPSKC reads back, with either protection.
+func TestPSKCRoundTrip(t *testing.T) {
+	keys := []PSKCKey{
+		{KeyID: "H1", Serial: "H1", Manufacturer: "Acme & Co", Model: "OTP-6", Secret: []byte("12345678901234567890"),
+			Params: Params{Type: HOTP, Algorithm: SHA1, Digits: 6}, Counter: 42},
+		{KeyID: "T1", Serial: "T1", Secret: bytes.Repeat([]byte{0xab}, 32), UserID: "alice",
+			Params: Params{Type: TOTP, Algorithm: SHA256, Digits: 8, Period: 60}, Drift: -2},
+	}
+	psk := bytes.Repeat([]byte{9}, 16)
+	for _, enc := range []PSKCEncryption{{PreSharedKey: psk}, {Password: "correct horse", Iterations: 1000}} {
+		var buf bytes.Buffer
+		if err := WritePSKC(&buf, keys, enc); err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(buf.Bytes(), []byte("12345678901234567890")) {
+			t.Fatal("a secret is in the export in clear")
+		}
+		got, err := readAll(buf.Bytes(), PSKCOptions{PreSharedKey: enc.PreSharedKey, Password: enc.Password})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || !bytes.Equal(got[0].Secret, keys[0].Secret) || got[0].Counter != 42 || got[0].Manufacturer != "Acme & Co" ||
+			!bytes.Equal(got[1].Secret, keys[1].Secret) || got[1].Params != keys[1].Params || got[1].Drift != -2 || got[1].UserID != "alice" {
+			t.Fatalf("round trip: %+v", got)
+		}
+	}
+}

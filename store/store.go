@@ -204,9 +204,13 @@ type Store interface {
 	// UpdateToken reads a token with its seed, lets fn change it, and writes
 	// it back with an audit row (action) in one transaction. If fn returns an
 	// error nothing is written. Serial, ID, CreatedAt are not changed; a Seed
-	// set to nil destroys it.
+	// set to nil destroys it, and the device and activation bound to it.
 	UpdateToken(ctx context.Context, by, serial, action string, fn func(*Token) error) (Token, error)
 	DeleteToken(ctx context.Context, by, serial string) error
+	// ExistingSerials returns which of serials are taken.
+	ExistingSerials(ctx context.Context, serials []string) ([]string, error)
+	// Bulk creates users and tokens in one transaction, all or nothing.
+	Bulk(ctx context.Context, by, action string, items []BulkItem) error
 	// CommitAuth writes an authentication's token changes and its audit row.
 	CommitAuth(ctx context.Context, c AuthCommit) error
 

@@ -207,6 +207,14 @@ func (s *SQLite) UpdateToken(ctx context.Context, by, serial, action string, fn 
 		if err != nil {
 			return fmt.Errorf("store: token %q: %w", serial, err)
 		}
+		if t.Seed == nil && before.Seed != nil {
+			// The seed is gone: so is the phone it was agreed with.
+			for _, q := range []string{`DELETE FROM devices WHERE token_id = ?`, `DELETE FROM activations WHERE token_id = ?`} {
+				if _, err := tx.Exec(q, t.ID); err != nil {
+					return fmt.Errorf("store: token %q: %w", serial, err)
+				}
+			}
+		}
 		user := t.User
 		if user == "" {
 			user = before.User
@@ -271,4 +279,35 @@ func (s *SQLite) CommitAuth(ctx context.Context, c AuthCommit) error {
 		}
 		return nil
 	}, &e)
+}
+
+// ExistingSerials returns which of serials are already in the database.
+func (s *SQLite) ExistingSerials(ctx context.Context, serials []string) ([]string, error) {
+	var out []string
+	for len(serials) > 0 {
+		n := min(len(serials), 500)
+		chunk := serials[:n]
+		serials = serials[n:]
+		args := make([]any, len(chunk))
+		for i, v := range chunk {
+			args[i] = v
+		}
+		rows, err := s.rdb.QueryContext(ctx, `SELECT serial FROM tokens WHERE serial IN (?`+strings.Repeat(", ?", n-1)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: serials: %w", err)
+		}
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: serials: %w", err)
+			}
+			out = append(out, v)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("store: serials: %w", err)
+		}
+	}
+	return out, nil
 }

@@ -67,6 +67,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			clientCommand(),
 			replyCommand(),
 			auditCommand(),
+			reportCommand(),
 			serveCommand(),
 			{
 				Name:  "version",
@@ -105,7 +106,7 @@ func usage(c *cli.Context, n int, args string) error {
 
 func paths(c *cli.Context) (db, key string) {
 	dir := c.String("data-dir")
-	db, key = c.String("db"), c.String("key-file")
+	db, key = c.String("db"), globalString(c, "key-file")
 	if db == "" {
 		db = filepath.Join(dir, "radmfa.db")
 	}
@@ -113,6 +114,19 @@ func paths(c *cli.Context) (db, key string) {
 		key = filepath.Join(dir, "master.key")
 	}
 	return db, key
+}
+
+// globalString reads a global flag that a command may shadow with a flag
+// of its own name (token import --key-file is the PSKC key, not the master
+// key): it asks the nearest context whose command does not define it.
+func globalString(c *cli.Context, name string) string {
+	for _, lc := range c.Lineage() {
+		if lc.Command != nil && knows(lc.Command.Flags, "--"+name) {
+			continue
+		}
+		return lc.String(name)
+	}
+	return ""
 }
 
 // openStore opens the database, creating it and its master key on first use.

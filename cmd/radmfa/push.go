@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mdp/qrterminal/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
@@ -92,7 +91,7 @@ func deviceAPIEndpoint(c *cli.Context, st store.Store) (string, string, error) {
 
 func pushEnrollFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "serial", Usage: "push: issue a new activation for this existing push token (the earlier code stops working)"},
+		&cli.StringFlag{Name: "serial", Usage: "enroll this inventory token (a returned one) anew; push: or issue a new activation for the user's push token (the earlier code stops working)"},
 		&cli.DurationFlag{Name: "activation-lifetime", Value: auth.DefaultActivationLifetime, Usage: "push: how long the activation code works"},
 		&cli.IntFlag{Name: "activation-length", Value: auth.DefaultActivationLength, Usage: "push: activation code length, 8-32 characters"},
 	}
@@ -133,10 +132,7 @@ func tokenEnrollPush(c *cli.Context, e *env) error {
 	fmt.Fprintf(w, "Serial:  %s\nUser:    %s\nType:    push (TOTP, SHA1, 6 digits, 30 s)\nExpires: %s\nURI:     %s\n",
 		en.Token.Serial, en.Token.User, en.Expires.UTC().Format(time.RFC3339), uri)
 	if !c.Bool("no-qr") {
-		fmt.Fprintln(w)
-		qrterminal.GenerateWithConfig(uri, qrterminal.Config{Level: qrterminal.L, Writer: w, HalfBlocks: true,
-			BlackChar: qrterminal.BLACK_BLACK, WhiteBlackChar: qrterminal.WHITE_BLACK, WhiteChar: qrterminal.WHITE_WHITE,
-			BlackWhiteChar: qrterminal.BLACK_WHITE, QuietZone: 2})
+		drawQR(w, uri)
 	}
 	fmt.Fprintln(w, "Scan the QR code with the radmfa app. The activation code works once, until it expires.")
 	return nil

@@ -37,6 +37,11 @@ type tokenJSON struct {
 	LockedUntil *time.Time  `json:"locked_until,omitempty"`
 	LastUsed    string      `json:"last_used,omitempty"`
 	CreatedAt   time.Time   `json:"created_at"`
+	Maker       string      `json:"manufacturer,omitempty"`
+	Model       string      `json:"model,omitempty"`
+	ValidFrom   string      `json:"valid_from,omitempty"`
+	ValidUntil  string      `json:"valid_until,omitempty"`
+	Description string      `json:"description,omitempty"`
 	Device      *deviceJSON `json:"device,omitempty"` // push tokens: the phone
 }
 
@@ -58,6 +63,16 @@ func toTokenJSON(t store.Token, now time.Time) tokenJSON {
 	if !t.LastUsed.IsZero() {
 		out.LastUsed = t.LastUsed.Format(time.RFC3339)
 	}
+	out.Maker, out.Model, out.Description = t.Manufacturer, t.Model, t.Description
+	if !t.ValidFrom.IsZero() {
+		out.ValidFrom = t.ValidFrom.UTC().Format(time.RFC3339)
+	}
+	if !t.ValidUntil.IsZero() {
+		out.ValidUntil = t.ValidUntil.UTC().Format(time.RFC3339)
+		if !t.Valid(now) && t.State.Usable() {
+			out.Status = "expired"
+		}
+	}
 	return out
 }
 
@@ -65,7 +80,7 @@ var tokenStates = []string{"inventory", "assigned", "active", "revoked", "locked
 
 func tokenCommand() *cli.Command {
 	jsonFlag := &cli.BoolFlag{Name: "json", Usage: "print JSON"}
-	return &cli.Command{
+	cmd := &cli.Command{
 		Name:  "token",
 		Usage: "manage tokens",
 		Subcommands: []*cli.Command{
@@ -194,6 +209,8 @@ func tokenCommand() *cli.Command {
 			},
 		},
 	}
+	cmd.Subcommands = append(cmd.Subcommands, inventoryCommands()...)
+	return cmd
 }
 
 func serialArg(c *cli.Context, n int, args string) (string, error) {
@@ -268,7 +285,7 @@ func tokenEnroll(c *cli.Context, e *env) error {
 		return fmt.Errorf("--type %q: want totp, hotp or push", c.String("type"))
 	}
 	for _, f := range pushEnrollFlags() {
-		if c.IsSet(f.Names()[0]) {
+		if c.IsSet(f.Names()[0]) && f.Names()[0] != "serial" {
 			return fmt.Errorf("--%s is for --type push", f.Names()[0])
 		}
 	}
@@ -283,7 +300,16 @@ func tokenEnroll(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	en, err := e.auth.Enroll(c.Context, e.by, auth.EnrollRequest{User: c.Args().First(), Params: p, PIN: pin})
+	req := auth.EnrollRequest{User: c.Args().First(), Params: p, PIN: pin}
+	var en auth.Enrolled
+	if serial := c.String("serial"); serial != "" {
+		if err := auth.ValidSerial(serial); err != nil {
+			return err
+		}
+		en, err = e.auth.EnrollInventory(c.Context, e.by, serial, req)
+	} else {
+		en, err = e.auth.Enroll(c.Context, e.by, req)
+	}
 	if err != nil {
 		return friendly(err)
 	}
@@ -297,10 +323,7 @@ func tokenEnroll(c *cli.Context, e *env) error {
 	}
 	fmt.Fprintf(w, "Serial: %s\nUser:   %s\nType:   %s\nPIN:    %v\nURI:    %s\n", en.Token.Serial, en.Token.User, desc, pin != "", en.URI)
 	if !c.Bool("no-qr") {
-		fmt.Fprintln(w)
-		qrterminal.GenerateWithConfig(en.URI, qrterminal.Config{Level: qrterminal.L, Writer: w, HalfBlocks: true,
-			BlackChar: qrterminal.BLACK_BLACK, WhiteBlackChar: qrterminal.WHITE_BLACK, WhiteChar: qrterminal.WHITE_WHITE,
-			BlackWhiteChar: qrterminal.BLACK_WHITE, QuietZone: 2})
+		drawQR(w, en.URI)
 	}
 	fmt.Fprintln(w, "Scan the QR code with the authenticator app. The URI holds the token's secret: do not store or mail it.")
 	return nil
@@ -368,6 +391,15 @@ func printToken(c *cli.Context, t tokenJSON) error {
 		fmt.Fprintf(tw, "Locked until:\tunlocked by an admin\n")
 	}
 	fmt.Fprintf(tw, "Last used:\t%s\nCreated:\t%s\n", dash(t.LastUsed), t.CreatedAt.Format(time.RFC3339))
+	if t.Maker != "" || t.Model != "" {
+		fmt.Fprintf(tw, "Manufacturer:\t%s\nModel:\t%s\n", dash(t.Maker), dash(t.Model))
+	}
+	if t.ValidFrom != "" || t.ValidUntil != "" {
+		fmt.Fprintf(tw, "Valid:\t%s to %s\n", dash(t.ValidFrom), dash(t.ValidUntil))
+	}
+	if t.Description != "" {
+		fmt.Fprintf(tw, "Description:\t%s\n", t.Description)
+	}
 	if d := t.Device; d != nil {
 		fmt.Fprintf(tw, "Mobile app:\t\nTarget:\t%s\nDevice Type:\t%s\nApp version:\t%s\nPush OTP:\t%s\nDelivery:\t%s\nEnrolled:\t%s\nLast seen:\t%s\n",
 			dash(d.Target), dash(d.DeviceType), dash(d.AppVersion), d.PushOTP, d.Delivery, dash(d.EnrolledAt), dash(d.LastSeen))
@@ -380,4 +412,12 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// drawQR draws uri as a QR code for a terminal.
+func drawQR(w io.Writer, uri string) {
+	fmt.Fprintln(w)
+	qrterminal.GenerateWithConfig(uri, qrterminal.Config{Level: qrterminal.L, Writer: w, HalfBlocks: true,
+		BlackChar: qrterminal.BLACK_BLACK, WhiteBlackChar: qrterminal.WHITE_BLACK, WhiteChar: qrterminal.WHITE_WHITE,
+		BlackWhiteChar: qrterminal.BLACK_WHITE, QuietZone: 2})
 }
