@@ -247,7 +247,12 @@ func (n *nas) awaitAccept(req []byte) {
 
 func (e *cliEnv) enrollSecret(args ...string) (serial string, seed []byte) {
 	e.t.Helper()
-	m := enrollJSON(e.t, e, args...)
+	return e.enrollSecretFrom(enrollJSON(e.t, e, args...))
+}
+
+// enrollSecretFrom reads the seed out of `token enroll --json` output.
+func (e *cliEnv) enrollSecretFrom(m map[string]string) (serial string, seed []byte) {
+	e.t.Helper()
 	i := strings.Index(m["uri"], "secret=")
 	sec := m["uri"][i+7:]
 	if j := strings.IndexByte(sec, '&'); j >= 0 {

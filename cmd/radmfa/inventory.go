@@ -228,14 +228,14 @@ func tokenImport(c *cli.Context, e *env) error {
 	if err != nil {
 		return friendly(err)
 	}
-	verb := "imported"
+	verb, note := "imported", ""
 	if c.Bool("dry-run") {
-		verb = "would import (dry run, nothing written)"
+		verb, note = "would import", " (dry run: nothing written)"
 	}
 	if c.Bool("json") {
 		return writeJSON(c.App.Writer, map[string]any{"imported": res.Tokens, "by_type": res.ByType, "dry_run": c.Bool("dry-run")})
 	}
-	fmt.Fprintf(c.App.Writer, "%s %d tokens into the inventory (hotp %d, totp %d)\n", verb, res.Tokens, res.ByType["hotp"], res.ByType["totp"])
+	fmt.Fprintf(c.App.Writer, "%s %d tokens into the inventory (hotp %d, totp %d)%s\n", verb, res.Tokens, res.ByType["hotp"], res.ByType["totp"], note)
 	return nil
 }
 
@@ -260,6 +260,9 @@ func readSeedCSV(r io.Reader, prog *progress) ([]otp.PSKCKey, []auth.ImportProbl
 		if line == 1 && len(rec) > 0 && strings.EqualFold(strings.TrimSpace(rec[0]), "serial") {
 			continue
 		}
+		if len(rec) > 0 && strings.TrimSpace(rec[0]) != "" && len(rec[0]) <= 64 {
+			id += " (" + strings.TrimSpace(rec[0]) + ")"
+		}
 		if len(rec) != 5 {
 			problems = append(problems, auth.ImportProblem{KeyID: id, Msg: fmt.Sprintf("%d fields, want serial,secret,type,digits,period_or_counter", len(rec))})
 			continue
@@ -269,7 +272,7 @@ func readSeedCSV(r io.Reader, prog *progress) ([]otp.PSKCKey, []auth.ImportProbl
 			problems = append(problems, auth.ImportProblem{KeyID: id, Msg: err.Error()})
 			continue
 		}
-		k.KeyID = id + " (" + k.Serial + ")"
+		k.KeyID = id
 		keys = append(keys, k)
 		prog.tick("read")
 	}
