@@ -54,8 +54,20 @@ push_scenarios() {
   rm -rf "$dir"
 }
 
+import_scenario() { # 100,000 PSK-encrypted hardware keys into the inventory
+  local dir
+  dir=$(mktemp -d /tmp/radmfa-import.XXXXXX)
+  (umask 077; echo 00112233445566778899aabbccddeeff >"$dir/psk.hex")
+  ./bin/radmfa-load pskc --keys 100000 --out "$dir/100k.pskcxml" --key-file "$dir/psk.hex"
+  ./bin/radmfa --data-dir "$dir/d" user list >/dev/null
+  /usr/bin/time -f '{"scenario":"import-100k","seconds":%e,"peak_rss_kib":%M}' \
+    ./bin/radmfa --data-dir "$dir/d" token import "$dir/100k.pskcxml" --key-file "$dir/psk.hex" 2>&1 >/dev/null | tee -a "$RESULTS"
+  rm -rf "$dir"
+}
+
 scenario users-1k 1000 0
 scenario users-100k 100000 0
 scenario tokens-1m 1000 999000
 push_scenarios
+import_scenario
 echo "results: $RESULTS"

@@ -157,14 +157,13 @@ type xKeyPackage struct {
 
 // pskcReader holds what the container header says.
 type pskcReader struct {
-	opt       PSKCOptions
-	encKey    []byte // nil: the file has no encryption key
-	encErr    error  // why encKey could not be had
-	macKey    []byte
-	macAlg    string
-	problems  []PSKCProblem
-	packages  int
-	maxFields int
+	opt      PSKCOptions
+	encKey   []byte // nil: the file has no encryption key
+	encErr   error  // why encKey could not be had
+	macKey   []byte
+	macAlg   string
+	problems []PSKCProblem
+	packages int
 }
 
 func (r *pskcReader) problem(id, format string, a ...any) {

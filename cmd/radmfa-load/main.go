@@ -19,7 +19,7 @@ func main() {
 		Name:  "radmfa-load",
 		Usage: "RADIUS load generator and benchmark seeder for radmfa",
 		Commands: []*cli.Command{
-			seedCommand(),
+			seedCommand(), pskcCommand(),
 			runCommand(),
 		},
 	}

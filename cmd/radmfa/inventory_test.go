@@ -124,7 +124,7 @@ func TestImportIsAllOrNothing(t *testing.T) {
 		"CSV-2,GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ,totp,6,30\n"
 	tests := []struct {
 		name, content, want string
-		args               []string
+		args                []string
 	}{
 		{"bad secret among good lines", good + "CSV-3,zz!!,hotp,6,0\n", "line 4 (CSV-3): secret is neither hex nor base32", nil},
 		{"duplicate serial in the file", good + "CSV-1,3132,hotp,6,0\n", "appears twice", nil},

@@ -160,12 +160,25 @@ func testPushDevices(t *testing.T, s store.Store) {
 	if devs, _ := s.UserDevices(ctx, "bob"); len(devs) != 0 {
 		t.Fatalf("UserDevices after revoke = %+v", devs)
 	}
+	// Destroying the seed (token return) destroys the phone binding too.
+	if _, err := s.UpdateToken(ctx, by, "P2", "token.return", func(t *store.Token) error {
+		t.State, t.User, t.Seed = store.StateInventory, "", nil
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Device(ctx, "P2"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("device after the seed was destroyed: %v", err)
+	}
+	if taken, err := s.ExistingSerials(ctx, []string{"P2", "P3", "nope"}); err != nil || len(taken) != 2 {
+		t.Fatalf("ExistingSerials = %v, %v", taken, err)
+	}
 	// Deleting the token deletes the device.
 	if err := s.DeleteToken(ctx, by, "P2"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Device(ctx, "P2"); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("device after token delete: %v", err)
+	if _, err := s.Token(ctx, "P2"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("token after delete: %v", err)
 	}
 
 	until := now.Add(time.Hour)
