@@ -6,6 +6,7 @@ import (
 	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/pbkdf2"
+	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -41,8 +42,9 @@ type PSKCKey struct {
 
 // PSKCOptions are the keys to decrypt with and the limits.
 type PSKCOptions struct {
-	PreSharedKey []byte // for EncryptionKey/KeyName files
-	Password     string // for DerivedKey (PBKDF2) files
+	PreSharedKey []byte          // for EncryptionKey/KeyName files
+	Password     string          // for DerivedKey (PBKDF2) files
+	PrivateKey   *rsa.PrivateKey // for X509Data (RSA key transport) files
 	// MaxSize bounds the file (default 512 MiB).
 	MaxSize int64
 }
@@ -81,6 +83,8 @@ const (
 	xencAES128CBC  = "http://www.w3.org/2001/04/xmlenc#aes128-cbc"
 	xencAES192CBC  = "http://www.w3.org/2001/04/xmlenc#aes192-cbc"
 	xencAES256CBC  = "http://www.w3.org/2001/04/xmlenc#aes256-cbc"
+	xencRSA15      = "http://www.w3.org/2001/04/xmlenc#rsa_1_5"
+	xencRSAOAEP    = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"
 	dsigHMACSHA1   = "http://www.w3.org/2000/09/xmldsig#hmac-sha1"
 	dsigHMACSHA256 = "http://www.w3.org/2001/04/xmldsig-more#hmac-sha256"
 	dsigHMACSHA512 = "http://www.w3.org/2001/04/xmldsig-more#hmac-sha512"
@@ -160,6 +164,7 @@ type pskcReader struct {
 	opt      PSKCOptions
 	encKey   []byte // nil: the file has no encryption key
 	encErr   error  // why encKey could not be had
+	rsaKey   *rsa.PrivateKey
 	macKey   []byte
 	macAlg   string
 	problems []PSKCProblem
@@ -291,7 +296,11 @@ func (r *pskcReader) encryptionKey(ek xEncryptionKey) {
 		}
 		r.encKey, r.encErr = pbkdf2.Key(h, r.opt.Password, salt, p.Iterations, p.KeyLength)
 	case ek.X509Data != nil:
-		r.encErr = errors.New("asymmetric key transport (X.509/RSA) is not supported: have the vendor re-export with a pre-shared key or a password")
+		if r.opt.PrivateKey == nil {
+			r.encErr = errors.New("the file is encrypted to an X.509 certificate (RSA key transport): give --private-key")
+			return
+		}
+		r.rsaKey = r.opt.PrivateKey
 	default:
 		// A named pre-shared key, or an unnamed one (python-pskc writes an
 		// empty EncryptionKey).
@@ -371,6 +380,31 @@ func (r *pskcReader) decrypt(ev xEncrypted) ([]byte, error) {
 	return pt[:len(pt)-n], nil
 }
 
+// decryptRSA opens a value encrypted to the importer's RSA key (RFC 6030
+// section 6.3; the RSA padding authenticates it, there is no MAC).
+func (r *pskcReader) decryptRSA(ev xEncrypted) ([]byte, error) {
+	if r.rsaKey == nil {
+		if r.encErr != nil {
+			return nil, r.encErr
+		}
+		return nil, errors.New("RSA-encrypted, but the file names no certificate")
+	}
+	ct, err := b64(ev.CipherValue)
+	if err != nil {
+		return nil, errors.New("malformed CipherValue")
+	}
+	var pt []byte
+	if ev.EncryptionMethod.Algorithm == xencRSAOAEP {
+		pt, err = rsa.DecryptOAEP(sha1.New(), nil, r.rsaKey, ct, nil)
+	} else {
+		pt, err = rsa.DecryptPKCS1v15(nil, r.rsaKey, ct)
+	}
+	if err != nil {
+		return nil, errors.New("RSA decryption failed (wrong private key?)")
+	}
+	return pt, nil
+}
+
 // value returns a Data value, decrypting and checking its MAC.
 func (r *pskcReader) value(v *xValue) ([]byte, error) {
 	if v.PlainValue != nil {
@@ -378,6 +412,9 @@ func (r *pskcReader) value(v *xValue) ([]byte, error) {
 	}
 	if v.EncryptedValue == nil {
 		return nil, errors.New("neither PlainValue nor EncryptedValue")
+	}
+	if alg := v.EncryptedValue.EncryptionMethod.Algorithm; alg == xencRSA15 || alg == xencRSAOAEP {
+		return r.decryptRSA(*v.EncryptedValue)
 	}
 	if r.encKey == nil {
 		if r.encErr != nil {

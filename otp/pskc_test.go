@@ -2,11 +2,15 @@ package otp
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -47,7 +51,7 @@ func TestPSKCRFC6030Figures(t *testing.T) {
 		{"7", PSKCOptions{Password: "qwerty"}, 1, "12345678901234567890", "987654321", 8, ""},
 		{"7", PSKCOptions{Password: "Qwerty"}, 0, "", "", 0, "wrong key or password"},
 		{"7", PSKCOptions{}, 0, "", "", 0, "give --password"},
-		{"8", PSKCOptions{}, 0, "", "", 0, "asymmetric key transport"},
+		{"8", PSKCOptions{}, 0, "", "", 0, "give --private-key"},
 	}
 	for _, tc := range tests {
 		t.Run("figure "+tc.figure+" "+tc.wantErr, func(t *testing.T) {
@@ -191,5 +195,30 @@ func BenchmarkReadPSKC(b *testing.B) {
 		if err := ReadPSKC(bytes.NewReader(buf.Bytes()), PSKCOptions{PreSharedKey: psk}, func(PSKCKey) error { n++; return nil }); err != nil || n != len(keys) {
 			b.Fatal(err, n)
 		}
+	}
+}
+
+// RSA key transport (RFC 6030 figure 8): the vendor encrypts each secret to
+// the importer's certificate. The RFC does not publish figure 8's private
+// key, so the test re-encrypts the figure's secret to a key of its own.
+func TestPSKCRSAKeyTransport(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := []byte("12345678901234567890")
+	ct, err := rsa.EncryptPKCS1v15(rand.Reader, &key.PublicKey, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?s)(<Secret>.*?<xenc:CipherValue>).*?(</xenc:CipherValue>)`)
+	doc := re.ReplaceAllString(string(readFigure(t, "8")), "${1}"+base64.StdEncoding.EncodeToString(ct)+"${2}")
+	keys, err := readAll([]byte(doc), PSKCOptions{PrivateKey: key})
+	if err != nil || len(keys) != 1 || !bytes.Equal(keys[0].Secret, secret) || keys[0].Serial != "987654321" || keys[0].Params.Digits != 6 {
+		t.Fatalf("keys %+v, err %v", keys, err)
+	}
+	other, _ := rsa.GenerateKey(rand.Reader, 2048)
+	if _, err := readAll([]byte(doc), PSKCOptions{PrivateKey: other}); err == nil || !strings.Contains(err.Error(), "RSA decryption failed") {
+		t.Fatalf("wrong private key: %v", err)
 	}
 }

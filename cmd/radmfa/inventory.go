@@ -3,8 +3,11 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/csv"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +37,7 @@ func inventoryCommands() []*cli.Command {
 			ArgsUsage: "FILE",
 			Flags: append([]cli.Flag{
 				&cli.StringFlag{Name: "format", Value: "auto", Usage: "pskc, csv (serial,secret,type,digits,period_or_counter) or auto"},
+				&cli.StringFlag{Name: "private-key", Usage: "PEM RSA private key, for PSKC files encrypted to your certificate"},
 				&cli.BoolFlag{Name: "dry-run", Usage: "check everything, write nothing"},
 				&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 			}, keyFlags...),
@@ -195,7 +199,13 @@ func tokenImport(c *cli.Context, e *env) error {
 	var problems []auth.ImportProblem
 	switch format {
 	case "pskc":
-		err = otp.ReadPSKC(br, otp.PSKCOptions{PreSharedKey: psk, Password: password}, func(k otp.PSKCKey) error {
+		var rsaKey *rsa.PrivateKey
+		if f := c.String("private-key"); f != "" {
+			if rsaKey, err = loadRSAKey(f); err != nil {
+				return err
+			}
+		}
+		err = otp.ReadPSKC(br, otp.PSKCOptions{PreSharedKey: psk, Password: password, PrivateKey: rsaKey}, func(k otp.PSKCKey) error {
 			keys = append(keys, k)
 			prog.tick("read")
 			return nil
@@ -237,6 +247,26 @@ func tokenImport(c *cli.Context, e *env) error {
 	}
 	fmt.Fprintf(c.App.Writer, "%s %d tokens into the inventory (hotp %d, totp %d)%s\n", verb, res.Tokens, res.ByType["hotp"], res.ByType["totp"], note)
 	return nil
+}
+
+// loadRSAKey reads a PEM RSA private key (PKCS#1 or PKCS#8).
+func loadRSAKey(path string) (*rsa.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--private-key: %w", err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, fmt.Errorf("--private-key %s: no PEM block", path)
+	}
+	if k, err := x509.ParsePKCS1PrivateKey(blk.Bytes); err == nil {
+		return k, nil
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if rk, ok := k.(*rsa.PrivateKey); err == nil && ok {
+		return rk, nil
+	}
+	return nil, fmt.Errorf("--private-key %s: not an RSA private key", path)
 }
 
 // readSeedCSV reads serial,secret,type,digits,period_or_counter lines (a

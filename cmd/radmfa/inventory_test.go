@@ -1,11 +1,17 @@
 package main
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -284,5 +290,31 @@ func TestExportImportRoundTrip(t *testing.T) {
 	other.ok("token", "assign", toks[0].Serial, "cat")
 	if !strings.Contains(other.ok("token", "check", "cat", hotpAt(seed, 0)), "accept") {
 		t.Fatal("exported key does not authenticate on the other server")
+	}
+}
+
+// RFC 6030 figure 8 (RSA key transport), its secret re-encrypted to a key
+// of the test's own (the RFC does not publish its private key).
+func TestImportRSAKeyTransport(t *testing.T) {
+	e := newCLI(t)
+	dir := t.TempDir()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kf := filepath.Join(dir, "key.pem")
+	os.WriteFile(kf, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600)
+	ct, _ := rsa.EncryptPKCS1v15(rand.Reader, &key.PublicKey, []byte("12345678901234567890"))
+	re := regexp.MustCompile(`(?s)(<Secret>.*?<xenc:CipherValue>).*?(</xenc:CipherValue>)`)
+	f := filepath.Join(dir, "fig8.pskcxml")
+	os.WriteFile(f, []byte(re.ReplaceAllString(string(mustRead(t, "rfc6030-figure8.pskcxml")), "${1}"+base64.StdEncoding.EncodeToString(ct)+"${2}")), 0o600)
+	if _, errs, code := e.run("token", "import", f); code == 0 || !strings.Contains(errs, "--private-key") {
+		t.Fatalf("without the key: %d %s", code, errs)
+	}
+	e.ok("token", "import", f, "--private-key", kf)
+	e.ok("user", "add", "dee")
+	e.ok("token", "assign", "987654321", "dee")
+	if !strings.Contains(e.ok("token", "check", "dee", hotpAt([]byte("12345678901234567890"), 0)), "accept") {
+		t.Fatal("the RSA-transported key does not authenticate")
 	}
 }
