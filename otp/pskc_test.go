@@ -207,6 +207,7 @@ func TestPSKCRSAKeyTransport(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret := []byte("12345678901234567890")
+	//lint:ignore SA1019 the test writes what vendors write (rsa_1_5)
 	ct, err := rsa.EncryptPKCS1v15(rand.Reader, &key.PublicKey, secret)
 	if err != nil {
 		t.Fatal(err)

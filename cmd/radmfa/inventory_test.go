@@ -304,6 +304,7 @@ func TestImportRSAKeyTransport(t *testing.T) {
 	}
 	kf := filepath.Join(dir, "key.pem")
 	os.WriteFile(kf, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600)
+	//lint:ignore SA1019 the test writes what vendors write (rsa_1_5)
 	ct, _ := rsa.EncryptPKCS1v15(rand.Reader, &key.PublicKey, []byte("12345678901234567890"))
 	re := regexp.MustCompile(`(?s)(<Secret>.*?<xenc:CipherValue>).*?(</xenc:CipherValue>)`)
 	f := filepath.Join(dir, "fig8.pskcxml")
