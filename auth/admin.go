@@ -77,19 +77,23 @@ func (s *Service) Enroll(ctx context.Context, by string, r EnrollRequest) (Enrol
 	return s.enrollSoft(ctx, by, r, time.Time{}, "")
 }
 
-// enrollSoft creates a soft token (valid until until, when set).
-func (s *Service) enrollSoft(ctx context.Context, by string, r EnrollRequest, until time.Time, desc string) (Enrolled, error) {
-	u, err := s.store.User(ctx, r.User)
-	if err != nil {
-		return Enrolled{}, err
+// softParts are what a new soft token needs: its user, PIN hash and seed.
+func (s *Service) softParts(ctx context.Context, r EnrollRequest) (u store.User, pinHash string, seed []byte, err error) {
+	if u, err = s.store.User(ctx, r.User); err != nil {
+		return
 	}
-	pinHash := ""
 	if r.PIN != "" {
 		if pinHash, err = s.hashValidPIN(r.PIN); err != nil {
-			return Enrolled{}, err
+			return
 		}
 	}
-	seed, err := otp.NewSeed(rand.Reader, r.Params.Algorithm)
+	seed, err = otp.NewSeed(rand.Reader, r.Params.Algorithm)
+	return
+}
+
+// enrollSoft creates a soft token (valid until until, when set).
+func (s *Service) enrollSoft(ctx context.Context, by string, r EnrollRequest, until time.Time, desc string) (Enrolled, error) {
+	u, pinHash, seed, err := s.softParts(ctx, r)
 	if err != nil {
 		return Enrolled{}, err
 	}

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
@@ -102,17 +101,7 @@ func (s *Service) EnrollInventory(ctx context.Context, by, serial string, r Enro
 	if r.Params.Type == otp.HOTP {
 		r.Params.Period = 0
 	}
-	u, err := s.store.User(ctx, r.User)
-	if err != nil {
-		return Enrolled{}, err
-	}
-	pinHash := ""
-	if r.PIN != "" {
-		if pinHash, err = s.hashValidPIN(r.PIN); err != nil {
-			return Enrolled{}, err
-		}
-	}
-	seed, err := otp.NewSeed(rand.Reader, r.Params.Algorithm)
+	u, pinHash, seed, err := s.softParts(ctx, r)
 	if err != nil {
 		return Enrolled{}, err
 	}
