@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/radmfa/radmfa/otp"
@@ -125,30 +124,18 @@ type ImportResult struct {
 	ByType map[string]int
 }
 
-// ImportProblem is one reason an import was refused.
-type ImportProblem struct {
-	KeyID string `json:"key_id,omitempty"`
-	Msg   string `json:"problem"`
-}
+// ImportProblem is one reason an import was refused, by key id.
+type ImportProblem = otp.PSKCProblem
 
 // ImportError lists every problem of a refused import; nothing was written.
 type ImportError struct{ Problems []ImportProblem }
 
 func (e *ImportError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "import refused, nothing imported: %d problem(s)", len(e.Problems))
-	for i, p := range e.Problems {
-		if i == 20 {
-			fmt.Fprintf(&b, "\n  ... and %d more (--json lists all)", len(e.Problems)-20)
-			break
-		}
-		if p.KeyID != "" {
-			fmt.Fprintf(&b, "\n  key %s: %s", p.KeyID, p.Msg)
-		} else {
-			fmt.Fprintf(&b, "\n  %s", p.Msg)
-		}
+	msg := otp.FormatProblems("import refused, nothing imported", "\n  ", e.Problems)
+	if len(e.Problems) > 20 {
+		msg += " (--json lists all)"
 	}
-	return b.String()
+	return msg
 }
 
 // ImportKeys puts keys into the inventory as hardware tokens, all or

@@ -51,29 +51,35 @@ type PSKCOptions struct {
 
 // PSKCProblem is one thing wrong with a file, by key id when it has one.
 type PSKCProblem struct {
-	KeyID string
-	Msg   string
+	KeyID string `json:"key_id,omitempty"`
+	Msg   string `json:"problem"`
+}
+
+func (p PSKCProblem) String() string {
+	if p.KeyID != "" {
+		return "key " + p.KeyID + ": " + p.Msg
+	}
+	return p.Msg
+}
+
+// FormatProblems lists up to 20 problems after head, each after sep.
+func FormatProblems(head, sep string, ps []PSKCProblem) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d problem(s)", head, len(ps))
+	for i, p := range ps {
+		if i == 20 {
+			fmt.Fprintf(&b, "%s... and %d more", sep, len(ps)-20)
+			break
+		}
+		b.WriteString(sep + p.String())
+	}
+	return b.String()
 }
 
 // PSKCError lists every problem found in a file.
 type PSKCError struct{ Problems []PSKCProblem }
 
-func (e *PSKCError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "pskc: %d problem(s)", len(e.Problems))
-	for i, p := range e.Problems {
-		if i == 20 {
-			fmt.Fprintf(&b, "; ... and %d more", len(e.Problems)-20)
-			break
-		}
-		if p.KeyID != "" {
-			fmt.Fprintf(&b, "; key %s: %s", p.KeyID, p.Msg)
-		} else {
-			fmt.Fprintf(&b, "; %s", p.Msg)
-		}
-	}
-	return b.String()
-}
+func (e *PSKCError) Error() string { return FormatProblems("pskc", "; ", e.Problems) }
 
 // Algorithm and encryption URIs.
 const (

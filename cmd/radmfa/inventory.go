@@ -212,10 +212,7 @@ func tokenImport(c *cli.Context, e *env) error {
 		})
 		var pe *otp.PSKCError
 		if errors.As(err, &pe) {
-			for _, p := range pe.Problems {
-				problems = append(problems, auth.ImportProblem{KeyID: p.KeyID, Msg: p.Msg})
-			}
-			err = nil
+			problems, err = pe.Problems, nil
 		}
 	case "csv":
 		if psk != nil || password != "" {
