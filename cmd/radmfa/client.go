@@ -3,9 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -169,19 +167,9 @@ func readSecret(c *cli.Context) (string, error) {
 	if c.IsSet("secret") == c.IsSet("secret-file") {
 		return "", errors.New("give exactly one of --secret and --secret-file")
 	}
-	secret := c.String("secret")
-	if f := c.String("secret-file"); f != "" {
-		var b []byte
-		var err error
-		if f == "-" {
-			b, err = io.ReadAll(io.LimitReader(os.Stdin, 4096))
-		} else {
-			b, err = os.ReadFile(f)
-		}
-		if err != nil {
-			return "", fmt.Errorf("--secret-file: %w", err)
-		}
-		secret = strings.TrimRight(string(b), "\r\n")
+	secret, err := flagOrFile(c, "secret", 4096)
+	if err != nil {
+		return "", err
 	}
 	if len(secret) < 6 || len(secret) > 128 {
 		return "", errors.New("a shared secret has 6 to 128 characters")

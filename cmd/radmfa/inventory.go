@@ -114,24 +114,8 @@ func inventoryCommands() []*cli.Command {
 
 // readPSKCKeys returns the pre-shared key and password the flags give.
 func readPSKCKeys(c *cli.Context) (psk []byte, password string, err error) {
-	if c.IsSet("password") && c.IsSet("password-file") {
-		return nil, "", errors.New("give --password or --password-file, not both")
-	}
-	password = c.String("password")
-	if f := c.String("password-file"); f != "" {
-		var b []byte
-		if f == "-" {
-			b, err = io.ReadAll(io.LimitReader(os.Stdin, 4096))
-		} else {
-			b, err = os.ReadFile(f)
-		}
-		if err != nil {
-			return nil, "", fmt.Errorf("--password-file: %w", err)
-		}
-		password = strings.TrimRight(string(b), "\r\n")
-		if password == "" {
-			return nil, "", errors.New("--password-file is empty")
-		}
+	if password, err = flagOrFile(c, "password", 4096); err != nil {
+		return nil, "", err
 	}
 	if f := c.String("key-file"); f != "" {
 		b, err := os.ReadFile(f)

@@ -240,33 +240,38 @@ func tokenSimple(name, help string, fn func(*cli.Context, *env, string) error, d
 
 // readPIN returns the PIN from --pin or --pin-file, or "".
 func readPIN(c *cli.Context) (string, error) {
-	if c.IsSet("pin") && c.IsSet("pin-file") {
-		return "", errors.New("give --pin or --pin-file, not both")
+	if c.IsSet("pin") && c.String("pin") == "" {
+		return "", errors.New("--pin is empty")
 	}
-	if c.IsSet("pin") {
-		if c.String("pin") == "" {
-			return "", errors.New("--pin is empty")
-		}
-		return c.String("pin"), nil
+	return flagOrFile(c, "pin", 1024)
+}
+
+// flagOrFile returns the value of --NAME, or of the file --NAME-file names
+// ('-': stdin, at most max bytes) without its line end; "" when neither is
+// given. Secrets belong in files: the command line is visible to others.
+func flagOrFile(c *cli.Context, name string, max int64) (string, error) {
+	if c.IsSet(name) && c.IsSet(name+"-file") {
+		return "", fmt.Errorf("give --%s or --%s-file, not both", name, name)
 	}
-	if !c.IsSet("pin-file") {
-		return "", nil
+	f := c.String(name + "-file")
+	if f == "" {
+		return c.String(name), nil
 	}
 	var b []byte
 	var err error
-	if f := c.String("pin-file"); f == "-" {
-		b, err = io.ReadAll(io.LimitReader(os.Stdin, 1024))
+	if f == "-" {
+		b, err = io.ReadAll(io.LimitReader(os.Stdin, max))
 	} else {
 		b, err = os.ReadFile(f)
 	}
 	if err != nil {
-		return "", fmt.Errorf("--pin-file: %w", err)
+		return "", fmt.Errorf("--%s-file: %w", name, err)
 	}
-	pin := strings.TrimRight(string(b), "\r\n")
-	if pin == "" {
-		return "", errors.New("--pin-file is empty")
+	v := strings.TrimRight(string(b), "\r\n")
+	if v == "" {
+		return "", fmt.Errorf("--%s-file is empty", name)
 	}
-	return pin, nil
+	return v, nil
 }
 
 func tokenEnroll(c *cli.Context, e *env) error {
