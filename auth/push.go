@@ -234,7 +234,8 @@ func (s *Service) commitPushApproval(ctx context.Context, req Request, now time.
 			return s.record(ctx, req, now, Result{Reason: reason, User: user, Serial: r.Serial})
 		}
 		res := Result{Decision: Accept, Reason: ReasonPushApproved, User: user, Serial: r.Serial}
-		up := store.TokenAuth{ID: tok.ID, UserID: user.ID, Accepted: true, Version: tok.Version, Counter: tok.Counter,
+		up := store.TokenAuth{ID: tok.ID, UserID: user.ID, Accepted: true, Activate: tok.State == store.StateAssigned,
+			Version: tok.Version, Counter: tok.Counter,
 			LastStep: tok.LastStep, Drift: tok.Drift}
 		res, err = s.commit(ctx, req, now, res, []store.TokenAuth{up})
 		if errors.Is(err, store.ErrConflict) {

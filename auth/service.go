@@ -340,7 +340,8 @@ func (s *Service) check(u store.User, t store.Token, password string, now time.T
 		pinOK = ok && pin != ""
 	}
 	p := otp.Params{Type: otpType(t.Type), Algorithm: otp.Algorithm(t.Algorithm), Digits: t.Digits, Period: t.Period}
-	up := store.TokenAuth{ID: t.ID, UserID: u.ID, Accepted: true, Version: t.Version, Counter: t.Counter, LastStep: t.LastStep, Drift: t.Drift}
+	up := store.TokenAuth{ID: t.ID, UserID: u.ID, Accepted: true, Activate: t.State == store.StateAssigned,
+		Version: t.Version, Counter: t.Counter, LastStep: t.LastStep, Drift: t.Drift}
 	var codeOK bool
 	switch p.Type {
 	case otp.HOTP:

@@ -121,6 +121,13 @@ func OpenSQLite(o Options) (*SQLite, error) {
 		wdb.Close()
 		return nil, err
 	}
+	// The checkpointer (below) copies the WAL back from its own connection;
+	// the writer, whose commits every login waits for, checkpoints only if
+	// the WAL grows large all the same.
+	if _, err := wdb.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", writerCheckpointPages)); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
 	rq := url.Values{}
 	rq.Set("_busy_timeout", "10000")
 	rq.Set("_foreign_keys", "on")
@@ -261,9 +268,9 @@ func (s *SQLite) checkKey(ctx context.Context) error {
 // statements are the prepared statements of the hot paths: the login read
 // and the login write.
 type statements struct {
-	userTokens, user    *sql.Stmt // on rdb
-	accept, fail, audit *sql.Stmt // on wdb
-	auditN              *sql.Stmt // auditBatch rows at once
+	userTokens, user                    *sql.Stmt // on rdb
+	accept, acceptActivate, fail, audit *sql.Stmt // on wdb
+	auditN                              *sql.Stmt // auditBatch rows at once
 }
 
 func (s *SQLite) prepare() error {
@@ -281,7 +288,11 @@ func (s *SQLite) prepare() error {
 			` FROM tokens t JOIN users u ON u.id = t.user_id WHERE u.name = ? ORDER BY t.serial`),
 		user: prep(s.rdb, `SELECT `+userCols+` FROM users WHERE name = ?`),
 		accept: prep(s.wdb, `UPDATE tokens SET counter = ?, last_step = ?, drift = ?, fail_count = 0, last_used = ?,
-			state = CASE WHEN state = 'assigned' THEN 'active' ELSE state END, version = version + 1
+			version = version + 1
+			WHERE id = ? AND version = ? AND state IN ('assigned', 'active')
+			AND user_id = (SELECT id FROM users WHERE id = ? AND disabled = 0)`),
+		acceptActivate: prep(s.wdb, `UPDATE tokens SET counter = ?, last_step = ?, drift = ?, fail_count = 0, last_used = ?,
+			state = 'active', version = version + 1
 			WHERE id = ? AND version = ? AND state IN ('assigned', 'active')
 			AND user_id = (SELECT id FROM users WHERE id = ? AND disabled = 0)`),
 		fail: prep(s.wdb, `UPDATE tokens SET fail_count = fail_count + 1,
@@ -418,6 +429,11 @@ func (s *SQLite) commit(batch []writeOp) {
 		op.done <- results[i]
 	}
 }
+
+// writerCheckpointPages is the WAL size (pages) at which the writer itself
+// checkpoints after a commit: 64 MiB, a backstop for when the checkpointer
+// falls behind.
+const writerCheckpointPages = 16384
 
 // checkpointEvery is how often the WAL is copied back into the database.
 const checkpointEvery = 250 * time.Millisecond

@@ -159,6 +159,9 @@ type TokenAuth struct {
 	// ErrConflict, writing nothing, unless the token still has Version, is
 	// still usable and still belongs to UserID, and that user is enabled.
 	Accepted bool
+	// Activate: the token was read 'assigned'; its first accept makes it
+	// 'active'. Only then is the state (and its index) written.
+	Activate bool
 	UserID   int64
 	Version  int64
 	Counter  uint64

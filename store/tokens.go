@@ -257,7 +257,11 @@ func (s *SQLite) CommitAuth(ctx context.Context, c AuthCommit) error {
 			if !ta.Accepted {
 				continue
 			}
-			res, err := tx.Stmt(s.stmts.accept).Exec(int64(ta.Counter), ta.LastStep, ta.Drift, at, ta.ID, ta.Version, ta.UserID)
+			stmt := s.stmts.accept
+			if ta.Activate {
+				stmt = s.stmts.acceptActivate
+			}
+			res, err := tx.Stmt(stmt).Exec(int64(ta.Counter), ta.LastStep, ta.Drift, at, ta.ID, ta.Version, ta.UserID)
 			if err != nil {
 				return fmt.Errorf("store: token %d: %w", ta.ID, err)
 			}

@@ -245,7 +245,7 @@ func testCommitAuthCAS(t *testing.T, s store.Store) {
 	alice := mustUser(t, s, "alice")
 	tok := mustToken(t, s, store.Token{Serial: "C1", User: "alice", State: store.StateAssigned, FailCount: 2})
 	at := time.Unix(1_700_000_000, 0)
-	ok := store.AuthCommit{At: at, Tokens: []store.TokenAuth{{ID: tok.ID, UserID: alice.ID, Accepted: true, Version: tok.Version, Counter: 5}},
+	ok := store.AuthCommit{At: at, Tokens: []store.TokenAuth{{ID: tok.ID, UserID: alice.ID, Accepted: true, Activate: true, Version: tok.Version, Counter: 5}},
 		Audit: store.AuditEvent{Actor: "radius:nas", Action: "auth", User: "alice", Serial: "C1", Result: "accept"}}
 	if err := s.CommitAuth(ctx, ok); err != nil {
 		t.Fatal(err)
