@@ -264,7 +264,7 @@ func (p *population) take(ctx context.Context) (user int, password string, err e
 				c := p.counters[u]
 				p.counters[u]++ // whatever the answer, this code is spent
 				p.mu.Unlock()
-				return u, otp.Code(AnchorSeed(u), c, hotpParams), nil
+				return u, otp.NewGenerator(AnchorSeed(u), hotpParams).Code(c), nil
 			default:
 				step := otp.Step(p.cfg.Now().Unix(), 30)
 				p.mu.Lock()
@@ -283,7 +283,7 @@ func (p *population) take(ctx context.Context) (user int, password string, err e
 					}
 					continue
 				}
-				return u, otp.Code(AnchorSeed(u), uint64(step), totpParams), nil
+				return u, otp.NewGenerator(AnchorSeed(u), totpParams).Code(uint64(step)), nil
 			}
 		case <-ctx.Done():
 			return 0, "", ctx.Err()
