@@ -5,12 +5,15 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/radmfa/radmfa/store"
 	"github.com/radmfa/radmfa/store/storetest"
@@ -284,5 +287,55 @@ func TestBulkAllOrNothing(t *testing.T) {
 	}
 	if _, err := s.User(ctx, "u3"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatal("a failed batch left a user behind")
+	}
+}
+
+// TestGroupCommitLingers: writes that arrive one after another, each within
+// Linger of the last, share one transaction; with lingering off each has
+// its own. The observer sees every transaction.
+func TestGroupCommitLingers(t *testing.T) {
+	tests := []struct {
+		name   string
+		linger time.Duration
+		want   []int // writes per transaction
+	}{
+		{"lingering", 50 * time.Millisecond, []int{6}},
+		{"off", -1, []int{1, 1, 1, 1, 1, 1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := store.OpenSQLite(store.Options{Path: filepath.Join(dir, "radmfa.db"), Key: newKey(t, dir), Linger: tc.linger})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			var mu sync.Mutex
+			var got []int
+			s.ObserveCommits(func(n int, d time.Duration) {
+				mu.Lock()
+				defer mu.Unlock()
+				got = append(got, n)
+				if d <= 0 {
+					t.Errorf("transaction took %v", d)
+				}
+			})
+			var wg sync.WaitGroup
+			for i := range 6 {
+				// 5 ms apart: far longer than a commit, far shorter than Linger.
+				time.Sleep(5 * time.Millisecond)
+				wg.Go(func() {
+					if err := s.Audit(context.Background(), store.AuditEvent{Actor: "t", Action: "test", Result: fmt.Sprint(i)}); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			mu.Lock()
+			defer mu.Unlock()
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("writes per transaction %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

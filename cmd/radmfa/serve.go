@@ -150,6 +150,7 @@ func serve(c *cli.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := radius.NewMetrics(reg)
+	observeCommits(st, reg)
 	ps, err := startPush(c, st, log, reg, dev)
 	if err != nil {
 		return err
@@ -235,4 +236,22 @@ func devSetup(c *cli.Context, st *store.SQLite) error {
   radtest alice CODE 127.0.0.1 0 %[2]s
 `, c.String("data-dir"), devSecret)
 	return nil
+}
+
+// observeCommits exports how the store's group commit batches: writes per
+// transaction and the time each transaction takes.
+func observeCommits(st *store.SQLite, reg prometheus.Registerer) {
+	batch := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "radmfa_store_commit_writes", Help: "Writes (logins, admin changes) committed together in one SQLite transaction.",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+	})
+	took := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "radmfa_store_commit_duration_seconds", Help: "Time of one SQLite write transaction, begin to commit.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .5},
+	})
+	reg.MustRegister(batch, took)
+	st.ObserveCommits(func(n int, d time.Duration) {
+		batch.Observe(float64(n))
+		took.Observe(d.Seconds())
+	})
 }
