@@ -287,7 +287,9 @@ func (s *SQLite) checkKey(ctx context.Context) error {
 type statements struct {
 	userTokens, user                    *sql.Stmt // on rdb
 	accept, acceptActivate, fail, audit *sql.Stmt // on wdb
-	auditN                              *sql.Stmt // auditBatch rows at once
+	// auditN[n] inserts n+1 audit rows: parsing one per transaction cost
+	// more than the rows it inserted.
+	auditN [auditBatch]*sql.Stmt
 }
 
 func (s *SQLite) prepare() error {
@@ -315,8 +317,10 @@ func (s *SQLite) prepare() error {
 		fail: prep(s.wdb, `UPDATE tokens SET fail_count = fail_count + 1,
 			locked_until = CASE WHEN fail_count + 1 >= ? THEN ? ELSE locked_until END,
 			version = version + 1 WHERE id = ?`),
-		audit:  prep(s.wdb, auditInsert),
-		auditN: prep(s.wdb, auditInsert+strings.Repeat(", (?, ?, ?, ?, ?, ?, ?, ?)", auditBatch-1)),
+		audit: prep(s.wdb, auditInsert),
+	}
+	for n := range auditBatch {
+		s.stmts.auditN[n] = prep(s.wdb, auditInsert+strings.Repeat(", (?, ?, ?, ?, ?, ?, ?, ?)", n))
 	}
 	if err != nil {
 		return fmt.Errorf("store: prepare: %w", err)
@@ -534,17 +538,7 @@ const auditBatch = 64
 func (s *SQLite) insertAudits(tx *sql.Tx, events []AuditEvent) error {
 	for len(events) > 0 {
 		n := min(len(events), auditBatch)
-		stmt := s.stmts.auditN
-		if n < auditBatch {
-			q := auditInsert + strings.Repeat(", (?, ?, ?, ?, ?, ?, ?, ?)", n-1)
-			var err error
-			if stmt, err = tx.Prepare(q); err != nil {
-				return fmt.Errorf("store: audit: %w", err)
-			}
-			defer stmt.Close()
-		} else {
-			stmt = tx.Stmt(stmt)
-		}
+		stmt := s.stmts.auditN[n-1]
 		args := make([]any, 0, 8*n)
 		for _, e := range events[:n] {
 			if e.At.IsZero() {
@@ -552,7 +546,7 @@ func (s *SQLite) insertAudits(tx *sql.Tx, events []AuditEvent) error {
 			}
 			args = append(args, e.At.UnixMilli(), e.Actor, e.Action, e.User, e.Serial, e.Client, e.Result, e.Detail)
 		}
-		if _, err := stmt.Exec(args...); err != nil {
+		if _, err := tx.Stmt(stmt).Exec(args...); err != nil {
 			return fmt.Errorf("store: audit: %w", err)
 		}
 		events = events[n:]
