@@ -206,10 +206,14 @@ type population struct {
 	mu       sync.Mutex
 	counters []uint64
 	lastStep []int64
+	// gens[u] computes user u's codes, made on first use (a user is taken
+	// by one request at a time, so each is used by one goroutine at a time).
+	gens []*otp.Generator
 }
 
 func newPopulation(cfg Config) (*population, error) {
-	p := &population{cfg: cfg, free: make(chan int, cfg.Users), counters: make([]uint64, cfg.Users), lastStep: make([]int64, cfg.Users)}
+	p := &population{cfg: cfg, free: make(chan int, cfg.Users), counters: make([]uint64, cfg.Users), lastStep: make([]int64, cfg.Users),
+		gens: make([]*otp.Generator, cfg.Users)}
 	for i := range cfg.Users {
 		p.free <- i
 	}
@@ -264,7 +268,7 @@ func (p *population) take(ctx context.Context) (user int, password string, err e
 				c := p.counters[u]
 				p.counters[u]++ // whatever the answer, this code is spent
 				p.mu.Unlock()
-				return u, otp.NewGenerator(AnchorSeed(u), hotpParams).Code(c), nil
+				return u, p.gen(u, hotpParams).Code(c), nil
 			default:
 				step := otp.Step(p.cfg.Now().Unix(), 30)
 				p.mu.Lock()
@@ -283,7 +287,7 @@ func (p *population) take(ctx context.Context) (user int, password string, err e
 					}
 					continue
 				}
-				return u, otp.NewGenerator(AnchorSeed(u), totpParams).Code(uint64(step)), nil
+				return u, p.gen(u, totpParams).Code(uint64(step)), nil
 			}
 		case <-ctx.Done():
 			return 0, "", ctx.Err()
@@ -292,6 +296,14 @@ func (p *population) take(ctx context.Context) (user int, password string, err e
 }
 
 func (p *population) done(u int) { p.free <- u }
+
+// gen is user u's code generator (the caller has taken u).
+func (p *population) gen(u int, params otp.Params) *otp.Generator {
+	if p.gens[u] == nil {
+		p.gens[u] = otp.NewGenerator(AnchorSeed(u), params)
+	}
+	return p.gens[u]
+}
 
 type outcome struct {
 	code    radius.Code // 0: timeout
