@@ -10,12 +10,16 @@
 # step), then radmfa (HOTP, every request a fresh code, every accept
 # durably recorded with its audit row). 1000 users, 32 in flight, 50k
 # requests. It prints medians and ratios and writes bench-results/.
+# radmfa runs with --synchronous NORMAL (SYNC=FULL to change): an accept is
+# on disk before its reply, so no process kill can make its code reusable
+# (TestAcceptsSurviveKill); FULL also survives power loss.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
 N=${N:-50000}
 P=${P:-32}
 USERS=${USERS:-1000}
+SYNC=${SYNC:-NORMAL}
 SHARED=${SHARED:-../shared/bench}
 OUT=bench-results
 WORK=$(mktemp -d /tmp/radmfa-compare.XXXXXX)
@@ -26,7 +30,7 @@ trap 'kill $RADMFA_PID 2>/dev/null || true; bash "$SHARED/fr-ctl.sh" stop >/dev/
 
 make build >/dev/null
 ./bin/radmfa-load seed --data-dir "$WORK/data" --users "$USERS" >/dev/null
-./bin/radmfa --data-dir "$WORK/data" --log-level warn serve --dev --radius-addr "$RADMFA_ADDR" --metrics-addr "" \
+./bin/radmfa --data-dir "$WORK/data" --log-level warn serve --dev --synchronous "$SYNC" --radius-addr "$RADMFA_ADDR" --metrics-addr "" \
   >"$WORK/radmfa.log" 2>&1 &
 RADMFA_PID=$!
 sleep 1

@@ -19,7 +19,7 @@ scenario() { # scenario NAME USERS INVENTORY
   local name=$1 users=$2 inv=$3 dir
   dir=$(mktemp -d /tmp/radmfa-load.XXXXXX)
   ./bin/radmfa-load seed --data-dir "$dir" --users "$users" --inventory "$inv"
-  ./bin/radmfa --data-dir "$dir" --log-level warn serve --dev --radius-addr "$ADDR" --metrics-addr "" >"$dir/log" 2>&1 &
+  ./bin/radmfa --data-dir "$dir" --log-level warn serve --dev --synchronous "${SYNC:-NORMAL}" --radius-addr "$ADDR" --metrics-addr "" >"$dir/log" 2>&1 &
   local pid=$!
   sleep 1
   for _ in 1 2; do # the second run is the one with a warm cache
