@@ -274,4 +274,3 @@ func seq(n int) []uint64 {
 	}
 	return s
 }
-
