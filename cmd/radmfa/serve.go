@@ -9,9 +9,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
-	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -105,9 +103,6 @@ func (s storeSource) Load(ctx context.Context) (*radius.Table, error) {
 	return radius.NewTable(out, groups), nil
 }
 
-// serveGCPercent is the server's GOGC unless the environment sets one.
-const serveGCPercent = 400
-
 func serve(c *cli.Context) error {
 	if c.NArg() != 0 {
 		return fmt.Errorf("usage: radmfa serve [flags]")
@@ -115,12 +110,6 @@ func serve(c *cli.Context) error {
 	log, err := logger(c)
 	if err != nil {
 		return err
-	}
-	if os.Getenv("GOGC") == "" {
-		// The server's live heap is small (tens of MiB even with 100k users
-		// cached) and every login allocates: collecting at 4x the live heap
-		// instead of 2x halves the GC's share of the CPU for little memory.
-		debug.SetGCPercent(serveGCPercent)
 	}
 	dev := c.Bool("dev")
 	addrs := c.StringSlice("radius-addr")
