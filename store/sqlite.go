@@ -285,8 +285,8 @@ func (s *SQLite) checkKey(ctx context.Context) error {
 // statements are the prepared statements of the hot paths: the login read
 // and the login write.
 type statements struct {
-	userTokens, user                    *sql.Stmt // on rdb
-	accept, acceptActivate, fail, audit *sql.Stmt // on wdb
+	userTokens, user             *sql.Stmt // on rdb
+	accept, acceptActivate, fail *sql.Stmt // on wdb
 	// auditN[n] inserts n+1 audit rows: parsing one per transaction cost
 	// more than the rows it inserted.
 	auditN [auditBatch]*sql.Stmt
@@ -317,7 +317,6 @@ func (s *SQLite) prepare() error {
 		fail: prep(s.wdb, `UPDATE tokens SET fail_count = fail_count + 1,
 			locked_until = CASE WHEN fail_count + 1 >= ? THEN ? ELSE locked_until END,
 			version = version + 1 WHERE id = ?`),
-		audit: prep(s.wdb, auditInsert),
 	}
 	for n := range auditBatch {
 		s.stmts.auditN[n] = prep(s.wdb, auditInsert+strings.Repeat(", (?, ?, ?, ?, ?, ?, ?, ?)", n))
@@ -561,7 +560,7 @@ func (s *SQLite) audit(tx *sql.Tx, e AuditEvent) error {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
-	_, err := tx.Stmt(s.stmts.audit).Exec(e.At.UnixMilli(), e.Actor, e.Action, e.User, e.Serial, e.Client, e.Result, e.Detail)
+	_, err := tx.Stmt(s.stmts.auditN[0]).Exec(e.At.UnixMilli(), e.Actor, e.Action, e.User, e.Serial, e.Client, e.Result, e.Detail)
 	if err != nil {
 		return fmt.Errorf("store: audit: %w", err)
 	}
