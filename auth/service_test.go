@@ -422,3 +422,34 @@ func TestRefusalReadsTheStoreOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestFirstAcceptActivates: a hardware token assigned from the inventory is
+// 'assigned' until its first accept makes it 'active' (the store writes the
+// state only then, told so by the accept).
+func TestFirstAcceptActivates(t *testing.T) {
+	e := newEnv(t, auth.Config{})
+	e.user("alice")
+	ctx := context.Background()
+	tok, err := e.store.CreateToken(ctx, "test", store.Token{Serial: "HW1", User: "alice", Type: "hotp", Origin: store.OriginHardware,
+		State: store.StateAssigned, Algorithm: "SHA1", Digits: 6, Seed: []byte("12345678901234567890")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok.Seed = []byte("12345678901234567890")
+	state := func() store.TokenState {
+		got, err := e.store.Token(ctx, tok.Serial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.State
+	}
+	if s := state(); s != store.StateAssigned {
+		t.Fatalf("assigned token is %q", s)
+	}
+	for c := range int64(2) {
+		e.expect("alice", e.code(tok, c), auth.Accept, auth.ReasonOK)
+		if s := state(); s != store.StateActive {
+			t.Fatalf("after accept %d the token is %q, want active", c+1, s)
+		}
+	}
+}

@@ -299,7 +299,7 @@ func TestGroupCommitLingers(t *testing.T) {
 		linger time.Duration
 		want   []int // writes per transaction
 	}{
-		{"lingering", 50 * time.Millisecond, []int{6}},
+		{"lingering", 200 * time.Millisecond, []int{6}},
 		{"off", -1, []int{1, 1, 1, 1, 1, 1}},
 	}
 	for _, tc := range tests {
