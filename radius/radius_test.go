@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/md5"
+	"encoding/binary"
 	"net/netip"
 	"sync"
 	"testing"
@@ -53,7 +54,7 @@ func TestTableMostSpecificWins(t *testing.T) {
 func TestReplyCache(t *testing.T) {
 	c := newReplyCache(30 * time.Second)
 	now := time.Unix(1000, 0)
-	k := dupKey{addr: netip.MustParseAddrPort("127.0.0.1:5000"), id: 7}
+	k := newDupKey(netip.MustParseAddrPort("127.0.0.1:5000"), 7, [16]byte{})
 	if st, _ := c.begin(k, now); st != dupNew {
 		t.Fatalf("first: %v", st)
 	}
@@ -76,6 +77,90 @@ func TestReplyCache(t *testing.T) {
 	}
 	if st, _ := c.begin(k, now.Add(31*time.Second)); st != dupNew {
 		t.Fatalf("after expiry: %v", st)
+	}
+}
+
+// TestReplyCacheBurst fills the cache past its first ring and many chunks,
+// with replies of every size up to a full packet, and checks that each
+// retransmission gets its own bytes back, that answers expire oldest first,
+// and that the memory of the burst is given back.
+func TestReplyCacheBurst(t *testing.T) {
+	c := newReplyCache(time.Second)
+	t0 := time.Unix(1000, 0)
+	const n = 5000
+	key := func(i int) dupKey {
+		return newDupKey(netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(i)), byte(i), [16]byte{byte(i >> 8)})
+	}
+	reply := func(i int) []byte {
+		b := make([]byte, 1+(i*7919)%radius.MaxPacketLength)
+		for j := range b {
+			b[j] = byte(i + j)
+		}
+		return b
+	}
+	for i := range n {
+		at := t0.Add(time.Duration(i) * time.Millisecond)
+		if st, _ := c.begin(key(i), at); st != dupNew {
+			t.Fatalf("request %d: %v", i, st)
+		}
+		c.finish(key(i), reply(i), at)
+	}
+	if len(c.chunks) < 100 {
+		t.Fatalf("%d chunks for %d replies: the test does not cross chunks", len(c.chunks), n)
+	}
+	check := func(at time.Time, from int) {
+		t.Helper()
+		for i := range n {
+			st, b := c.begin(key(i), at)
+			switch {
+			case i < from && st != dupNew:
+				t.Fatalf("request %d after its expiry: %v", i, st)
+			case i < from:
+				c.abort(key(i))
+			case st != dupAnswered || !bytes.Equal(b, reply(i)):
+				t.Fatalf("request %d: %v, %d bytes, want its %d-byte reply", i, st, len(b), len(reply(i)))
+			}
+		}
+	}
+	check(t0.Add(time.Second-time.Millisecond), 0)
+	// Answers 0..1500 expired at 1s + i ms <= 2.5 s.
+	c.sweep(t0.Add(2500 * time.Millisecond))
+	if got := c.len(); got != n-1501 {
+		t.Fatalf("%d entries after sweeping, want %d", got, n-1501)
+	}
+	check(t0.Add(2500*time.Millisecond), 1501)
+	c.sweep(t0.Add(time.Hour))
+	if c.len() != 0 || len(c.chunks) != 0 || len(c.ring) != minRing || c.peak != 0 {
+		t.Fatalf("after the burst: %d entries, %d chunks, ring %d, peak %d", c.len(), len(c.chunks), len(c.ring), c.peak)
+	}
+}
+
+// BenchmarkReplyCache is the cache at a steady 30 s of answers at 20,000
+// requests per second, swept every 2 s as Serve does.
+func BenchmarkReplyCache(b *testing.B) {
+	c := newReplyCache(30 * time.Second)
+	now := time.Unix(1000, 0)
+	reply := make([]byte, 38)
+	src := netip.MustParseAddrPort("127.0.0.1:40000")
+	i := 0
+	step := func() {
+		var auth [16]byte
+		binary.BigEndian.PutUint64(auth[:], uint64(i))
+		k := newDupKey(src, byte(i), auth)
+		c.begin(k, now)
+		c.finish(k, reply, now)
+		i++
+		now = now.Add(50 * time.Microsecond)
+		if i%40000 == 0 {
+			c.sweep(now)
+		}
+	}
+	for range 600000 {
+		step()
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		step()
 	}
 }
 

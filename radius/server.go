@@ -280,7 +280,7 @@ func (s *Server) HandlePacket(conn PacketConn, b []byte, src netip.AddrPort) {
 		return
 	}
 
-	key := dupKey{addr: src, id: pkt.Identifier, auth: pkt.Authenticator}
+	key := newDupKey(src, pkt.Identifier, pkt.Authenticator)
 	switch state, cached := s.cache.begin(key, s.now()); state {
 	case dupInFlight:
 		s.metrics.Duplicates.WithLabelValues("in_flight").Inc()
