@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/md5"
 	"encoding/binary"
+	"net"
 	"net/netip"
 	"sync"
 	"testing"
@@ -372,4 +373,107 @@ func BenchmarkHandlePacket(b *testing.B) {
 		}
 	}
 	srv.wg.Wait()
+}
+
+// clientRecorder accepts everyone and records which client each request
+// came from.
+type clientRecorder struct {
+	mu      sync.Mutex
+	clients map[string]int
+}
+
+func (c *clientRecorder) Authenticate(_ context.Context, r auth.Request) auth.Result {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.clients[r.Client]++
+	return auth.Result{Decision: auth.Accept}
+}
+
+// TestServeReadsBursts sends bursts of requests at real sockets faster
+// than they are read: the batched reads answer every one, see each
+// source as the client table knows it (plain IPv4 on an IPv4 socket, IPv6
+// on an IPv6 one), and drop a datagram longer than a RADIUS packet.
+func TestServeReadsBursts(t *testing.T) {
+	tests := []struct {
+		name, listen, client string
+	}{
+		{"ipv4", "127.0.0.1:0", "v4"},
+		{"ipv6", "[::1]:0", "v6"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			conns, err := Listen([]string{tc.listen})
+			if err != nil {
+				t.Skipf("no %s loopback here: %v", tc.name, err)
+			}
+			rec := &clientRecorder{clients: map[string]int{}}
+			tab := NewTable([]Client{
+				{Name: "v4", Prefix: netip.MustParsePrefix("127.0.0.0/8"), Secret: secret},
+				{Name: "v6", Prefix: netip.MustParsePrefix("::1/128"), Secret: secret},
+			}, nil)
+			srv, err := NewServer(context.Background(), Deps{Auth: rec, Source: staticSource{tab}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve(ctx, conns) }()
+			defer func() {
+				cancel()
+				if err := <-served; err != nil {
+					t.Error(err)
+				}
+			}()
+			c, err := net.DialUDP("udp", nil, conns[0].LocalAddr().(*net.UDPAddr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			const burst = 200
+			reqs := make(map[byte][]byte)
+			for i := range burst {
+				p := radius.New(radius.CodeAccessRequest, secret)
+				p.Identifier = byte(i)
+				rfc2865.UserName_SetString(p, "alice")
+				rfc2865.UserPassword_SetString(p, "123456")
+				b, err := p.Encode()
+				if err != nil {
+					t.Fatal(err)
+				}
+				reqs[byte(i)] = b
+				if _, err := c.Write(b); err != nil {
+					t.Fatal(err)
+				}
+				if i == burst/2 {
+					// A datagram longer than any RADIUS packet.
+					long := append(append([]byte(nil), b...), make([]byte, radius.MaxPacketLength)...)
+					if _, err := c.Write(long); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			buf := make([]byte, 4096)
+			for range burst {
+				n, err := c.Read(buf)
+				if err != nil {
+					t.Fatalf("%d requests still unanswered: %v", len(reqs), err)
+				}
+				req, ok := reqs[buf[1]]
+				if !ok || buf[0] != byte(radius.CodeAccessAccept) || !radius.IsAuthenticResponse(buf[:n], req, secret) {
+					t.Fatalf("unexpected reply: code %d id %d", buf[0], buf[1])
+				}
+				delete(reqs, buf[1])
+			}
+			rec.mu.Lock()
+			got := rec.clients[tc.client]
+			rec.mu.Unlock()
+			if got != burst {
+				t.Fatalf("client %s made %d requests, want %d (%v)", tc.client, got, burst, rec.clients)
+			}
+			if n := value(srv.metrics.Drops.WithLabelValues(DropMalformed)); n != 1 {
+				t.Fatalf("%v malformed drops, want 1 (the long datagram)", n)
+			}
+		})
+	}
 }
