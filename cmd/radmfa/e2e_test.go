@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -548,3 +549,32 @@ func TestGracefulShutdownAnswersInFlight(t *testing.T) {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// --procs caps the CPUs running Go code while serve runs (and gives them
+// back when it stops); logins work as before; a negative count is refused.
+func TestServeProcs(t *testing.T) {
+	e := newCLI(t)
+	e.ok("client", "add", "nas", "--cidr", "127.0.0.2/32", "--secret", "s3cret-for-tests")
+	e.ok("user", "add", "alice")
+	_, seed := e.enrollSecret("alice", "--type", "hotp")
+	if _, errOut, code := e.run("serve", "--procs", "-1", "--radius-addr", "127.0.0.1:0"); code == 0 || !strings.Contains(errOut, "--procs") {
+		t.Fatalf("--procs -1: exit %d, %q", code, errOut)
+	}
+	// Whatever this machine has, start from 3 so that 1 is a change.
+	const before = 3
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(before))
+	srv := startServer(t, e, "--procs", "1")
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Fatalf("GOMAXPROCS %d while serving with --procs 1", got)
+	}
+	n := newNAS(t, "127.0.0.2", srv.addr, "s3cret-for-tests")
+	if p := n.exchange("alice", hotpAt(seed, 0)); p.Code != radius.CodeAccessAccept {
+		t.Fatalf("login with --procs 1: %v", p.Code)
+	}
+	if err := srv.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := runtime.GOMAXPROCS(0); got != before {
+		t.Fatalf("GOMAXPROCS %d after serve stopped, want %d back", got, before)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"net/http/pprof"
 	"net/netip"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -44,6 +45,7 @@ func serveFlags() []cli.Flag {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "reload-every", Value: 2 * time.Second, Usage: "how often client changes are picked up", EnvVars: []string{"RADMFA_RELOAD_EVERY"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "shutdown-timeout", Value: 10 * time.Second, Usage: "how long shutdown waits for requests in flight", EnvVars: []string{"RADMFA_SHUTDOWN_TIMEOUT"}}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "dictionary", Usage: "extra FreeRADIUS dictionary file for reply attributes", EnvVars: []string{"RADMFA_DICTIONARY"}}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "procs", Usage: "CPUs that run radmfa's Go code at once (GOMAXPROCS; 0: all). 1 is fastest where radmfa shares a small machine with other busy processes (README, Performance)", EnvVars: []string{"RADMFA_PROCS"}}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "pprof", Usage: "also serve /debug/pprof on --metrics-addr (profiling; keep it on loopback)", EnvVars: []string{"RADMFA_PPROF"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "synchronous", Value: "FULL", Usage: "SQLite synchronous: FULL (durable across power loss) or NORMAL (across crashes)", EnvVars: []string{"RADMFA_SYNCHRONOUS"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "failure-burst", Value: 10, Usage: "failed logins a user may have before they are rate limited", EnvVars: []string{"RADMFA_FAILURE_BURST"}}),
@@ -110,6 +112,15 @@ func serve(c *cli.Context) error {
 	log, err := logger(c)
 	if err != nil {
 		return err
+	}
+	procs := c.Int("procs")
+	if procs < 0 {
+		return fmt.Errorf("--procs %d: want 0 (all CPUs) or a number of CPUs", procs)
+	}
+	if procs > 0 {
+		// One P runs every request goroutine on one thread: no wake-ups of
+		// idle threads on other CPUs for each packet and each commit.
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 	}
 	dev := c.Bool("dev")
 	addrs := c.StringSlice("radius-addr")
@@ -203,7 +214,7 @@ func serve(c *cli.Context) error {
 	for _, conn := range conns {
 		fmt.Fprintf(c.App.Writer, "radmfa: listening on %s (RADIUS authentication)\n", conn.LocalAddr())
 	}
-	log.Info("serve: started", "version", Version, "radius", addrs, "metrics", metricsAddr)
+	log.Info("serve: started", "version", Version, "radius", addrs, "metrics", metricsAddr, "procs", runtime.GOMAXPROCS(0))
 	err = srv.Serve(ctx, conns)
 	if httpSrv != nil {
 		shutCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
