@@ -10,9 +10,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -24,13 +24,18 @@ import (
 
 // Config is one load run.
 type Config struct {
-	Target      string
-	Secret      string
-	Mode        string // hotp, totp, pap, push
-	Users       int
-	Requests    int           // stop after this many (0: only Duration)
-	Duration    time.Duration // stop after this long (0: only Requests)
-	Parallel    int
+	Target   string
+	Secret   string
+	Mode     string // hotp, totp, pap, push
+	Users    int
+	Requests int           // stop after this many (0: only Duration)
+	Duration time.Duration // stop after this long (0: only Requests)
+	Parallel int
+	// Sockets spreads the requests in flight over this many sockets, each
+	// driven by one goroutine sending and reading in batches; 0 gives
+	// every request in flight a socket and goroutine of its own (always so
+	// for push and RetryEvery).
+	Sockets     int
 	Timeout     time.Duration
 	Retransmit  int           // copies of each request sent back to back
 	RetryEvery  time.Duration // resend an unanswered request this often, as a NAS does (0: never)
@@ -94,6 +99,7 @@ func runCommand() *cli.Command {
 			&cli.IntFlag{Name: "requests", Aliases: []string{"n"}, Value: 10000, Usage: "requests to send (0: run for --duration)"},
 			&cli.DurationFlag{Name: "duration", Usage: "run at most this long"},
 			&cli.IntFlag{Name: "parallel", Aliases: []string{"p"}, Value: 32, Usage: "requests in flight"},
+			&cli.IntFlag{Name: "sockets", Value: 1, Usage: "sockets the requests in flight are spread over, each sending and reading in batches (sendmmsg/recvmmsg); 0: a socket and goroutine per request in flight (push and --retry-every always work so)"},
 			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "wait this long for a reply"},
 			&cli.IntFlag{Name: "retransmit", Value: 1, Usage: "send every request this many times (a retransmission storm)"},
 			&cli.DurationFlag{Name: "retry-every", Usage: "resend an unanswered request this often until --timeout, as a NAS does"},
@@ -114,7 +120,7 @@ func runCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			cfg := Config{Target: c.String("target"), Secret: c.String("secret"), Mode: c.String("mode"),
 				Users: c.Int("users"), Requests: c.Int("requests"), Duration: c.Duration("duration"),
-				Parallel: c.Int("parallel"), Timeout: c.Duration("timeout"), Retransmit: c.Int("retransmit"), RetryEvery: c.Duration("retry-every"),
+				Parallel: c.Int("parallel"), Sockets: c.Int("sockets"), Timeout: c.Duration("timeout"), Retransmit: c.Int("retransmit"), RetryEvery: c.Duration("retry-every"),
 				ReuseCodes: c.Bool("reuse-codes"), Password: c.String("password"), MA: c.Bool("message-authenticator"),
 				AllowRemote: c.Bool("allow-remote"), StateFile: c.String("state-file"), DataDir: c.String("data-dir"),
 				DeviceAPI: c.String("device-api"), DevicePin: c.String("device-pin"), ApproveAfter: c.Duration("approve-after"), ApproveSpread: c.Duration("approve-spread"),
@@ -159,6 +165,15 @@ func (c *Config) check() error {
 	if c.Users <= 0 || c.Parallel <= 0 || c.Retransmit <= 0 || c.Timeout <= 0 {
 		return errors.New("--users, --parallel, --retransmit and --timeout must be positive")
 	}
+	if c.Sockets < 0 {
+		return errors.New("--sockets must not be negative")
+	}
+	if c.batched() {
+		c.Sockets = min(c.Sockets, c.Parallel)
+		if (c.Parallel+c.Sockets-1)/c.Sockets > maxPerSocket {
+			return fmt.Errorf("--parallel %d over --sockets %d: at most %d in flight per socket (its Identifiers)", c.Parallel, c.Sockets, maxPerSocket)
+		}
+	}
 	if c.Requests <= 0 && c.Duration <= 0 {
 		return errors.New("give --requests or --duration: a run must be bounded")
 	}
@@ -190,6 +205,11 @@ func (c *Config) check() error {
 		}
 	}
 	return nil
+}
+
+// batched reports whether the run uses the batched engine.
+func (c *Config) batched() bool {
+	return c.Sockets > 0 && c.Mode != "push" && c.RetryEvery == 0
 }
 
 // maxRun bounds a run given only a request count.
@@ -345,56 +365,85 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
 		defer cancel()
 	}
-	var sent, replies, timeouts atomic.Int64
+	var n counters
 	ctx, abort := context.WithCancelCause(ctx)
 	defer abort(nil)
-	results := make([][]outcome, cfg.Parallel)
+	var results [][]outcome
 	var wg sync.WaitGroup
-	errCh := make(chan error, cfg.Parallel)
+	errCh := make(chan error, max(cfg.Parallel, cfg.Sockets))
 	start := time.Now()
-	for w := range cfg.Parallel {
-		conn, err := net.DialUDP("udp", nil, raddr)
-		if err != nil {
-			return Report{}, err
+	if cfg.batched() {
+		// A goroutine per socket is all the work there is: leave the other
+		// CPUs to the server under test (unless GOMAXPROCS says otherwise).
+		if os.Getenv("GOMAXPROCS") == "" && cfg.Sockets < runtime.GOMAXPROCS(0) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(cfg.Sockets))
 		}
-		wg.Go(func() {
-			defer conn.Close()
-			buf := make([]byte, radius.MaxPacketLength)
-			var id byte
-			for ctx.Err() == nil {
-				if cfg.Requests > 0 && sent.Add(1) > int64(cfg.Requests) {
-					return
+		results = make([][]outcome, cfg.Sockets)
+		for i := range cfg.Sockets {
+			c, bc, err := dialBatch(raddr)
+			if err != nil {
+				return Report{}, err
+			}
+			// Spread the requests in flight over the sockets.
+			depth := cfg.Parallel / cfg.Sockets
+			if i < cfg.Parallel%cfg.Sockets {
+				depth++
+			}
+			w := &batchWorker{cfg: cfg, pop: pop, conn: bc, depth: depth, n: &n, abort: abort}
+			wg.Go(func() {
+				defer c.Close()
+				if err := w.run(ctx); err != nil {
+					errCh <- err
 				}
-				u, pw, err := pop.take(ctx)
-				if err != nil {
-					return
-				}
-				id++
-				var answered chan time.Time
-				if ph != nil {
-					answered = make(chan time.Time, 1)
-					go func() { answered <- ph.approve(ctx, u) }()
-				}
-				o, err := exchange(conn, buf, cfg, id, UserName(u), pw)
-				if answered != nil {
-					end := time.Now()
-					if at := <-answered; !at.IsZero() && o.code == radius.CodeAccessAccept {
-						o.approved = end.Sub(at)
+				results[i] = w.out
+			})
+		}
+	} else {
+		results = make([][]outcome, cfg.Parallel)
+		for w := range cfg.Parallel {
+			conn, err := net.DialUDP("udp", nil, raddr)
+			if err != nil {
+				return Report{}, err
+			}
+			wg.Go(func() {
+				defer conn.Close()
+				buf := make([]byte, radius.MaxPacketLength)
+				var id byte
+				for ctx.Err() == nil {
+					if cfg.Requests > 0 && n.sent.Add(1) > int64(cfg.Requests) {
+						return
+					}
+					u, pw, err := pop.take(ctx)
+					if err != nil {
+						return
+					}
+					id++
+					var answered chan time.Time
+					if ph != nil {
+						answered = make(chan time.Time, 1)
+						go func() { answered <- ph.approve(ctx, u) }()
+					}
+					o, err := exchange(conn, buf, cfg, id, UserName(u), pw)
+					if answered != nil {
+						end := time.Now()
+						if at := <-answered; !at.IsZero() && o.code == radius.CodeAccessAccept {
+							o.approved = end.Sub(at)
+						}
+					}
+					pop.done(u)
+					if err != nil {
+						errCh <- err
+						return
+					}
+					results[w] = append(results[w], o)
+					if o.code != 0 {
+						n.replies.Add(1)
+					} else if n.timeouts.Add(1) >= deadServer && n.replies.Load() == 0 {
+						abort(fmt.Errorf("no reply from %s to %d requests: is the server running, and is the secret right?", cfg.Target, deadServer))
 					}
 				}
-				pop.done(u)
-				if err != nil {
-					errCh <- err
-					return
-				}
-				results[w] = append(results[w], o)
-				if o.code != 0 {
-					replies.Add(1)
-				} else if timeouts.Add(1) >= deadServer && replies.Load() == 0 {
-					abort(fmt.Errorf("no reply from %s to %d requests: is the server running, and is the secret right?", cfg.Target, deadServer))
-				}
-			}
-		})
+			})
+		}
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
@@ -402,7 +451,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err := <-errCh; err != nil {
 		return Report{}, err
 	}
-	if err := context.Cause(ctx); err != nil && replies.Load() == 0 && timeouts.Load() >= deadServer {
+	if err := context.Cause(ctx); err != nil && n.replies.Load() == 0 && n.timeouts.Load() >= deadServer {
 		return Report{}, err
 	}
 	if err := pop.save(); err != nil {
@@ -426,8 +475,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	return rep, nil
 }
 
-// exchange sends one request (Retransmit times) and waits for its reply.
-func exchange(conn *net.UDPConn, buf []byte, cfg Config, id byte, user, pw string) (outcome, error) {
+// buildRequest encodes an Access-Request, signed with a
+// Message-Authenticator when cfg.MA.
+func buildRequest(cfg Config, id byte, user, pw string) ([]byte, error) {
 	secret := []byte(cfg.Secret)
 	p := radius.New(radius.CodeAccessRequest, secret)
 	p.Identifier = id
@@ -439,12 +489,22 @@ func exchange(conn *net.UDPConn, buf []byte, cfg Config, id byte, user, pw strin
 	}
 	req, err := p.Encode()
 	if err != nil {
-		return outcome{}, err
+		return nil, err
 	}
 	if cfg.MA {
 		m := hmac.New(md5.New, secret)
 		m.Write(req)
 		copy(req[len(req)-16:], m.Sum(nil))
+	}
+	return req, nil
+}
+
+// exchange sends one request (Retransmit times) and waits for its reply.
+func exchange(conn *net.UDPConn, buf []byte, cfg Config, id byte, user, pw string) (outcome, error) {
+	secret := []byte(cfg.Secret)
+	req, err := buildRequest(cfg, id, user, pw)
+	if err != nil {
+		return outcome{}, err
 	}
 	start := time.Now()
 	for range cfg.Retransmit {

@@ -26,6 +26,10 @@ type fakeServer struct {
 	// answerOn: the copy of a request that is answered (default 1: the
 	// first; 2 plays a server that lost the first datagram).
 	answerOn int
+	// silent: users never answered.
+	silent map[string]bool
+	// forge: send a Reject signed with another secret before each answer.
+	forge bool
 }
 
 func startFake(t *testing.T, want func(user string) string) *fakeServer {
@@ -51,13 +55,20 @@ func startFake(t *testing.T, want func(user string) string) *fakeServer {
 			f.mu.Lock()
 			f.seen[p.Authenticator]++
 			copyNo, answerOn := f.seen[p.Authenticator], f.answerOn
+			silent, forge := f.silent[rfc2865.UserName_GetString(p)], f.forge
 			f.mu.Unlock()
-			if copyNo != answerOn {
+			if copyNo != answerOn || silent {
 				continue
 			}
 			code := radius.CodeAccessReject
 			if rfc2865.UserPassword_GetString(p) == want(rfc2865.UserName_GetString(p)) {
 				code = radius.CodeAccessAccept
+			}
+			if forge {
+				q := *p
+				q.Secret = []byte("not-the-secret")
+				b, _ := q.Response(radius.CodeAccessReject).Encode()
+				conn.WriteTo(b, src)
 			}
 			b, _ := p.Response(code).Encode()
 			conn.WriteTo(b, src)
@@ -66,22 +77,77 @@ func startFake(t *testing.T, want func(user string) string) *fakeServer {
 	return f
 }
 
+// engines are the ways Run can drive its sockets.
+var engines = []struct {
+	name    string
+	sockets int
+}{
+	{"socket per request", 0},
+	{"batched, one socket", 1},
+	{"batched, three sockets", 3},
+}
+
 func TestRunCounts(t *testing.T) {
-	f := startFake(t, func(string) string { return "pw" })
-	rep, err := Run(context.Background(), Config{Target: f.addr, Secret: "testing123", Mode: "pap", Password: "pw",
-		Users: 10, Requests: 200, Parallel: 4, Timeout: time.Second, Retransmit: 3})
-	if err != nil {
-		t.Fatal(err)
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) {
+			f := startFake(t, func(string) string { return "pw" })
+			rep, err := Run(context.Background(), Config{Target: f.addr, Secret: "testing123", Mode: "pap", Password: "pw",
+				Users: 10, Requests: 200, Parallel: 4, Sockets: eng.sockets, Timeout: time.Second, Retransmit: 3, MA: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Requests != 200 || rep.Accepts != 200 || rep.Timeouts != 0 || rep.P99ms <= 0 || rep.P50ms > rep.P99ms || rep.P99ms > rep.MaxMs {
+				t.Fatalf("report %+v", rep)
+			}
+			// The last copies may still be in the fake's socket when Run returns.
+			for deadline := time.Now().Add(2 * time.Second); f.packets.Load() < 600 && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if got := f.packets.Load(); got != 600 {
+				t.Fatalf("server read %d datagrams, want 3 x 200", got)
+			}
+		})
 	}
-	if rep.Requests != 200 || rep.Accepts != 200 || rep.Timeouts != 0 || rep.P99ms <= 0 || rep.P50ms > rep.P99ms || rep.P99ms > rep.MaxMs {
-		t.Fatalf("report %+v", rep)
+}
+
+// A reply that is not signed with the request's authenticator and the
+// secret is not the answer: the engines wait for the real one.
+func TestRunSkipsForgedReplies(t *testing.T) {
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) {
+			f := startFake(t, func(string) string { return "pw" })
+			f.mu.Lock()
+			f.forge = true
+			f.mu.Unlock()
+			rep, err := Run(context.Background(), Config{Target: f.addr, Secret: "testing123", Mode: "pap", Password: "pw",
+				Users: 4, Requests: 100, Parallel: 4, Sockets: eng.sockets, Timeout: time.Second, Retransmit: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Accepts != 100 || rep.Rejects != 0 {
+				t.Fatalf("report %+v: forged rejects were counted", rep)
+			}
+		})
 	}
-	// The last copies may still be in the fake's socket when Run returns.
-	for deadline := time.Now().Add(2 * time.Second); f.packets.Load() < 600 && time.Now().Before(deadline); {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if got := f.packets.Load(); got != 600 {
-		t.Fatalf("server read %d datagrams, want 3 x 200", got)
+}
+
+// A request nobody answers is a timeout, counted once; the others go on.
+func TestRunCountsTimeouts(t *testing.T) {
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) {
+			f := startFake(t, func(string) string { return "pw" })
+			f.mu.Lock()
+			f.silent = map[string]bool{UserName(1): true}
+			f.mu.Unlock()
+			rep, err := Run(context.Background(), Config{Target: f.addr, Secret: "testing123", Mode: "pap", Password: "pw",
+				Users: 4, Requests: 40, Parallel: 4, Sockets: eng.sockets, Timeout: 100 * time.Millisecond, Retransmit: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Requests != 40 || rep.Timeouts == 0 || rep.Accepts+rep.Timeouts != 40 || rep.Accepts == 0 {
+				t.Fatalf("report %+v: want 40 requests, some timed out, the rest accepted", rep)
+			}
+		})
 	}
 }
 
@@ -105,33 +171,37 @@ func TestRunRetriesLikeANAS(t *testing.T) {
 }
 
 func TestRunHOTPFreshCodesAcrossRuns(t *testing.T) {
-	// The fake accepts exactly the next counter of each user, like a
-	// server with replay protection and no look-ahead.
-	var mu sync.Mutex
-	next := map[string]uint64{}
-	f := startFake(t, func(user string) string {
-		mu.Lock()
-		defer mu.Unlock()
-		var i int
-		for j := range 100 {
-			if UserName(j) == user {
-				i = j
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) {
+			// The fake accepts exactly the next counter of each user, like a
+			// server with replay protection and no look-ahead.
+			var mu sync.Mutex
+			next := map[string]uint64{}
+			f := startFake(t, func(user string) string {
+				mu.Lock()
+				defer mu.Unlock()
+				var i int
+				for j := range 100 {
+					if UserName(j) == user {
+						i = j
+					}
+				}
+				c := next[user]
+				next[user]++
+				return otp.Code(AnchorSeed(i), c, hotpParams)
+			})
+			state := filepath.Join(t.TempDir(), "state.json")
+			for run := range 2 {
+				rep, err := Run(context.Background(), Config{Target: f.addr, Secret: "testing123", Mode: "hotp", Users: 20,
+					Requests: 100, Parallel: 8, Sockets: eng.sockets, Timeout: time.Second, Retransmit: 1, StateFile: state})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rep.Accepts != 100 {
+					t.Fatalf("run %d: %d accepts of 100: codes were not fresh", run, rep.Accepts)
+				}
 			}
-		}
-		c := next[user]
-		next[user]++
-		return otp.Code(AnchorSeed(i), c, hotpParams)
-	})
-	state := filepath.Join(t.TempDir(), "state.json")
-	for run := range 2 {
-		rep, err := Run(context.Background(), Config{Target: f.addr, Secret: "testing123", Mode: "hotp", Users: 20,
-			Requests: 100, Parallel: 8, Timeout: time.Second, Retransmit: 1, StateFile: state})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rep.Accepts != 100 {
-			t.Fatalf("run %d: %d accepts of 100: codes were not fresh", run, rep.Accepts)
-		}
+		})
 	}
 }
 
@@ -144,6 +214,8 @@ func TestRunRefuses(t *testing.T) {
 		{"remote target", Config{Target: "192.0.2.1:1812", Mode: "pap", Users: 1, Requests: 1, Parallel: 1, Timeout: time.Second, Retransmit: 1}, "--allow-remote"},
 		{"unbounded", Config{Target: "127.0.0.1:1812", Mode: "pap", Users: 1, Parallel: 1, Timeout: time.Second, Retransmit: 1}, "bounded"},
 		{"hotp parallel above users", Config{Target: "127.0.0.1:1812", Mode: "hotp", Users: 2, Requests: 1, Parallel: 4, Timeout: time.Second, Retransmit: 1}, "--parallel"},
+		{"too many in flight per socket", Config{Target: "127.0.0.1:1812", Mode: "pap", Users: 1, Requests: 1, Parallel: 600, Sockets: 2, Timeout: time.Second, Retransmit: 1}, "--sockets"},
+		{"negative sockets", Config{Target: "127.0.0.1:1812", Mode: "pap", Users: 1, Requests: 1, Parallel: 1, Sockets: -1, Timeout: time.Second, Retransmit: 1}, "--sockets"},
 		{"bad mode", Config{Target: "127.0.0.1:1812", Mode: "chap", Users: 1, Requests: 1, Parallel: 1, Timeout: time.Second, Retransmit: 1}, "--mode"},
 	}
 	for _, tc := range tests {
@@ -156,14 +228,18 @@ func TestRunRefuses(t *testing.T) {
 }
 
 func TestRunStopsWhenNobodyAnswers(t *testing.T) {
-	conn, err := net.ListenPacket("udp", "127.0.0.1:0") // reads nothing, answers nothing
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_, err = Run(context.Background(), Config{Target: conn.LocalAddr().String(), Secret: "x", Mode: "pap", Users: 8,
-		Requests: 100000, Parallel: 8, Timeout: 20 * time.Millisecond, Retransmit: 1})
-	if err == nil || !strings.Contains(err.Error(), "no reply") {
-		t.Fatalf("err = %v", err)
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) {
+			conn, err := net.ListenPacket("udp", "127.0.0.1:0") // reads nothing, answers nothing
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			_, err = Run(context.Background(), Config{Target: conn.LocalAddr().String(), Secret: "x", Mode: "pap", Users: 8,
+				Requests: 100000, Parallel: 8, Sockets: eng.sockets, Timeout: 20 * time.Millisecond, Retransmit: 1})
+			if err == nil || !strings.Contains(err.Error(), "no reply") {
+				t.Fatalf("err = %v", err)
+			}
+		})
 	}
 }
