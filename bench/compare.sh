@@ -5,14 +5,20 @@
 #   bench/compare.sh [ROUNDS]        (root: it configures FreeRADIUS)
 #
 # For each FreeRADIUS mode (totp = rlm_totp with secrets in memory,
-# sqltotp = secrets in SQLite) it runs, ROUNDS times (default 3):
-# FreeRADIUS (TOTP, codes reused: it has no replay protection, one 30 s
-# step), then radmfa (HOTP, every request a fresh code, every accept
-# durably recorded with its audit row). 1000 users, 32 in flight, 50k
-# requests. It prints medians and ratios and writes bench-results/.
+# sqltotp = secrets in SQLite) and each way of running it (stock, and
+# pinned to CPU 0 with the baseline's own PIN=0), it runs ROUNDS times
+# (default 3): FreeRADIUS (TOTP, codes reused: it has no replay
+# protection, one 30 s step), then radmfa with --procs 1 and radmfa on all
+# CPUs (HOTP, every request a fresh code, every accept durably recorded
+# with its audit row). 1000 users, 32 in flight, 50k requests, the load
+# tool's batched engine (SOCKETS=1; 0 = a socket per request). It prints
+# medians and ratios and writes bench-results/.
 # radmfa runs with --synchronous NORMAL (SYNC=FULL to change): an accept is
 # on disk before its reply, so no process kill can make its code reusable
 # (TestAcceptsSurviveKill); FULL also survives power loss.
+# On a 2-core machine shared with the load tool, one CPU running Go code
+# (--procs 1) and FreeRADIUS pinned to one CPU are each server's faster
+# setting; both settings of both servers are measured and compared pairwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -20,40 +26,54 @@ N=${N:-50000}
 P=${P:-32}
 USERS=${USERS:-1000}
 SYNC=${SYNC:-NORMAL}
+SOCKETS=${SOCKETS:-1}
 SHARED=${SHARED:-../shared/bench}
 OUT=bench-results
 WORK=$(mktemp -d /tmp/radmfa-compare.XXXXXX)
 RADMFA_ADDR=127.0.0.1:18122
+RADMFA_ALL_ADDR=127.0.0.1:18126
 FR_ADDR=127.0.0.1:18120
 mkdir -p "$OUT"
-trap 'kill $RADMFA_PID 2>/dev/null || true; bash "$SHARED/fr-ctl.sh" stop >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
+trap 'kill $RADMFA_PID $RADMFA_ALL_PID 2>/dev/null || true; bash "$SHARED/fr-ctl.sh" stop >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 
 make build >/dev/null
 ./bin/radmfa-load seed --data-dir "$WORK/data" --users "$USERS" >/dev/null
-./bin/radmfa --data-dir "$WORK/data" --log-level warn serve --dev --synchronous "$SYNC" --radius-addr "$RADMFA_ADDR" --metrics-addr "" \
+./bin/radmfa-load seed --data-dir "$WORK/data-all" --users "$USERS" >/dev/null
+./bin/radmfa --data-dir "$WORK/data" --log-level warn serve --dev --procs 1 --synchronous "$SYNC" --radius-addr "$RADMFA_ADDR" --http-addr 127.0.0.1:0 --metrics-addr "" \
   >"$WORK/radmfa.log" 2>&1 &
 RADMFA_PID=$!
+./bin/radmfa --data-dir "$WORK/data-all" --log-level warn serve --dev --synchronous "$SYNC" --radius-addr "$RADMFA_ALL_ADDR" --http-addr 127.0.0.1:0 --metrics-addr "" \
+  >"$WORK/radmfa-all.log" 2>&1 &
+RADMFA_ALL_PID=$!
 sleep 1
+if ! kill -0 "$RADMFA_PID" 2>/dev/null || ! kill -0 "$RADMFA_ALL_PID" 2>/dev/null; then
+  cat "$WORK/radmfa.log" "$WORK/radmfa-all.log" >&2
+  echo "compare.sh: radmfa did not start (ports $RADMFA_ADDR, $RADMFA_ALL_ADDR in use?)" >&2
+  exit 1
+fi
 
-# step_room waits until at least 8 s are left in the current 30 s TOTP step.
 step_room() { while [ $(( 30 - $(date +%s) % 30 )) -lt 8 ]; do sleep 1; done; }
 
 run() { # run NAME ARGS... -> one JSON line in $WORK/results.jsonl
   local name=$1; shift
-  ./bin/radmfa-load run --json -n "$N" -p "$P" --users "$USERS" "$@" | sed "s/^{/{\"server\":\"$name\",/" >>"$WORK/results.jsonl"
+  ./bin/radmfa-load run --json -n "$N" -p "$P" --sockets "$SOCKETS" --users "$USERS" "$@" | sed "s/^{/{\"server\":\"$name\",/" >>"$WORK/results.jsonl"
   tail -1 "$WORK/results.jsonl"
 }
 
 for mode in totp sqltotp; do
   bash "$SHARED/freeradius-setup.sh" "$mode" "$USERS" >"$WORK/fr-setup.log" 2>&1
-  bash "$SHARED/fr-ctl.sh" start >/dev/null
-  for r in $(seq "$ROUNDS"); do
-    step_room
-    run "freeradius-$mode" --target "$FR_ADDR" --mode totp --reuse-codes
-    sleep 7 # FreeRADIUS keeps answered requests 5 s (cleanup_delay)
-    run "radmfa" --target "$RADMFA_ADDR" --mode hotp --state-file "$WORK/hotp.state"
+  for pin in "" 0; do
+    name=freeradius-$mode${pin:+-pinned}
+    PIN=$pin bash "$SHARED/fr-ctl.sh" start >/dev/null
+    for r in $(seq "$ROUNDS"); do
+      step_room
+      run "$name" --target "$FR_ADDR" --mode totp --reuse-codes
+      run "radmfa" --target "$RADMFA_ADDR" --mode hotp --state-file "$WORK/hotp.state"
+      run "radmfa-allcpus" --target "$RADMFA_ALL_ADDR" --mode hotp --state-file "$WORK/hotp-all.state"
+      sleep 5 # FreeRADIUS keeps answered requests 5 s (cleanup_delay)
+    done
+    bash "$SHARED/fr-ctl.sh" stop >/dev/null
   done
-  bash "$SHARED/fr-ctl.sh" stop >/dev/null
 done
 
 python3 - "$WORK/results.jsonl" "$OUT" <<'PY'
@@ -66,10 +86,13 @@ med = {k: {f: statistics.median(x[f] for x in v) for f in ("requests_per_second"
 print(f"{'server':20} {'runs':>4} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'accepted':>9}")
 for k, m in med.items():
     print(f"{k:20} {m['runs']:>4} {m['requests_per_second']:>9.0f} {m['p50_ms']:>7.2f} {m['p99_ms']:>7.2f} {m['accepts']:>5}/{m['requests']}")
-r = med.get("radmfa")
-for fr in ("freeradius-totp", "freeradius-sqltotp"):
-    if r and fr in med:
-        print(f"radmfa / {fr}: throughput x{r['requests_per_second']/med[fr]['requests_per_second']:.2f}, "
+pairs = [("radmfa", "freeradius-totp-pinned"), ("radmfa", "freeradius-sqltotp-pinned"),
+         ("radmfa-allcpus", "freeradius-totp"), ("radmfa-allcpus", "freeradius-sqltotp"),
+         ("radmfa", "freeradius-totp"), ("radmfa", "freeradius-sqltotp")]
+for ours, fr in pairs:
+    if ours in med and fr in med:
+        r = med[ours]
+        print(f"{ours} / {fr}: throughput x{r['requests_per_second']/med[fr]['requests_per_second']:.2f}, "
               f"p99 {r['p99_ms']:.2f} vs {med[fr]['p99_ms']:.2f} ms")
 name = f"{sys.argv[2]}/compare-{time.strftime('%Y%m%dT%H%M%S')}.json"
 json.dump({"runs": rows, "medians": med}, open(name, "w"), indent=1)

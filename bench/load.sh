@@ -5,7 +5,9 @@
 # pushes pending at once (memory per pending push, approve-to-Accept) and a
 # retransmission storm (every request sent 3 times: pushes sent = logins).
 # Prints each run and the server's resident memory; appends JSON lines to
-# bench-results/.
+# bench-results/. The OTP scenarios run serve --procs 1 (PROCS=0: all CPUs),
+# the faster setting on a 2-core machine shared with the load tool; the push
+# scenarios run on all CPUs (device-API TLS handshakes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-50000}
@@ -19,7 +21,7 @@ scenario() { # scenario NAME USERS INVENTORY
   local name=$1 users=$2 inv=$3 dir
   dir=$(mktemp -d /tmp/radmfa-load.XXXXXX)
   ./bin/radmfa-load seed --data-dir "$dir" --users "$users" --inventory "$inv"
-  ./bin/radmfa --data-dir "$dir" --log-level warn serve --dev --synchronous "${SYNC:-NORMAL}" --radius-addr "$ADDR" --metrics-addr "" >"$dir/log" 2>&1 &
+  ./bin/radmfa --data-dir "$dir" --log-level warn serve --dev --procs "${PROCS:-1}" --synchronous "${SYNC:-NORMAL}" --radius-addr "$ADDR" --metrics-addr "" >"$dir/log" 2>&1 &
   local pid=$!
   sleep 1
   for _ in 1 2; do # the second run is the one with a warm cache
