@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"sync/atomic"
 	"syscall"
@@ -200,7 +199,7 @@ func (w *batchWorker) finish(f *flight, o outcome) {
 	if o.code != 0 {
 		w.n.replies.Add(1)
 	} else if w.n.timeouts.Add(1) >= deadServer && w.n.replies.Load() == 0 {
-		w.abort(fmt.Errorf("no reply from %s to %d requests: is the server running, and is the secret right?", w.cfg.Target, deadServer))
+		w.abort(errNoReply(w.cfg))
 	}
 }
 

@@ -218,6 +218,11 @@ const maxRun = 10 * time.Minute
 // deadServer is how many timeouts with no reply at all end a run early.
 const deadServer = 64
 
+// errNoReply ends a run that got no reply to deadServer requests.
+func errNoReply(cfg Config) error {
+	return fmt.Errorf("no reply from %s to %d requests: is the server running, and is the secret right?", cfg.Target, deadServer)
+}
+
 // population hands out users so that each is used by one request at a time
 // and, for TOTP, at most once per step.
 type population struct {
@@ -439,7 +444,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 					if o.code != 0 {
 						n.replies.Add(1)
 					} else if n.timeouts.Add(1) >= deadServer && n.replies.Load() == 0 {
-						abort(fmt.Errorf("no reply from %s to %d requests: is the server running, and is the secret right?", cfg.Target, deadServer))
+						abort(errNoReply(cfg))
 					}
 				}
 			})
