@@ -395,10 +395,13 @@ func (c *clientRecorder) Authenticate(_ context.Context, r auth.Request) auth.Re
 // on an IPv6 one), and drop a datagram longer than a RADIUS packet.
 func TestServeReadsBursts(t *testing.T) {
 	tests := []struct {
-		name, listen, client string
+		name, listen, dial, client string
 	}{
-		{"ipv4", "127.0.0.1:0", "v4"},
-		{"ipv6", "[::1]:0", "v6"},
+		{"ipv4", "127.0.0.1:0", "127.0.0.1", "v4"},
+		{"ipv6", "[::1]:0", "::1", "v6"},
+		// The default listener (:1812) is a dual-stack IPv6 socket; an
+		// IPv4 NAS reaches it as an IPv4-mapped address.
+		{"ipv4 on the dual-stack wildcard", ":0", "127.0.0.1", "v4"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -424,7 +427,8 @@ func TestServeReadsBursts(t *testing.T) {
 					t.Error(err)
 				}
 			}()
-			c, err := net.DialUDP("udp", nil, conns[0].LocalAddr().(*net.UDPAddr))
+			port := conns[0].LocalAddr().(*net.UDPAddr).Port
+			c, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.ParseIP(tc.dial), Port: port})
 			if err != nil {
 				t.Fatal(err)
 			}
