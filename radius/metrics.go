@@ -36,7 +36,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "radmfa_radius_requests_total", Help: "RADIUS packets received, by code.",
 		}, []string{"code"}),
 		Responses: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "radmfa_radius_responses_total", Help: "RADIUS replies sent (not counting cached resends), by code.",
+			Name: "radmfa_radius_responses_total", Help: "RADIUS replies handed to the socket (not counting cached resends), by code; a send the kernel refuses later counts in radmfa_radius_drops_total{reason=\"send_failed\"}.",
 		}, []string{"code"}),
 		Decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "radmfa_auth_decisions_total", Help: "Authentication decisions, by decision and reason.",

@@ -176,7 +176,8 @@ func Listen(addrs []string) ([]*net.UDPConn, error) {
 func (s *Server) Serve(ctx context.Context, conns []*net.UDPConn) error {
 	var loops sync.WaitGroup
 	for _, c := range conns {
-		loops.Go(func() { s.readLoop(c) })
+		w := newBatchConn(c, func(err error) { s.drop(DropSendFailed, "err", err) })
+		loops.Go(func() { s.readLoop(c, w) })
 	}
 	tick := time.NewTicker(s.cfg.ReloadEvery)
 	defer tick.Stop()
@@ -214,8 +215,9 @@ func (s *Server) Serve(ctx context.Context, conns []*net.UDPConn) error {
 // call costs a microsecond or more: one recvmmsg takes the whole burst.
 const readBatch = 32
 
-// readLoop reads datagrams in batches and handles each in turn.
-func (s *Server) readLoop(c *net.UDPConn) {
+// readLoop reads datagrams from c in batches and handles each in turn;
+// replies go out through w.
+func (s *Server) readLoop(c *net.UDPConn, w PacketConn) {
 	v4 := false
 	if la, ok := c.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() != nil {
 		v4 = true
@@ -257,7 +259,7 @@ func (s *Server) readLoop(c *net.UDPConn) {
 			case a.Is4():
 				src = netip.AddrPortFrom(netip.AddrFrom16(a.As16()), src.Port())
 			}
-			s.HandlePacket(c, m.Buffers[0][:m.N], src)
+			s.HandlePacket(w, m.Buffers[0][:m.N], src)
 		}
 	}
 }
