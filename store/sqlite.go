@@ -55,7 +55,7 @@ type Options struct {
 type SQLite struct {
 	rdb    *sql.DB
 	wdb    *sql.DB
-	cdb    *sql.DB // checkpoints
+	ckpt   *checkpointer
 	sealer *Sealer
 	now    func() time.Time
 
@@ -63,9 +63,8 @@ type SQLite struct {
 
 	writes    chan writeOp
 	closeOnce sync.Once
-	closing   chan struct{}
 	done      chan struct{}
-	ckptDone  chan struct{}
+	ckptErr   error        // from stopping ckpt, set once by Close
 	mu        sync.RWMutex // guards closed against sends on writes
 	closed    bool
 	observe   atomic.Pointer[CommitObserver]
@@ -165,22 +164,16 @@ func OpenSQLite(o Options) (*SQLite, error) {
 	// The writer still checkpoints (that is what restarts the WAL), but a
 	// checkpointer beside it copies most pages first, so the writer's
 	// checkpoints find little left to do.
-	cq := url.Values{}
-	cq.Set("_busy_timeout", "10000")
-	cdb, err := sql.Open("sqlite3", dsn(o.Path, cq))
+	ckpt, err := startCheckpointer(o.Path, checkpointEvery)
 	if err != nil {
 		rdb.Close()
 		wdb.Close()
-		return nil, fmt.Errorf("store: open %s: %w", o.Path, err)
+		return nil, err
 	}
-	cdb.SetMaxOpenConns(1)
-	s.cdb = cdb
+	s.ckpt = ckpt
 	s.writes = make(chan writeOp, maxBatch)
-	s.closing = make(chan struct{})
 	s.done = make(chan struct{})
-	s.ckptDone = make(chan struct{})
 	go s.writer()
-	go s.checkpointer()
 	return s, nil
 }
 
@@ -487,30 +480,17 @@ func (s *SQLite) commit(batch []writeOp) {
 	}
 }
 
+// checkpointEvery is how often the checkpointer copies the WAL back into
+// the database.
+const checkpointEvery = 250 * time.Millisecond
+
+// CheckpointStats reports what the WAL checkpointer has done.
+func (s *SQLite) CheckpointStats() CheckpointStats { return s.ckpt.stats() }
+
 // writerCheckpointPages is the WAL size (pages) at which the writer itself
 // checkpoints after a commit: 64 MiB, a backstop for when the checkpointer
 // falls behind.
 const writerCheckpointPages = 16384
-
-// checkpointEvery is how often the WAL is copied back into the database.
-const checkpointEvery = 250 * time.Millisecond
-
-// checkpointer copies the WAL into the database file from a connection of
-// its own (PASSIVE: it never blocks the writer or readers), so the
-// checkpoints the writer runs inside its commits stay short.
-func (s *SQLite) checkpointer() {
-	defer close(s.ckptDone)
-	t := time.NewTicker(checkpointEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.closing:
-			return
-		case <-t.C:
-			s.cdb.Exec("PRAGMA wal_checkpoint(PASSIVE)")
-		}
-	}
-}
 
 // Close finishes queued writes, checkpoints and closes the database.
 func (s *SQLite) Close() error {
@@ -520,11 +500,10 @@ func (s *SQLite) Close() error {
 		close(s.writes)
 		s.mu.Unlock()
 		<-s.done
-		close(s.closing)
-		<-s.ckptDone
+		s.ckptErr = s.ckpt.stop()
 	})
 	err1 := s.rdb.Close()
-	err2 := s.cdb.Close()
+	err2 := s.ckptErr
 	// The last connection to close checkpoints and removes the WAL.
 	err3 := s.wdb.Close()
 	return errors.Join(err1, err2, err3)

@@ -339,3 +339,40 @@ func TestGroupCommitLingers(t *testing.T) {
 		})
 	}
 }
+
+// The checkpointer copies the WAL into the database file on its own while
+// the store is open, and Close leaves no WAL behind.
+func TestCheckpointerCopiesWAL(t *testing.T) {
+	dir := t.TempDir()
+	s := openSQLite(t, dir, newKey(t, dir))
+	db := filepath.Join(dir, "radmfa.db")
+	const name = "checkpointed-user-7f3a"
+	if _, err := s.CreateUser(context.Background(), "t", store.User{Name: name}); err != nil {
+		t.Fatal(err)
+	}
+	var st store.CheckpointStats
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st = s.CheckpointStats()
+		b, err := os.ReadFile(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte(name)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the new row never reached the database file; checkpointer: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st = s.CheckpointStats(); st.Runs < 1 || st.Failed != 0 || st.LastCode != 0 || st.LogFrames <= 0 {
+		t.Errorf("checkpointer stats %+v, want runs, no failures, WAL frames seen", st)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(db + "-wal"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("WAL left after Close: %v", err)
+	}
+}

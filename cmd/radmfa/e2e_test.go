@@ -400,6 +400,20 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatal("duplicate not counted")
 		}
 	})
+	t.Run("WAL checkpointer reported", func(t *testing.T) {
+		// The logins above wrote to the WAL; the checkpointer runs every
+		// 250 ms and copies it back.
+		deadline := time.Now().Add(5 * time.Second)
+		for srv.metric(t, "radmfa_store_checkpoints_total") < 1 {
+			if time.Now().After(deadline) {
+				t.Fatal("radmfa_store_checkpoints_total stayed 0")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if got := srv.metric(t, "radmfa_store_checkpoint_failures_total"); got != 0 {
+			t.Fatalf("checkpoint failures: %v", got)
+		}
+	})
 	t.Run("Status-Server", func(t *testing.T) {
 		req := n.build(radius.CodeStatusServer, "", "", true)
 		raw := n.send(req, 2*time.Second)

@@ -249,8 +249,9 @@ func devSetup(c *cli.Context, st *store.SQLite) error {
 	return nil
 }
 
-// observeCommits exports how the store's group commit batches: writes per
-// transaction and the time each transaction takes.
+// observeCommits exports how the store's group commit batches (writes per
+// transaction and the time each transaction takes) and what the WAL
+// checkpointer does.
 func observeCommits(st *store.SQLite, reg prometheus.Registerer) {
 	batch := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "radmfa_store_commit_writes", Help: "Writes (logins, admin changes) committed together in one SQLite transaction.",
@@ -260,7 +261,16 @@ func observeCommits(st *store.SQLite, reg prometheus.Registerer) {
 		Name: "radmfa_store_commit_duration_seconds", Help: "Time of one SQLite write transaction, begin to commit.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .5},
 	})
-	reg.MustRegister(batch, took)
+	ckpts := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "radmfa_store_checkpoints_total", Help: "WAL checkpoints the checkpointer ran (PASSIVE, every 250 ms).",
+	}, func() float64 { return float64(st.CheckpointStats().Runs) })
+	ckptFails := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "radmfa_store_checkpoint_failures_total", Help: "WAL checkpoints that failed (not counting those that found another checkpoint running).",
+	}, func() float64 { return float64(st.CheckpointStats().Failed) })
+	wal := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "radmfa_store_wal_frames", Help: "Pages in the WAL after the last checkpoint; it restarts from 0 once everything was copied back.",
+	}, func() float64 { return float64(max(st.CheckpointStats().LogFrames, 0)) })
+	reg.MustRegister(batch, took, ckpts, ckptFails, wal)
 	st.ObserveCommits(func(n int, d time.Duration) {
 		batch.Observe(float64(n))
 		took.Observe(d.Seconds())
