@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"encoding/binary"
 	"errors"
+	"hash"
 
 	"layeh.com/radius"
 )
@@ -46,9 +47,10 @@ func findMA(b []byte) (int, error) {
 }
 
 // verifyRequestMA checks a request's Message-Authenticator (RFC 3579 3.2):
-// HMAC-MD5 over the packet with the attribute's value zeroed. It reports
-// whether the attribute was present.
-func verifyRequestMA(b, secret []byte) (present bool, err error) {
+// HMAC-MD5 (mac, keyed with the shared secret and fresh) over the packet
+// with the attribute's value zeroed. It reports whether the attribute was
+// present.
+func verifyRequestMA(b []byte, mac hash.Hash) (present bool, err error) {
 	off, err := findMA(b)
 	if err != nil || off < 0 {
 		return false, err
@@ -56,12 +58,12 @@ func verifyRequestMA(b, secret []byte) (present bool, err error) {
 	length := int(binary.BigEndian.Uint16(b[2:4]))
 	var got [maLen]byte
 	copy(got[:], b[off:off+maLen])
-	mac := hmac.New(md5.New, secret)
 	mac.Write(b[:off])
 	var zero [maLen]byte
 	mac.Write(zero[:])
 	mac.Write(b[off+maLen : length])
-	if !hmac.Equal(mac.Sum(nil), got[:]) {
+	var sum [md5.Size]byte
+	if !hmac.Equal(mac.Sum(sum[:0]), got[:]) {
 		return true, errBadMA
 	}
 	return true, nil
@@ -83,9 +85,10 @@ func newReply(req *radius.Packet, code radius.Code) *radius.Packet {
 }
 
 // encodeReply signs a reply made by newReply: the Message-Authenticator is
-// computed with the request authenticator in place (RFC 3579 3.2), then the
-// Response Authenticator over the whole packet (RFC 2865 3).
-func encodeReply(p *radius.Packet) ([]byte, error) {
+// computed (mac: HMAC-MD5 keyed with p.Secret, fresh) with the request
+// authenticator in place (RFC 3579 3.2), then the Response Authenticator
+// over the whole packet (RFC 2865 3).
+func encodeReply(p *radius.Packet, mac hash.Hash) ([]byte, error) {
 	b, err := p.MarshalBinary() // Authenticator is still the request's
 	if err != nil {
 		return nil, err
@@ -93,12 +96,12 @@ func encodeReply(p *radius.Packet) ([]byte, error) {
 	if len(b) < 20+2+maLen || b[20] != attrMessageAuthenticator {
 		return nil, errors.New("radius: reply does not start with Message-Authenticator")
 	}
-	mac := hmac.New(md5.New, p.Secret)
+	var sum [md5.Size]byte
 	mac.Write(b)
-	copy(b[22:22+maLen], mac.Sum(nil))
+	copy(b[22:22+maLen], mac.Sum(sum[:0]))
 	h := md5.New()
 	h.Write(b)
 	h.Write(p.Secret)
-	copy(b[4:20], h.Sum(nil))
+	copy(b[4:20], h.Sum(sum[:0]))
 	return b, nil
 }

@@ -207,9 +207,17 @@ func TestRequestMessageAuthenticator(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			present, err := verifyRequestMA(tc.pkt, tc.secret)
-			if present != tc.present || (err == nil) != tc.ok {
-				t.Fatalf("got present=%v err=%v", present, err)
+			c := NewTable([]Client{{Name: "c", Prefix: netip.MustParsePrefix("127.0.0.0/8"), Secret: tc.secret}}, nil).
+				Lookup(netip.MustParseAddr("127.0.0.1"))
+			// The client's keyed HMACs are pooled: each use must start
+			// from the key alone, whatever the one before left.
+			for i := range 3 {
+				mac, put := c.mac()
+				present, err := verifyRequestMA(tc.pkt, mac)
+				put(mac)
+				if present != tc.present || (err == nil) != tc.ok {
+					t.Fatalf("use %d: got present=%v err=%v", i+1, present, err)
+				}
 			}
 		})
 	}
@@ -226,7 +234,7 @@ func TestEncodeReplySignsAndPutsMAFirst(t *testing.T) {
 	}
 	reply := newReply(req, radius.CodeAccessReject)
 	rfc2865.ReplyMessage_SetString(reply, "hello")
-	b, err := encodeReply(reply)
+	b, err := encodeReply(reply, hmac.New(md5.New, secret))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -306,7 +306,9 @@ func (s *Server) HandlePacket(conn PacketConn, b []byte, src netip.AddrPort) {
 		s.drop(DropUnsupportedCode, "client", client.Name, "code", pkt.Code)
 		return
 	}
-	present, err := verifyRequestMA(data, client.Secret)
+	mac, putMAC := client.mac()
+	present, err := verifyRequestMA(data, mac)
+	putMAC(mac)
 	if err != nil {
 		s.drop(DropBadMA, "client", client.Name, "src", src)
 		s.log.Warn("radius: bad Message-Authenticator (wrong shared secret?)", "client", client.Name, "src", src)
@@ -318,7 +320,7 @@ func (s *Server) HandlePacket(conn PacketConn, b []byte, src netip.AddrPort) {
 	}
 	if pkt.Code == radius.CodeStatusServer {
 		// RFC 5997: a server that is alive answers with Access-Accept.
-		s.send(conn, src, newReply(pkt, radius.CodeAccessAccept), nil, "status_server")
+		s.send(conn, client, src, newReply(pkt, radius.CodeAccessAccept), nil, "status_server")
 		return
 	}
 
@@ -428,7 +430,7 @@ func (s *Server) serveAccess(conn PacketConn, src netip.AddrPort, client Client,
 	if res.ReplyMessage != "" {
 		rfc2865.ReplyMessage_SetString(reply, res.ReplyMessage)
 	}
-	s.send(conn, src, reply, &key, res.Decision.String())
+	s.send(conn, &client, src, reply, &key, res.Decision.String())
 	s.metrics.Latency.Observe(time.Since(start).Seconds())
 	s.log.Debug("radius: answered", "client", client.Name, "user", req.User, "decision", res.Decision, "reason", res.Reason)
 }
@@ -453,8 +455,10 @@ func otherAuthMethod(pkt *radius.Packet) bool {
 }
 
 // send signs and sends a reply, caching it for retransmissions when key is set.
-func (s *Server) send(conn PacketConn, src netip.AddrPort, reply *radius.Packet, key *dupKey, label string) {
-	b, err := encodeReply(reply)
+func (s *Server) send(conn PacketConn, client *Client, src netip.AddrPort, reply *radius.Packet, key *dupKey, label string) {
+	mac, putMAC := client.mac()
+	b, err := encodeReply(reply, mac)
+	putMAC(mac)
 	if err != nil {
 		s.log.Error("radius: encode reply", "err", err)
 		if key != nil {
