@@ -405,8 +405,9 @@ func (m *Manager) resolve(r *Request, o Outcome) bool {
 		delete(m.byUser, userKey(r.Login.User))
 	}
 	// Keep it a while so that late and repeated answers are recognised.
+	// Expires comes from m.now, so the time left is measured with it too.
 	r.timer.Stop()
-	r.timer = time.AfterFunc(time.Until(r.Expires)+m.cfg.Linger, func() { m.forget(r) })
+	r.timer = time.AfterFunc(r.Expires.Sub(m.now())+m.cfg.Linger, func() { m.forget(r) })
 	m.mu.Unlock()
 	if m.metrics.Pending != nil {
 		m.metrics.Pending(-1)

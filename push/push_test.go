@@ -415,3 +415,21 @@ func TestDeviceUpdate(t *testing.T) {
 		t.Fatalf("device = %+v", d)
 	}
 }
+
+// An answered request stays until its expiry plus Linger on the manager's
+// clock, whatever the wall clock says: a NAS's follow-up with the State
+// must still find it. (The forget timer once measured the time left with
+// the wall clock against an expiry from the injected one.)
+func TestAnsweredRequestKeptByTheManagersClock(t *testing.T) {
+	e := newEnv(t, push.Config{}, nil)
+	e.enroll(t, "k", "RMP-11")
+	e.clk.Add(-365 * 24 * time.Hour) // the manager's clock a year behind the wall clock
+	r := e.start(t, "k", "RMP-11", push.Login{NumberMatching: "on"})
+	if o, err := e.mgr.Answer(context.Background(), "RMP-11", r.ID, push.DecisionApprove, r.Number+1); err != nil || o != push.WrongNumber {
+		t.Fatalf("answer: %v %v", o, err)
+	}
+	time.Sleep(100 * time.Millisecond) // long enough for a wrongly immediate timer to fire
+	if got := e.mgr.TakeState(r.State); got != r {
+		t.Fatal("the answered request was forgotten at once")
+	}
+}
