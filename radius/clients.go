@@ -36,15 +36,22 @@ func newMACPool(secret []byte) *macPool {
 	return m
 }
 
-// mac returns an HMAC-MD5 keyed with the client's secret, and the function
-// that gives it back.
-func (c *Client) mac() (hash.Hash, func(hash.Hash)) {
+// mac returns a fresh HMAC-MD5 keyed with the client's secret; putMAC
+// gives it back.
+func (c *Client) mac() hash.Hash {
 	if c.macs == nil {
-		return hmac.New(md5.New, c.Secret), func(hash.Hash) {}
+		return hmac.New(md5.New, c.Secret)
 	}
 	h := c.macs.p.Get().(hash.Hash)
 	h.Reset()
-	return h, func(h hash.Hash) { c.macs.p.Put(h) }
+	return h
+}
+
+// putMAC returns h, from mac, to the client's pool.
+func (c *Client) putMAC(h hash.Hash) {
+	if c.macs != nil {
+		c.macs.p.Put(h)
+	}
 }
 
 // Table is an immutable snapshot of the clients and reply attributes.

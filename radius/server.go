@@ -306,9 +306,9 @@ func (s *Server) HandlePacket(conn PacketConn, b []byte, src netip.AddrPort) {
 		s.drop(DropUnsupportedCode, "client", client.Name, "code", pkt.Code)
 		return
 	}
-	mac, putMAC := client.mac()
+	mac := client.mac()
 	present, err := verifyRequestMA(data, mac)
-	putMAC(mac)
+	client.putMAC(mac)
 	if err != nil {
 		s.drop(DropBadMA, "client", client.Name, "src", src)
 		s.log.Warn("radius: bad Message-Authenticator (wrong shared secret?)", "client", client.Name, "src", src)
@@ -456,9 +456,9 @@ func otherAuthMethod(pkt *radius.Packet) bool {
 
 // send signs and sends a reply, caching it for retransmissions when key is set.
 func (s *Server) send(conn PacketConn, client *Client, src netip.AddrPort, reply *radius.Packet, key *dupKey, label string) {
-	mac, putMAC := client.mac()
+	mac := client.mac()
 	b, err := encodeReply(reply, mac)
-	putMAC(mac)
+	client.putMAC(mac)
 	if err != nil {
 		s.log.Error("radius: encode reply", "err", err)
 		if key != nil {
