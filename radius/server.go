@@ -218,18 +218,7 @@ const readBatch = 32
 // readLoop reads datagrams from c in batches and handles each in turn;
 // replies go out through w.
 func (s *Server) readLoop(c *net.UDPConn, w PacketConn) {
-	v4 := false
-	if la, ok := c.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() != nil {
-		v4 = true
-	}
-	var rc interface {
-		ReadBatch(ms []ipv4.Message, flags int) (int, error)
-	}
-	if v4 {
-		rc = ipv4.NewPacketConn(c)
-	} else {
-		rc = ipv6.NewPacketConn(c)
-	}
+	rc, v4 := batchIOFor(c)
 	ms := make([]ipv4.Message, readBatch)
 	for i := range ms {
 		// One byte more than a packet may have, so a longer one shows.
@@ -262,6 +251,22 @@ func (s *Server) readLoop(c *net.UDPConn, w PacketConn) {
 			s.HandlePacket(w, m.Buffers[0][:m.N], src)
 		}
 	}
+}
+
+// batchIO reads and writes many datagrams per system call (recvmmsg,
+// sendmmsg); ipv4 and ipv6 PacketConns both are one.
+type batchIO interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// batchIOFor wraps c in the batch reader-writer of its address family and
+// reports whether that is IPv4 (an IPv6 socket may be dual-stack).
+func batchIOFor(c *net.UDPConn) (bio batchIO, v4 bool) {
+	if la, ok := c.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() != nil {
+		return ipv4.NewPacketConn(c), true
+	}
+	return ipv6.NewPacketConn(c), false
 }
 
 // PacketConn is where replies go.

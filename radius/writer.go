@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 )
 
 // writeBatch is the most replies one sendmmsg carries.
@@ -29,7 +28,7 @@ const writeBatch = 64
 // already been told the reply was written.
 type batchConn struct {
 	conn    *net.UDPConn
-	batch   func(ms []ipv4.Message) (int, error) // WriteBatch of the socket's family
+	bio     batchIO
 	v4      bool
 	onError func(error)
 	calls   atomic.Int64 // send system calls made (for tests)
@@ -56,14 +55,7 @@ type flushBuf struct {
 
 func newBatchConn(c *net.UDPConn, onError func(error)) *batchConn {
 	w := &batchConn{conn: c, onError: onError}
-	if la, ok := c.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() != nil {
-		w.v4 = true
-		pc := ipv4.NewPacketConn(c)
-		w.batch = func(ms []ipv4.Message) (int, error) { return pc.WriteBatch(ms, 0) }
-	} else {
-		pc := ipv6.NewPacketConn(c)
-		w.batch = func(ms []ipv4.Message) (int, error) { return pc.WriteBatch(ms, 0) }
-	}
+	w.bio, w.v4 = batchIOFor(c)
 	w.bufs.New = func() any {
 		f := &flushBuf{ms: make([]ipv4.Message, writeBatch), addrs: make([]net.UDPAddr, writeBatch),
 			ips: make([][16]byte, writeBatch), bufs: make([][][]byte, writeBatch)}
@@ -131,7 +123,7 @@ func (w *batchConn) send(q []outMsg) {
 		ms := f.ms[:n]
 		for len(ms) > 0 {
 			w.calls.Add(1)
-			sent, err := w.batch(ms)
+			sent, err := w.bio.WriteBatch(ms, 0)
 			if err != nil {
 				// The message at the head failed; count it and go on
 				// with the rest.
