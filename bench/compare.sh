@@ -12,7 +12,9 @@
 # CPUs (HOTP, every request a fresh code, every accept durably recorded
 # with its audit row). 1000 users, 32 in flight, 50k requests, the load
 # tool's batched engine (SOCKETS=1; 0 = a socket per request). It prints
-# medians and ratios and writes bench-results/.
+# medians and ratios (all runs of each server; and each FreeRADIUS setting
+# against the radmfa runs made between its own runs, which the machine's
+# drift over the minutes of a run does not skew) and writes bench-results/.
 # radmfa runs with --synchronous NORMAL (SYNC=FULL to change): an accept is
 # on disk before its reply, so no process kill can make its code reusable
 # (TestAcceptsSurviveKill); FULL also survives power loss.
@@ -56,7 +58,8 @@ step_room() { while [ $(( 30 - $(date +%s) % 30 )) -lt 8 ]; do sleep 1; done; }
 
 run() { # run NAME ARGS... -> one JSON line in $WORK/results.jsonl
   local name=$1; shift
-  ./bin/radmfa-load run --json -n "$N" -p "$P" --sockets "$SOCKETS" --users "$USERS" "$@" | sed "s/^{/{\"server\":\"$name\",/" >>"$WORK/results.jsonl"
+  ./bin/radmfa-load run --json -n "$N" -p "$P" --sockets "$SOCKETS" --users "$USERS" "$@" |
+    sed "s/^{/{\"server\":\"$name\",\"segment\":\"$SEGMENT\",/" >>"$WORK/results.jsonl"
   tail -1 "$WORK/results.jsonl"
 }
 
@@ -64,6 +67,7 @@ for mode in totp sqltotp; do
   bash "$SHARED/freeradius-setup.sh" "$mode" "$USERS" >"$WORK/fr-setup.log" 2>&1
   for pin in "" 0; do
     name=freeradius-$mode${pin:+-pinned}
+    SEGMENT=$name # the radmfa runs interleaved with this setting's
     PIN=$pin bash "$SHARED/fr-ctl.sh" start >/dev/null
     for r in $(seq "$ROUNDS"); do
       step_room
@@ -94,7 +98,22 @@ for ours, fr in pairs:
         r = med[ours]
         print(f"{ours} / {fr}: throughput x{r['requests_per_second']/med[fr]['requests_per_second']:.2f}, "
               f"p99 {r['p99_ms']:.2f} vs {med[fr]['p99_ms']:.2f} ms")
+# The machine's speed drifts over the minutes a run takes (other tenants),
+# which is why the runs alternate: so also compare each FreeRADIUS setting
+# with the radmfa runs made between its own runs, medians of each.
+print("paired with the radmfa runs made between each setting's runs:")
+paired = {}
+for ours, fr in pairs:
+    a = [x for x in by.get(ours, []) if x.get("segment") == fr]
+    b = [x for x in by.get(fr, [])]
+    if not a or not b:
+        continue
+    ma = {f: statistics.median(x[f] for x in a) for f in ("requests_per_second", "p99_ms")}
+    mb = {f: statistics.median(x[f] for x in b) for f in ("requests_per_second", "p99_ms")}
+    paired[f"{ours}/{fr}"] = {"ours": ma, "theirs": mb, "throughput_ratio": ma["requests_per_second"] / mb["requests_per_second"]}
+    print(f"  {ours} / {fr}: {ma['requests_per_second']:.0f} vs {mb['requests_per_second']:.0f} req/s, "
+          f"x{ma['requests_per_second']/mb['requests_per_second']:.2f}, p99 {ma['p99_ms']:.2f} vs {mb['p99_ms']:.2f} ms")
 name = f"{sys.argv[2]}/compare-{time.strftime('%Y%m%dT%H%M%S')}.json"
-json.dump({"runs": rows, "medians": med}, open(name, "w"), indent=1)
+json.dump({"runs": rows, "medians": med, "paired": paired}, open(name, "w"), indent=1)
 print("results:", name)
 PY
