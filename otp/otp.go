@@ -163,6 +163,11 @@ type Generator struct {
 	digits int
 	msg    [8]byte
 	buf    [8]byte
+	// used tells that mac has computed a code: a new HMAC is ready as it
+	// is, and its first Reset saves the keyed states (allocating), which
+	// the usual login, whose code matches at the first counter tried,
+	// never needs.
+	used bool
 }
 
 var pow10 = [...]uint32{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000}
@@ -189,7 +194,10 @@ func NewGenerator(seed []byte, p Params) *Generator {
 // section 5.3: dynamic truncation, modulo 10^digits, zero padded).
 func (g *Generator) digitsAt(counter uint64) []byte {
 	binary.BigEndian.PutUint64(g.msg[:], counter)
-	g.mac.Reset()
+	if g.used {
+		g.mac.Reset()
+	}
+	g.used = true
 	g.mac.Write(g.msg[:])
 	g.sum = g.mac.Sum(g.sum[:0])
 	off := g.sum[len(g.sum)-1] & 0x0f

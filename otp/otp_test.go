@@ -216,11 +216,22 @@ func FuzzVerify(f *testing.F) {
 
 func BenchmarkVerifyHOTP(b *testing.B) {
 	p := Params{Type: HOTP, Algorithm: SHA1, Digits: 6}
-	code := Code(rfcSeed1, 5, p)
-	for b.Loop() {
-		if _, ok := VerifyHOTP(rfcSeed1, p, code, 0, 10); !ok {
-			b.Fatal("no match")
-		}
+	for _, bc := range []struct {
+		name string
+		at   uint64 // the counter the code is for; the token expects 0
+	}{
+		{"expected counter", 0}, // the usual login
+		{"6th counter", 5},      // a token pressed without logging in
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			code := Code(rfcSeed1, bc.at, p)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ok := VerifyHOTP(rfcSeed1, p, code, 0, 10); !ok {
+					b.Fatal("no match")
+				}
+			}
+		})
 	}
 }
 
