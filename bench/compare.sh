@@ -105,7 +105,7 @@ print("paired with the radmfa runs made between each setting's runs:")
 paired = {}
 for ours, fr in pairs:
     a = [x for x in by.get(ours, []) if x.get("segment") == fr]
-    b = [x for x in by.get(fr, [])]
+    b = by.get(fr, [])
     if not a or not b:
         continue
     ma = {f: statistics.median(x[f] for x in a) for f in ("requests_per_second", "p99_ms")}
