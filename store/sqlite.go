@@ -51,13 +51,20 @@ type Options struct {
 // write goes through one goroutine that commits the writes queued while the
 // previous commit ran in one transaction (group commit); see commit for how
 // one failing write is kept from undoing another. A caller returns only
-// after its write is committed.
+// after its write is committed. A batch of authentications alone, the
+// login path's writes, commits through the authentication writer (authw.go)
+// on a connection of its own; the same goroutine drives both connections,
+// so they never write at once.
 type SQLite struct {
-	rdb    *sql.DB
-	wdb    *sql.DB
-	ckpt   *checkpointer
-	sealer *Sealer
-	now    func() time.Time
+	rdb  *sql.DB
+	wdb  *sql.DB
+	ckpt *checkpointer
+	aw   *authWriter // commits batches of authentications; see authw.go
+	// Batches the authentication writer committed, and those it failed
+	// (left to the database/sql writer).
+	awBatches, awFailed atomic.Int64
+	sealer              *Sealer
+	now                 func() time.Time
 
 	stmts statements
 
@@ -84,7 +91,10 @@ type writeOp struct {
 	// audit, when set, is inserted in the same transaction if fn succeeds;
 	// the writer inserts a batch's audit rows in one statement.
 	audit *AuditEvent
-	done  chan error
+	// auth, when set, is what fn writes (with audit), in the form the
+	// authentication writer takes.
+	auth *AuthCommit
+	done chan error
 }
 
 var _ Store = (*SQLite)(nil)
@@ -164,8 +174,16 @@ func OpenSQLite(o Options) (*SQLite, error) {
 	// The writer still checkpoints (that is what restarts the WAL), but a
 	// checkpointer beside it copies most pages first, so the writer's
 	// checkpoints find little left to do.
+	aw, err := openAuthWriter(o.Path, sync, writerCheckpointPages, [4]string{sqlAccept, sqlAcceptActivate, sqlFail, auditInsert})
+	if err != nil {
+		rdb.Close()
+		wdb.Close()
+		return nil, err
+	}
+	s.aw = aw
 	ckpt, err := startCheckpointer(o.Path, checkpointEvery)
 	if err != nil {
+		aw.close()
 		rdb.Close()
 		wdb.Close()
 		return nil, err
@@ -285,6 +303,23 @@ type statements struct {
 	auditN [auditBatch]*sql.Stmt
 }
 
+// The statements of an authentication's commit (CommitAuth), on both
+// writers: accept takes counter, last_step, drift, last_used, id, version,
+// user_id; fail takes lock_after, locked_until, id.
+const (
+	sqlAccept = `UPDATE tokens SET counter = ?, last_step = ?, drift = ?, fail_count = 0, last_used = ?,
+		version = version + 1
+		WHERE id = ? AND version = ? AND state IN ('assigned', 'active')
+		AND user_id = (SELECT id FROM users WHERE id = ? AND disabled = 0)`
+	sqlAcceptActivate = `UPDATE tokens SET counter = ?, last_step = ?, drift = ?, fail_count = 0, last_used = ?,
+		state = 'active', version = version + 1
+		WHERE id = ? AND version = ? AND state IN ('assigned', 'active')
+		AND user_id = (SELECT id FROM users WHERE id = ? AND disabled = 0)`
+	sqlFail = `UPDATE tokens SET fail_count = fail_count + 1,
+		locked_until = CASE WHEN fail_count + 1 >= ? THEN ? ELSE locked_until END,
+		version = version + 1 WHERE id = ?`
+)
+
 func (s *SQLite) prepare() error {
 	var err error
 	prep := func(db *sql.DB, q string) *sql.Stmt {
@@ -298,18 +333,10 @@ func (s *SQLite) prepare() error {
 	s.stmts = statements{
 		userTokens: prep(s.rdb, `SELECT u.id, u.name, u.email, u.grp, u.disabled, u.created_at, u.push_locked_until, `+tokenCols+
 			` FROM tokens t JOIN users u ON u.id = t.user_id WHERE u.name = ? ORDER BY t.serial`),
-		user: prep(s.rdb, `SELECT `+userCols+` FROM users WHERE name = ?`),
-		accept: prep(s.wdb, `UPDATE tokens SET counter = ?, last_step = ?, drift = ?, fail_count = 0, last_used = ?,
-			version = version + 1
-			WHERE id = ? AND version = ? AND state IN ('assigned', 'active')
-			AND user_id = (SELECT id FROM users WHERE id = ? AND disabled = 0)`),
-		acceptActivate: prep(s.wdb, `UPDATE tokens SET counter = ?, last_step = ?, drift = ?, fail_count = 0, last_used = ?,
-			state = 'active', version = version + 1
-			WHERE id = ? AND version = ? AND state IN ('assigned', 'active')
-			AND user_id = (SELECT id FROM users WHERE id = ? AND disabled = 0)`),
-		fail: prep(s.wdb, `UPDATE tokens SET fail_count = fail_count + 1,
-			locked_until = CASE WHEN fail_count + 1 >= ? THEN ? ELSE locked_until END,
-			version = version + 1 WHERE id = ?`),
+		user:           prep(s.rdb, `SELECT `+userCols+` FROM users WHERE name = ?`),
+		accept:         prep(s.wdb, sqlAccept),
+		acceptActivate: prep(s.wdb, sqlAcceptActivate),
+		fail:           prep(s.wdb, sqlFail),
 	}
 	for n := range auditBatch {
 		s.stmts.auditN[n] = prep(s.wdb, auditInsert+strings.Repeat(", (?, ?, ?, ?, ?, ?, ?, ?)", n))
@@ -334,7 +361,12 @@ func (s *SQLite) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 // writeAudited is write with an audit row that commits with fn's changes.
 func (s *SQLite) writeAudited(ctx context.Context, fn func(tx *sql.Tx) error, audit *AuditEvent) error {
-	op := writeOp{fn: fn, audit: audit, done: make(chan error, 1)}
+	return s.enqueue(ctx, writeOp{fn: fn, audit: audit})
+}
+
+// enqueue queues op and waits until it has been committed (or failed).
+func (s *SQLite) enqueue(ctx context.Context, op writeOp) error {
+	op.done = make(chan error, 1)
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -364,7 +396,9 @@ func (s *SQLite) writer() {
 			return
 		}
 		batch = s.gather(append(batch[:0], op), gap)
-		s.commit(batch)
+		if !s.commitAuths(batch) {
+			s.commit(batch)
+		}
 	}
 }
 
@@ -480,6 +514,32 @@ func (s *SQLite) commit(batch []writeOp) {
 	}
 }
 
+// commitAuths commits a batch of authentications alone through the
+// authentication writer and reports whether it did. A batch with any
+// other write, or one the authentication writer fails (it then wrote
+// nothing), is left to commit, which also sorts out which write failed.
+func (s *SQLite) commitAuths(batch []writeOp) bool {
+	for _, op := range batch {
+		if op.auth == nil {
+			return false
+		}
+	}
+	start := time.Now()
+	results, err := s.aw.commit(batch, func() int64 { return s.now().UnixMilli() })
+	if err != nil {
+		s.awFailed.Add(1)
+		return false
+	}
+	s.awBatches.Add(1)
+	if f := s.observe.Load(); f != nil {
+		(*f)(len(batch), time.Since(start))
+	}
+	for i, op := range batch {
+		op.done <- results[i]
+	}
+	return true
+}
+
 // checkpointEvery is how often the checkpointer copies the WAL back into
 // the database.
 const checkpointEvery = 250 * time.Millisecond
@@ -500,7 +560,7 @@ func (s *SQLite) Close() error {
 		close(s.writes)
 		s.mu.Unlock()
 		<-s.done
-		s.ckptErr = s.ckpt.stop()
+		s.ckptErr = errors.Join(s.aw.close(), s.ckpt.stop())
 	})
 	err1 := s.rdb.Close()
 	err2 := s.ckptErr

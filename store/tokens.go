@@ -252,7 +252,7 @@ func (s *SQLite) CommitAuth(ctx context.Context, c AuthCommit) error {
 	at := c.At.Unix()
 	e := c.Audit
 	e.At = c.At
-	return s.writeAudited(ctx, func(tx *sql.Tx) error {
+	return s.enqueue(ctx, writeOp{auth: &c, audit: &e, fn: func(tx *sql.Tx) error {
 		for _, ta := range c.Tokens {
 			if !ta.Accepted {
 				continue
@@ -273,16 +273,12 @@ func (s *SQLite) CommitAuth(ctx context.Context, c AuthCommit) error {
 			if !ta.Failed {
 				continue
 			}
-			lockAt := ta.LockAfter
-			if lockAt <= 0 {
-				lockAt = 1 << 30
-			}
-			if _, err := tx.Stmt(s.stmts.fail).Exec(lockAt, ta.LockUntil, ta.ID); err != nil {
+			if _, err := tx.Stmt(s.stmts.fail).Exec(lockAfter(ta), ta.LockUntil, ta.ID); err != nil {
 				return fmt.Errorf("store: token %d: %w", ta.ID, err)
 			}
 		}
 		return nil
-	}, &e)
+	}})
 }
 
 // ExistingSerials returns which of serials are already in the database.

@@ -1,0 +1,55 @@
+// The authentication writer: a connection of its own that commits a batch
+// of authentications in one C call; see authw.go.
+#ifndef RADMFA_AUTHW_H
+#define RADMFA_AUTHW_H
+
+typedef struct radmfa_authw radmfa_authw;
+
+// radmfa_authw_tok is one token change of an authentication.
+typedef struct {
+	int auth; // index of the authentication it belongs to
+	int kind; // RADMFA_AUTHW_ACCEPT, _ACTIVATE or _FAIL
+	// The statement's parameters in order: accept and activate take
+	// counter, last_step, drift, last_used, id, version, user_id; fail
+	// takes lock_after, locked_until, id.
+	long long p[7];
+} radmfa_authw_tok;
+
+#define RADMFA_AUTHW_ACCEPT 0
+#define RADMFA_AUTHW_ACTIVATE 1
+#define RADMFA_AUTHW_FAIL 2
+#define RADMFA_AUTHW_TEXTS 7
+
+// radmfa_authw_audit is an authentication's audit row. Its texts (actor,
+// action, user, serial, client, result, detail) are [off, off+len) of the
+// batch's blob.
+typedef struct {
+	long long at_ms;
+	int off[RADMFA_AUTHW_TEXTS];
+	int len[RADMFA_AUTHW_TEXTS];
+} radmfa_authw_audit;
+
+// radmfa_authw_open opens a connection to the database at path and
+// prepares sql[0..3] (accept, activate, fail, one audit row). synchronous
+// is "FULL" or "NORMAL"; ckpt_pages the WAL size at which a commit
+// checkpoints. It returns an SQLite result code; on success *out is the
+// writer.
+int radmfa_authw_open(const char *path, const char *synchronous, int ckpt_pages,
+		const char *const sql[4], radmfa_authw **out);
+
+// radmfa_authw_commit runs nauth authentications in one transaction, in
+// order (toks grouped by authentication, in ascending order): each
+// one's accepts (compare-and-set: a token that no longer matches is a
+// conflict, and the authentication writes nothing more), then its fails,
+// then its audit row. conflict[i] is -1 for an authentication written, or
+// the index in toks of the accept that found the token changed. A result
+// other than 0 is the SQLite code of a failure; the transaction is then
+// rolled back and nothing is written.
+int radmfa_authw_commit(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int ntoks,
+		const radmfa_authw_audit *audits, const char *blob, int *conflict);
+
+// radmfa_authw_close finalizes the statements, closes the connection and
+// frees w. It returns the close's result code.
+int radmfa_authw_close(radmfa_authw *w);
+
+#endif
