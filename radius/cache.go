@@ -41,10 +41,17 @@ const (
 	// cacheChunk is the size of the blocks replies are copied into; a
 	// RADIUS packet (at most 4096 bytes) always fits in one.
 	cacheChunk = 64 << 10
-	// minRing is the smallest answer ring; it shrinks no further.
-	minRing = 1024
-	// spareChunks bounds the freed chunks kept for reuse.
+	// answerBlock is how many answers one block of the ring holds (64 KiB).
+	answerBlock = 1024
+	// spareChunks and spareBlocks bound the freed chunks and answer blocks
+	// kept for reuse.
 	spareChunks = 16
+	spareBlocks = 16
+	// expireEach is how many expired answers each new answer retires, so
+	// that expiry keeps pace with a steady load in small steps.
+	expireEach = 2
+	// mapRebuildMax bounds the answers copied when the map is rebuilt.
+	mapRebuildMax = 4096
 )
 
 // replyCache remembers requests being worked on and the answers sent, so
@@ -57,18 +64,26 @@ const (
 // were made, so they sit in a ring in that order, their bytes packed into
 // large chunks in the same order, and the map from request to answer holds
 // only plain values.
+//
+// Nothing the cache does takes long, since every request waits for its
+// lock: the ring is a list of fixed blocks, grown a block at a time and
+// never copied (doubling a ring of 128k answers copied 8 MiB and held the
+// lock for 12 ms), and each new answer retires up to expireEach expired
+// ones, so the periodic sweep finds little left to delete.
 type replyCache struct {
 	ttl time.Duration
 
 	mu sync.Mutex
 	// m maps a request to 0 while it is in flight, else to 1 + the
-	// sequence number of its answer in ring.
+	// sequence number of its answer.
 	m    map[dupKey]uint64
 	peak int // len(m)'s high-water mark since m was made
-	// ring holds answers head..tail-1 (sequence numbers) at seq&(len-1);
-	// its length is a power of two.
-	ring       []answer
-	head, tail uint64
+	// The ring holds answers head..tail-1 (sequence numbers); answer s
+	// is blocks[(s-base)/answerBlock][(s-base)%answerBlock].
+	blocks      [][]answer
+	base        uint64
+	head, tail  uint64
+	spareBlocks [][]answer
 	// chunks[i] is chunk number firstChunk+i; replies are appended to the
 	// last one.
 	chunks     [][]byte
@@ -77,7 +92,13 @@ type replyCache struct {
 }
 
 func newReplyCache(ttl time.Duration) *replyCache {
-	return &replyCache{ttl: ttl, m: make(map[dupKey]uint64), ring: make([]answer, minRing)}
+	return &replyCache{ttl: ttl, m: make(map[dupKey]uint64)}
+}
+
+// at is answer number seq, which must be in the ring.
+func (c *replyCache) at(seq uint64) *answer {
+	i := seq - c.base
+	return &c.blocks[i/answerBlock][i%answerBlock]
 }
 
 // begin registers k as in flight unless it is known; for an answered
@@ -89,9 +110,9 @@ func (c *replyCache) begin(k dupKey, now time.Time) (dupState, []byte) {
 		if v == 0 {
 			return dupInFlight, nil
 		}
-		// An answer in m is always still in the ring: sweep deletes it
+		// An answer in m is always still in the ring: expiry deletes it
 		// from m when it leaves the ring.
-		a := &c.ring[(v-1)&uint64(len(c.ring)-1)]
+		a := c.at(v - 1)
 		if now.UnixNano() < a.expires {
 			b := c.chunks[a.chunk-c.firstChunk][a.off : a.off+a.n]
 			return dupAnswered, append([]byte(nil), b...)
@@ -111,8 +132,15 @@ func (c *replyCache) finish(k dupKey, reply []byte, now time.Time) {
 		delete(c.m, k) // cannot happen for a RADIUS packet; never cache it
 		return
 	}
-	if c.tail-c.head == uint64(len(c.ring)) {
-		c.resize(2 * len(c.ring))
+	c.expire(now.UnixNano(), expireEach)
+	if c.tail-c.base == uint64(len(c.blocks))*answerBlock {
+		var b []answer
+		if n := len(c.spareBlocks); n > 0 {
+			b, c.spareBlocks = c.spareBlocks[n-1], c.spareBlocks[:n-1]
+		} else {
+			b = make([]answer, answerBlock)
+		}
+		c.blocks = append(c.blocks, b)
 	}
 	last := len(c.chunks) - 1
 	if last < 0 || len(c.chunks[last])+len(reply) > cacheChunk {
@@ -127,20 +155,58 @@ func (c *replyCache) finish(k dupKey, reply []byte, now time.Time) {
 	}
 	off := len(c.chunks[last])
 	c.chunks[last] = append(c.chunks[last], reply...)
-	c.ring[c.tail&uint64(len(c.ring)-1)] = answer{key: k, expires: exp,
+	*c.at(c.tail) = answer{key: k, expires: exp,
 		chunk: c.firstChunk + uint64(last), off: uint32(off), n: uint32(len(reply))}
 	c.tail++
 	c.m[k] = c.tail // 1 + the answer's sequence number
 }
 
-// resize moves the live answers to a ring of n entries (a power of two, at
-// least the number of live answers).
-func (c *replyCache) resize(n int) {
-	r := make([]answer, n)
-	for s := c.head; s < c.tail; s++ {
-		r[s&uint64(n-1)] = c.ring[s&uint64(len(c.ring)-1)]
+// expire retires up to limit answers expired at t (Unix nanoseconds), the
+// oldest first (limit < 0: all of them), and frees the blocks and chunks
+// that only they used.
+func (c *replyCache) expire(t int64, limit int) {
+	for ; c.head < c.tail && limit != 0; limit-- {
+		a := c.at(c.head)
+		if t < a.expires {
+			break
+		}
+		if c.m[a.key] == c.head+1 {
+			delete(c.m, a.key)
+		}
+		c.head++
 	}
-	c.ring = r
+	for c.head-c.base >= answerBlock {
+		if len(c.spareBlocks) < spareBlocks {
+			c.spareBlocks = append(c.spareBlocks, c.blocks[0])
+		}
+		c.blocks[0] = nil
+		c.blocks = c.blocks[1:]
+		c.base += answerBlock
+	}
+	if c.head == c.tail && len(c.blocks) > 0 {
+		// Empty: start the ring afresh at the next sequence number.
+		for i, b := range c.blocks {
+			if len(c.spareBlocks) < spareBlocks {
+				c.spareBlocks = append(c.spareBlocks, b)
+			}
+			c.blocks[i] = nil
+		}
+		c.blocks = c.blocks[:0]
+		c.base = c.tail
+	}
+	// Chunks older than the oldest live answer's are free.
+	keep := c.firstChunk + uint64(len(c.chunks))
+	if c.head < c.tail {
+		keep = c.at(c.head).chunk
+	}
+	for c.firstChunk < keep {
+		if len(c.spare) < spareChunks {
+			c.spare = append(c.spare, c.chunks[0][:0])
+		}
+		c.chunks[0] = nil
+		c.chunks = c.chunks[1:]
+		c.firstChunk++
+	}
 }
 
 // abort forgets an in-flight request that got no reply.
@@ -154,41 +220,12 @@ func (c *replyCache) abort(k dupKey) {
 
 // sweep drops expired answers and gives back the memory a past burst used.
 func (c *replyCache) sweep(now time.Time) {
-	t := now.UnixNano()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	mask := uint64(len(c.ring) - 1)
-	for ; c.head < c.tail; c.head++ {
-		a := &c.ring[c.head&mask]
-		if t < a.expires {
-			break
-		}
-		if c.m[a.key] == c.head+1 {
-			delete(c.m, a.key)
-		}
-	}
-	// Chunks older than the oldest live answer's are free.
-	keep := c.firstChunk + uint64(len(c.chunks))
-	if c.head < c.tail {
-		keep = c.ring[c.head&mask].chunk
-	}
-	for c.firstChunk < keep {
-		if len(c.spare) < spareChunks {
-			c.spare = append(c.spare, c.chunks[0][:0])
-		}
-		c.chunks[0] = nil
-		c.chunks = c.chunks[1:]
-		c.firstChunk++
-	}
-	if live := int(c.tail - c.head); len(c.ring) > minRing && live*4 < len(c.ring) {
-		n := minRing
-		for n < 2*live {
-			n *= 2
-		}
-		c.resize(n)
-	}
-	// Go maps never shrink: after a burst, copy the survivors to a new one.
-	if c.peak > 4*minRing && len(c.m)*4 < c.peak {
+	c.expire(now.UnixNano(), -1)
+	// Go maps never shrink: once a burst has passed, copy the survivors
+	// to a new map (few of them, so the copy is quick).
+	if c.peak > 4*answerBlock && len(c.m)*4 < c.peak && len(c.m) <= mapRebuildMax {
 		m := make(map[dupKey]uint64, len(c.m))
 		for k, v := range c.m {
 			m[k] = v
