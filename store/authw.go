@@ -66,7 +66,7 @@ func (a *authWriter) text(au *C.radmfa_authw_audit, i int, s string) {
 	a.blob = append(a.blob, s...)
 }
 
-// commit writes the authentications of batch (every op's auth is set) in
+// commit writes the authentications of batch (every op's auth and audit are set) in
 // one transaction. It returns each op's result, or an error when the
 // transaction failed and wrote nothing.
 func (a *authWriter) commit(batch []writeOp, now func() int64) ([]error, error) {
@@ -92,10 +92,11 @@ func (a *authWriter) commit(batch []writeOp, now func() int64) ([]error, error) 
 			}
 		}
 		e := op.audit
-		au := C.radmfa_authw_audit{at_ms: C.longlong(now())}
-		if !e.At.IsZero() {
-			au.at_ms = C.longlong(e.At.UnixMilli())
+		ms := e.At.UnixMilli()
+		if e.At.IsZero() {
+			ms = now()
 		}
+		au := C.radmfa_authw_audit{at_ms: C.longlong(ms)}
 		for j, s := range [...]string{e.Actor, e.Action, e.User, e.Serial, e.Client, e.Result, e.Detail} {
 			a.text(&au, j, s)
 		}

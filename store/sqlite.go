@@ -56,15 +56,12 @@ type Options struct {
 // on a connection of its own; the same goroutine drives both connections,
 // so they never write at once.
 type SQLite struct {
-	rdb  *sql.DB
-	wdb  *sql.DB
-	ckpt *checkpointer
-	aw   *authWriter // commits batches of authentications; see authw.go
-	// Batches the authentication writer committed, and those it failed
-	// (left to the database/sql writer).
-	awBatches, awFailed atomic.Int64
-	sealer              *Sealer
-	now                 func() time.Time
+	rdb    *sql.DB
+	wdb    *sql.DB
+	aw     *authWriter // commits batches of authentications; see authw.go
+	ckpt   *checkpointer
+	sealer *Sealer
+	now    func() time.Time
 
 	stmts statements
 
@@ -76,6 +73,10 @@ type SQLite struct {
 	closed    bool
 	observe   atomic.Pointer[CommitObserver]
 	linger    time.Duration
+
+	// Batches the authentication writer committed, and those it failed
+	// (left to the database/sql writer).
+	awBatches, awFailed atomic.Int64
 }
 
 // CommitObserver hears of every write transaction: how many writes it
@@ -171,9 +172,6 @@ func OpenSQLite(o Options) (*SQLite, error) {
 		wdb.Close()
 		return nil, err
 	}
-	// The writer still checkpoints (that is what restarts the WAL), but a
-	// checkpointer beside it copies most pages first, so the writer's
-	// checkpoints find little left to do.
 	aw, err := openAuthWriter(o.Path, sync, writerCheckpointPages, [4]string{sqlAccept, sqlAcceptActivate, sqlFail, auditInsert})
 	if err != nil {
 		rdb.Close()
@@ -181,6 +179,9 @@ func OpenSQLite(o Options) (*SQLite, error) {
 		return nil, err
 	}
 	s.aw = aw
+	// The writers still checkpoint (that is what restarts the WAL), but a
+	// checkpointer beside them copies most pages first, so the writers'
+	// checkpoints find little left to do.
 	ckpt, err := startCheckpointer(o.Path, checkpointEvery)
 	if err != nil {
 		aw.close()
@@ -520,7 +521,7 @@ func (s *SQLite) commit(batch []writeOp) {
 // nothing), is left to commit, which also sorts out which write failed.
 func (s *SQLite) commitAuths(batch []writeOp) bool {
 	for _, op := range batch {
-		if op.auth == nil {
+		if op.auth == nil || op.audit == nil {
 			return false
 		}
 	}
