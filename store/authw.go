@@ -66,9 +66,9 @@ func (a *authWriter) text(au *C.radmfa_authw_audit, i int, s string) {
 	a.blob = append(a.blob, s...)
 }
 
-// commit writes the authentications of batch (every op's auth and audit are set) in
-// one transaction. It returns each op's result, or an error when the
-// transaction failed and wrote nothing.
+// commit writes the authentications of batch (every op's auth and audit
+// are set) in one transaction. It returns each op's result, or an error
+// when the transaction failed and wrote nothing.
 func (a *authWriter) commit(batch []writeOp, now func() int64) ([]error, error) {
 	a.toks, a.audits, a.blob, a.ids = a.toks[:0], a.audits[:0], a.blob[:0], a.ids[:0]
 	for i, op := range batch {
