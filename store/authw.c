@@ -1,36 +1,12 @@
 // The authentication writer; see authw.go for why it is in C.
 //
-// Like ckpt.c it calls the SQLite compiled into the binary by
-// github.com/mattn/go-sqlite3.
+// It calls the SQLite compiled into the binary (sqliteapi.h).
 
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "authw.h"
-
-typedef struct sqlite3 sqlite3;
-typedef struct sqlite3_stmt sqlite3_stmt;
-extern int sqlite3_open_v2(const char *filename, sqlite3 **db, int flags, const char *vfs);
-extern int sqlite3_close(sqlite3 *db);
-extern int sqlite3_exec(sqlite3 *db, const char *sql, void *callback, void *arg, char **errmsg);
-extern int sqlite3_busy_timeout(sqlite3 *db, int ms);
-extern int sqlite3_prepare_v2(sqlite3 *db, const char *sql, int n, sqlite3_stmt **stmt, const char **tail);
-extern int sqlite3_bind_int64(sqlite3_stmt *stmt, int i, long long v);
-extern int sqlite3_bind_text(sqlite3_stmt *stmt, int i, const char *v, int n, void (*destructor)(void *));
-extern int sqlite3_step(sqlite3_stmt *stmt);
-extern int sqlite3_reset(sqlite3_stmt *stmt);
-extern int sqlite3_clear_bindings(sqlite3_stmt *stmt);
-extern int sqlite3_finalize(sqlite3_stmt *stmt);
-extern int sqlite3_changes(sqlite3 *db);
-
-#define AW_SQLITE_OK 0
-#define AW_SQLITE_ERROR 1
-#define AW_SQLITE_NOMEM 7
-#define AW_SQLITE_DONE 101
-#define AW_SQLITE_OPEN_READWRITE 0x00000002
-#define AW_SQLITE_OPEN_NOMUTEX 0x00008000
-// SQLITE_STATIC: the texts stay put until the statement is reset.
-#define AW_STATIC ((void (*)(void *))0)
+#include "sqliteapi.h"
 
 enum { S_BEGIN, S_COMMIT, S_ROLLBACK, S_ACCEPT, S_ACTIVATE, S_FAIL, S_AUDIT, S_N };
 
@@ -52,31 +28,31 @@ int radmfa_authw_open(const char *path, const char *synchronous, int ckpt_pages,
 		const char *const sql[4], radmfa_authw **out) {
 	radmfa_authw *w = calloc(1, sizeof *w);
 	if (w == NULL) {
-		return AW_SQLITE_NOMEM;
+		return RS_SQLITE_NOMEM;
 	}
 	// Only the store's writer goroutine uses the connection, one call at
 	// a time: SQLite's own mutexes would be pure cost.
-	int rc = sqlite3_open_v2(path, &w->db, AW_SQLITE_OPEN_READWRITE | AW_SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc == AW_SQLITE_OK) {
+	int rc = sqlite3_open_v2(path, &w->db, RS_SQLITE_OPEN_READWRITE | RS_SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc == RS_SQLITE_OK) {
 		rc = sqlite3_busy_timeout(w->db, 10000);
 	}
 	char pragmas[160];
 	snprintf(pragmas, sizeof pragmas,
 		"PRAGMA foreign_keys = ON; PRAGMA synchronous = %s; PRAGMA wal_autocheckpoint = %d",
 		synchronous, ckpt_pages);
-	if (rc == AW_SQLITE_OK) {
+	if (rc == RS_SQLITE_OK) {
 		rc = sqlite3_exec(w->db, pragmas, NULL, NULL, NULL);
 	}
 	const char *all[S_N] = {"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK", sql[0], sql[1], sql[2], sql[3]};
-	for (int i = 0; i < S_N && rc == AW_SQLITE_OK; i++) {
+	for (int i = 0; i < S_N && rc == RS_SQLITE_OK; i++) {
 		rc = sqlite3_prepare_v2(w->db, all[i], -1, &w->st[i], NULL);
 	}
-	if (rc != AW_SQLITE_OK) {
+	if (rc != RS_SQLITE_OK) {
 		radmfa_authw_close(w);
 		return rc;
 	}
 	*out = w;
-	return AW_SQLITE_OK;
+	return RS_SQLITE_OK;
 }
 
 // step runs s to completion and resets it; it returns 0 or an SQLite code.
@@ -84,10 +60,10 @@ static int step(sqlite3_stmt *s) {
 	int rc = sqlite3_step(s);
 	int rc2 = sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
-	if (rc == AW_SQLITE_DONE) {
-		return AW_SQLITE_OK;
+	if (rc == RS_SQLITE_DONE) {
+		return RS_SQLITE_OK;
 	}
-	return rc2 != AW_SQLITE_OK ? rc2 : (rc != AW_SQLITE_OK ? rc : AW_SQLITE_ERROR);
+	return rc2 != RS_SQLITE_OK ? rc2 : (rc != RS_SQLITE_OK ? rc : RS_SQLITE_ERROR);
 }
 
 static int token(radmfa_authw *w, const radmfa_authw_tok *t) {
@@ -107,7 +83,7 @@ static int token(radmfa_authw *w, const radmfa_authw_tok *t) {
 		n = 3;
 		break;
 	default:
-		return AW_SQLITE_ERROR;
+		return RS_SQLITE_ERROR;
 	}
 	for (int i = 0; i < n; i++) {
 		sqlite3_bind_int64(s, i + 1, t->p[i]);
@@ -119,7 +95,7 @@ static int audit(radmfa_authw *w, const radmfa_authw_audit *a, const char *blob)
 	sqlite3_stmt *s = w->st[S_AUDIT];
 	sqlite3_bind_int64(s, 1, a->at_ms);
 	for (int i = 0; i < RADMFA_AUTHW_TEXTS; i++) {
-		sqlite3_bind_text(s, i + 2, blob + a->off[i], a->len[i], AW_STATIC);
+		sqlite3_bind_text(s, i + 2, blob + a->off[i], a->len[i], RS_SQLITE_STATIC);
 	}
 	return step(s);
 }
@@ -142,7 +118,7 @@ static int run(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int nto
 				continue;
 			}
 			int rc = token(w, &toks[j]);
-			if (rc != AW_SQLITE_OK) {
+			if (rc != RS_SQLITE_OK) {
 				return rc;
 			}
 			if (sqlite3_changes(w->db) != 1) {
@@ -154,33 +130,33 @@ static int run(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int nto
 				continue;
 			}
 			int rc = token(w, &toks[j]);
-			if (rc != AW_SQLITE_OK) {
+			if (rc != RS_SQLITE_OK) {
 				return rc;
 			}
 		}
 		if (conflict[i] < 0) {
 			int rc = audit(w, &audits[i], blob);
-			if (rc != AW_SQLITE_OK) {
+			if (rc != RS_SQLITE_OK) {
 				return rc;
 			}
 		}
 		k = end;
 	}
 	// Tokens out of order or of no authentication: a caller's bug.
-	return k == ntoks ? AW_SQLITE_OK : AW_SQLITE_ERROR;
+	return k == ntoks ? RS_SQLITE_OK : RS_SQLITE_ERROR;
 }
 
 int radmfa_authw_commit(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int ntoks,
 		const radmfa_authw_audit *audits, const char *blob, int *conflict) {
 	int rc = step(w->st[S_BEGIN]);
-	if (rc != AW_SQLITE_OK) {
+	if (rc != RS_SQLITE_OK) {
 		return rc;
 	}
 	rc = run(w, nauth, toks, ntoks, audits, blob, conflict);
-	if (rc == AW_SQLITE_OK) {
+	if (rc == RS_SQLITE_OK) {
 		rc = step(w->st[S_COMMIT]);
 	}
-	if (rc != AW_SQLITE_OK) {
+	if (rc != RS_SQLITE_OK) {
 		// A failed COMMIT may leave the transaction open; ROLLBACK
 		// fails harmlessly when it did not.
 		step(w->st[S_ROLLBACK]);

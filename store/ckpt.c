@@ -1,9 +1,6 @@
 // A WAL checkpointer on a C thread of its own; see ckpt.go for why.
 //
-// The SQLite functions are those of github.com/mattn/go-sqlite3, which
-// compiles the SQLite amalgamation into the same binary: one library, so
-// its file locks and shared-memory index are shared with the Go side's
-// connections as SQLite requires.
+// It calls the SQLite compiled into the binary (sqliteapi.h).
 
 #include <errno.h>
 #include <pthread.h>
@@ -11,19 +8,7 @@
 #include <time.h>
 
 #include "ckpt.h"
-
-typedef struct sqlite3 sqlite3;
-extern int sqlite3_open_v2(const char *filename, sqlite3 **db, int flags, const char *vfs);
-extern int sqlite3_close(sqlite3 *db);
-extern int sqlite3_exec(sqlite3 *db, const char *sql, void *callback, void *arg, char **errmsg);
-extern int sqlite3_wal_checkpoint_v2(sqlite3 *db, const char *schema, int mode, int *log, int *ckpt);
-
-#define CK_SQLITE_OK 0
-#define CK_SQLITE_BUSY 5
-#define CK_SQLITE_NOMEM 7
-#define CK_SQLITE_OPEN_READWRITE 0x00000002
-#define CK_SQLITE_OPEN_FULLMUTEX 0x00010000
-#define CK_SQLITE_CHECKPOINT_PASSIVE 0
+#include "sqliteapi.h"
 
 struct radmfa_ckpt {
 	sqlite3 *db;
@@ -61,12 +46,12 @@ static void *run(void *arg) {
 		}
 		pthread_mutex_unlock(&c->mu);
 		int log = -1, ckpt = -1;
-		int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, CK_SQLITE_CHECKPOINT_PASSIVE, &log, &ckpt);
+		int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, RS_SQLITE_CHECKPOINT_PASSIVE, &log, &ckpt);
 		pthread_mutex_lock(&c->mu);
 		c->st.runs++;
-		if (rc == CK_SQLITE_BUSY) {
+		if (rc == RS_SQLITE_BUSY) {
 			c->st.busy++;
-		} else if (rc != CK_SQLITE_OK) {
+		} else if (rc != RS_SQLITE_OK) {
 			c->st.failed++;
 		}
 		c->st.last_rc = rc;
@@ -80,18 +65,18 @@ static void *run(void *arg) {
 int radmfa_ckpt_start(const char *path, long interval_ms, radmfa_ckpt **out) {
 	radmfa_ckpt *c = calloc(1, sizeof *c);
 	if (c == NULL) {
-		return CK_SQLITE_NOMEM;
+		return RS_SQLITE_NOMEM;
 	}
 	c->interval_ms = interval_ms;
 	c->st.log_frames = -1;
 	c->st.ckpt_frames = -1;
-	int rc = sqlite3_open_v2(path, &c->db, CK_SQLITE_OPEN_READWRITE | CK_SQLITE_OPEN_FULLMUTEX, NULL);
-	if (rc == CK_SQLITE_OK) {
+	int rc = sqlite3_open_v2(path, &c->db, RS_SQLITE_OPEN_READWRITE | RS_SQLITE_OPEN_FULLMUTEX, NULL);
+	if (rc == RS_SQLITE_OK) {
 		// FULL and NORMAL both sync the WAL before a checkpoint and the
 		// database after it; say so rather than rely on a build default.
 		rc = sqlite3_exec(c->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
 	}
-	if (rc != CK_SQLITE_OK) {
+	if (rc != RS_SQLITE_OK) {
 		sqlite3_close(c->db);
 		free(c);
 		return rc;
@@ -107,10 +92,10 @@ int radmfa_ckpt_start(const char *path, long interval_ms, radmfa_ckpt **out) {
 		pthread_mutex_destroy(&c->mu);
 		sqlite3_close(c->db);
 		free(c);
-		return CK_SQLITE_NOMEM;
+		return RS_SQLITE_NOMEM;
 	}
 	*out = c;
-	return CK_SQLITE_OK;
+	return RS_SQLITE_OK;
 }
 
 void radmfa_ckpt_get(radmfa_ckpt *c, radmfa_ckpt_stats *st) {
