@@ -46,6 +46,7 @@ func serveFlags() []cli.Flag {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "shutdown-timeout", Value: 10 * time.Second, Usage: "how long shutdown waits for requests in flight", EnvVars: []string{"RADMFA_SHUTDOWN_TIMEOUT"}}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "dictionary", Usage: "extra FreeRADIUS dictionary file for reply attributes", EnvVars: []string{"RADMFA_DICTIONARY"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "procs", Usage: "CPUs that run radmfa's Go code at once (GOMAXPROCS; 0: all). 1 is fastest where radmfa shares a small machine with other busy processes (README, Performance)", EnvVars: []string{"RADMFA_PROCS"}}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "gc-headroom", Value: 64, Usage: "MiB the heap may grow between garbage collections at least (more if GOGC's proportion of the live heap is larger); 0: GOGC alone", EnvVars: []string{"RADMFA_GC_HEADROOM"}}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "pprof", Usage: "also serve /debug/pprof on --metrics-addr (profiling; keep it on loopback)", EnvVars: []string{"RADMFA_PPROF"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "synchronous", Value: "FULL", Usage: "SQLite synchronous: FULL (durable across power loss) or NORMAL (across crashes)", EnvVars: []string{"RADMFA_SYNCHRONOUS"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "failure-burst", Value: 10, Usage: "failed logins a user may have before they are rate limited", EnvVars: []string{"RADMFA_FAILURE_BURST"}}),
@@ -122,6 +123,11 @@ func serve(c *cli.Context) error {
 		// idle threads on other CPUs for each packet and each commit.
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 	}
+	headroom := c.Int("gc-headroom")
+	if headroom < 0 || headroom > 1<<20 {
+		return fmt.Errorf("--gc-headroom %d: want MiB from 0 (off) to 1048576", headroom)
+	}
+	defer startGCHeadroom(uint64(headroom) << 20)()
 	dev := c.Bool("dev")
 	addrs := c.StringSlice("radius-addr")
 	if len(addrs) == 0 {
