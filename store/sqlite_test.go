@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -337,6 +338,40 @@ func TestGroupCommitLingers(t *testing.T) {
 				t.Fatalf("writes per transaction %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// With the default linger the writer gathers the writes of the goroutines
+// ready to run when it wakes: eight logins released at once on one CPU
+// share one transaction.
+func TestGroupCommitTakesReadyWrites(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	dir := t.TempDir()
+	s := openSQLite(t, dir, newKey(t, dir))
+	defer s.Close()
+	var mu sync.Mutex
+	var got []int
+	s.ObserveCommits(func(n int, _ time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, n)
+	})
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			<-start
+			if err := s.Audit(context.Background(), store.AuditEvent{Actor: "t", Action: "test", Result: fmt.Sprint(i)}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(got, []int{8}) {
+		t.Fatalf("writes per transaction %v, want [8]", got)
 	}
 }
 
