@@ -291,6 +291,26 @@ func TestBulkAllOrNothing(t *testing.T) {
 	}
 }
 
+// observeCommits records the writes of each transaction s commits (and
+// fails t on one that took no time); the func returns them so far.
+func observeCommits(t *testing.T, s *store.SQLite) func() []int {
+	var mu sync.Mutex
+	var got []int
+	s.ObserveCommits(func(n int, d time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, n)
+		if d <= 0 {
+			t.Errorf("transaction took %v", d)
+		}
+	})
+	return func() []int {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
+	}
+}
+
 // TestGroupCommitLingers: writes that arrive one after another, each within
 // Linger of the last, share one transaction; with lingering off each has
 // its own. The observer sees every transaction.
@@ -311,16 +331,7 @@ func TestGroupCommitLingers(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			var mu sync.Mutex
-			var got []int
-			s.ObserveCommits(func(n int, d time.Duration) {
-				mu.Lock()
-				defer mu.Unlock()
-				got = append(got, n)
-				if d <= 0 {
-					t.Errorf("transaction took %v", d)
-				}
-			})
+			sizes := observeCommits(t, s)
 			var wg sync.WaitGroup
 			for i := range 6 {
 				// 5 ms apart: far longer than a commit, far shorter than Linger.
@@ -332,9 +343,7 @@ func TestGroupCommitLingers(t *testing.T) {
 				})
 			}
 			wg.Wait()
-			mu.Lock()
-			defer mu.Unlock()
-			if !slices.Equal(got, tc.want) {
+			if got := sizes(); !slices.Equal(got, tc.want) {
 				t.Fatalf("writes per transaction %v, want %v", got, tc.want)
 			}
 		})
@@ -349,13 +358,7 @@ func TestGroupCommitTakesReadyWrites(t *testing.T) {
 	dir := t.TempDir()
 	s := openSQLite(t, dir, newKey(t, dir))
 	defer s.Close()
-	var mu sync.Mutex
-	var got []int
-	s.ObserveCommits(func(n int, _ time.Duration) {
-		mu.Lock()
-		defer mu.Unlock()
-		got = append(got, n)
-	})
+	sizes := observeCommits(t, s)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range 8 {
@@ -368,9 +371,7 @@ func TestGroupCommitTakesReadyWrites(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	if !slices.Equal(got, []int{8}) {
+	if got := sizes(); !slices.Equal(got, []int{8}) {
 		t.Fatalf("writes per transaction %v, want [8]", got)
 	}
 }
