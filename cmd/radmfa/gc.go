@@ -16,8 +16,8 @@ import (
 // live heap is small (the reply cache is most of it, 16 MiB at the start
 // of a login storm) while each login allocates a few KiB, so at 35,000
 // logins/s it collected ten times a second, and each collection's mark
-// phase (1-3 ms on one CPU) delayed every request in flight: that was
-// most of the p99 latency. Collecting only after headroom bytes more
+// phase (1-3 ms on one CPU) delayed every request in flight and took CPU
+// from them (README, Performance). Collecting only after headroom bytes more
 // (at least; GOGC's own proportion when the live heap is larger) costs
 // at most headroom bytes of memory and makes collections several times
 // rarer.
@@ -31,7 +31,7 @@ type gcHeadroom struct {
 	base     int
 	live     func() uint64     // the heap live after the last collection
 	set      func(p int) int   // debug.SetGCPercent
-	onTune   func(percent int) // tests: called after each adjustment
+	onTune   func(percent int) // tests: called after each tuning
 
 	mu      sync.Mutex
 	stopped bool
