@@ -490,10 +490,17 @@ func randIntn(n int) int {
 	return int(v.Int64())
 }
 
+// randomID is n random bytes in URL-safe base64. It never starts with
+// '-', so that a command line takes it as an argument, not a flag
+// (radmfa-device approve ID).
 func randomID(n int) string {
 	b := make([]byte, n)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
+	for {
+		rand.Read(b)
+		if id := base64.RawURLEncoding.EncodeToString(b); id[0] != '-' {
+			return id
+		}
+	}
 }
 
 // numbers picks the number to show (10-99) and three distinct choices,
