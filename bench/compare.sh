@@ -21,6 +21,9 @@
 # On a 2-core machine shared with the load tool, one CPU running Go code
 # (--procs 1) and FreeRADIUS pinned to one CPU are each server's faster
 # setting; both settings of both servers are measured and compared pairwise.
+# LOADCPU=1 pins the load tool to CPU 1, the one pinned FreeRADIUS leaves
+# free (a NAS never runs on the server's CPUs); by default the kernel
+# places it, and it then competes for CPU with whichever server it drives.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -30,6 +33,7 @@ USERS=${USERS:-1000}
 SYNC=${SYNC:-NORMAL}
 SOCKETS=${SOCKETS:-1}
 SHARED=${SHARED:-../shared/bench}
+LOADCPU=${LOADCPU:-} # e.g. 1: the load tool runs on that CPU only
 OUT=bench-results
 WORK=$(mktemp -d /tmp/radmfa-compare.XXXXXX)
 RADMFA_ADDR=127.0.0.1:18122
@@ -62,8 +66,8 @@ run() { # run NAME ARGS... -> one JSON line in $WORK/results.jsonl
   # beside the run (as a pipe's other end is) takes CPU from it. A python3
   # at the end of such a pipe, starting up during the first ~50 ms of each
   # 1.5 s run, put radmfa's p99 at 5.5 ms instead of 3.3.
-  ./bin/radmfa-load run --json -n "$N" -p "$P" --sockets "$SOCKETS" --users "$USERS" "$@" >"$WORK/run.json"
-  sed "s/^{/{\"server\":\"$name\",\"segment\":\"$SEGMENT\",/" "$WORK/run.json" >>"$WORK/results.jsonl"
+  ${LOADCPU:+taskset -c "$LOADCPU"} ./bin/radmfa-load run --json -n "$N" -p "$P" --sockets "$SOCKETS" --users "$USERS" "$@" >"$WORK/run.json"
+  sed "s/^{/{\"server\":\"$name\",\"segment\":\"$SEGMENT\",\"load_cpu\":\"$LOADCPU\",/" "$WORK/run.json" >>"$WORK/results.jsonl"
   tail -1 "$WORK/results.jsonl"
 }
 
@@ -84,7 +88,7 @@ for mode in totp sqltotp; do
   done
 done
 
-python3 - "$WORK/results.jsonl" "$OUT" <<'PY'
+python3 - "$WORK/results.jsonl" "$OUT" "$LOADCPU" <<'PY'
 import json, statistics, sys, time
 rows = [json.loads(l) for l in open(sys.argv[1])]
 by = {}
@@ -117,7 +121,7 @@ for ours, fr in pairs:
     paired[f"{ours}/{fr}"] = {"ours": ma, "theirs": mb, "throughput_ratio": ma["requests_per_second"] / mb["requests_per_second"]}
     print(f"  {ours} / {fr}: {ma['requests_per_second']:.0f} vs {mb['requests_per_second']:.0f} req/s, "
           f"x{ma['requests_per_second']/mb['requests_per_second']:.2f}, p99 {ma['p99_ms']:.2f} vs {mb['p99_ms']:.2f} ms")
-name = f"{sys.argv[2]}/compare-{time.strftime('%Y%m%dT%H%M%S')}.json"
+name = f"{sys.argv[2]}/compare-{time.strftime('%Y%m%dT%H%M%S')}{'-loadcpu' + sys.argv[3] if sys.argv[3] else ''}.json"
 json.dump({"runs": rows, "medians": med, "paired": paired}, open(name, "w"), indent=1)
 print("results:", name)
 PY
