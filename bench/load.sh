@@ -5,9 +5,10 @@
 # pushes pending at once (memory per pending push, approve-to-Accept) and a
 # retransmission storm (every request sent 3 times: pushes sent = logins).
 # Prints each run and the server's resident memory; appends JSON lines to
-# bench-results/. The three OTP scenarios alternate (see scale_scenarios). The OTP scenarios run serve --procs 1 (PROCS=0: all CPUs),
-# the faster setting on a 2-core machine shared with the load tool; the push
-# scenarios run on all CPUs (device-API TLS handshakes).
+# bench-results/. The three OTP scenarios run side by side, alternating (see
+# scale_scenarios), with serve --procs 1 (PROCS=0: all CPUs), the faster
+# setting on a 2-core machine shared with the load tool; the push scenarios
+# run on all CPUs (device-API TLS handshakes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-50000}
@@ -21,11 +22,10 @@ make build >/dev/null
 # scale_scenarios: the three OTP scenarios, each on a server and database
 # of its own, started together and measured in alternating rounds (ROUNDS,
 # default 3), so that the drift of a shared machine's speed over minutes
-# falls on all three alike: single runs one after another measured the
-# 100,000-user scenario from -23% to -7.5% of the 1,000-user one, while
-# alternating runs of the same servers put them within a few percent. Each
-# run is a JSON line; then one summary line per scenario: medians and the
-# ratio to users-1k.
+# falls on all three alike (single runs one after another measured the
+# 100,000-user scenario anywhere from -23% to -7.5% of the 1,000-user one).
+# Each run is a JSON line; then one summary line per scenario: medians and
+# the ratio to users-1k.
 scale_scenarios() {
   local names=(users-1k users-100k tokens-1m) users=(1000 100000 1000) inv=(0 0 999000)
   local dirs=() addrs=() i r rss
