@@ -200,13 +200,20 @@ func (g *Generator) digitsAt(counter uint64) []byte {
 	g.used = true
 	g.mac.Write(g.msg[:])
 	g.sum = g.mac.Sum(g.sum[:0])
-	off := g.sum[len(g.sum)-1] & 0x0f
-	v := binary.BigEndian.Uint32(g.sum[off:off+4]) & 0x7fffffff % pow10[g.digits]
-	for i := g.digits - 1; i >= 0; i-- {
-		g.buf[i] = '0' + byte(v%10)
+	Truncate(g.buf[:g.digits], g.sum)
+	return g.buf[:g.digits]
+}
+
+// Truncate writes the code that the HMAC result sum gives into dst, as
+// many digits as dst is long (1 to 8): RFC 4226 section 5.3, dynamic
+// truncation, modulo 10^digits, zero padded.
+func Truncate(dst, sum []byte) {
+	off := sum[len(sum)-1] & 0x0f
+	v := binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff % pow10[len(dst)]
+	for i := len(dst) - 1; i >= 0; i-- {
+		dst[i] = '0' + byte(v%10)
 		v /= 10
 	}
-	return g.buf[:g.digits]
 }
 
 // Code is the code for counter (the HOTP counter, or the TOTP step).

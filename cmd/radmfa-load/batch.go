@@ -69,6 +69,7 @@ func (w *batchWorker) run(ctx context.Context) error {
 		in[i].Buffers = [][]byte{make([]byte, radius.MaxPacketLength)}
 	}
 	send := make([]ipv4.Message, 0, w.depth*w.cfg.Retransmit)
+	c := newCoder()
 	sending := true
 	for {
 		send = send[:0]
@@ -78,7 +79,7 @@ func (w *batchWorker) run(ctx context.Context) error {
 				sending = false
 				break
 			}
-			u, pw, err := w.pop.take(ctx)
+			u, pw, err := w.pop.take(ctx, c)
 			if err != nil {
 				sending = false
 				break

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/md5"
+	"crypto/sha1"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -231,16 +232,21 @@ type population struct {
 	mu       sync.Mutex
 	counters []uint64
 	lastStep []int64
-	// gens[u] computes user u's codes, made on first use (a user is taken
-	// by one request at a time, so each is used by one goroutine at a time).
-	gens []*otp.Generator
+	// seeds holds user u's seed at [u*sha1.Size:], derived before the
+	// timed run (OTP modes); the caller's coder computes the codes.
+	seeds []byte
 }
 
 func newPopulation(cfg Config) (*population, error) {
-	p := &population{cfg: cfg, free: make(chan int, cfg.Users), counters: make([]uint64, cfg.Users), lastStep: make([]int64, cfg.Users),
-		gens: make([]*otp.Generator, cfg.Users)}
+	p := &population{cfg: cfg, free: make(chan int, cfg.Users), counters: make([]uint64, cfg.Users), lastStep: make([]int64, cfg.Users)}
 	for i := range cfg.Users {
 		p.free <- i
+	}
+	if cfg.Mode == "hotp" || cfg.Mode == "totp" {
+		p.seeds = make([]byte, 0, cfg.Users*sha1.Size)
+		for i := range cfg.Users {
+			p.seeds = append(p.seeds, AnchorSeed(i)...)
+		}
 	}
 	if cfg.StateFile != "" {
 		b, err := os.ReadFile(cfg.StateFile)
@@ -271,11 +277,9 @@ func (p *population) save() error {
 	return os.WriteFile(p.cfg.StateFile, b, 0o600)
 }
 
-var hotpParams = otp.Params{Type: otp.HOTP, Algorithm: otp.SHA1, Digits: 6}
-var totpParams = otp.Params{Type: otp.TOTP, Algorithm: otp.SHA1, Digits: 6, Period: 30}
-
-// take returns a user and the password to send; done must be called after.
-func (p *population) take(ctx context.Context) (user int, password string, err error) {
+// take returns a user and the password to send, the code computed with the
+// caller's c; done must be called after.
+func (p *population) take(ctx context.Context, c *coder) (user int, password string, err error) {
 	for {
 		select {
 		case u := <-p.free:
@@ -290,10 +294,10 @@ func (p *population) take(ctx context.Context) (user int, password string, err e
 				return u, pw, nil
 			case "hotp":
 				p.mu.Lock()
-				c := p.counters[u]
+				n := p.counters[u]
 				p.counters[u]++ // whatever the answer, this code is spent
 				p.mu.Unlock()
-				return u, p.gen(u, hotpParams).Code(c), nil
+				return u, c.at(p.seed(u), n), nil
 			default:
 				step := otp.Step(p.cfg.Now().Unix(), 30)
 				p.mu.Lock()
@@ -312,7 +316,7 @@ func (p *population) take(ctx context.Context) (user int, password string, err e
 					}
 					continue
 				}
-				return u, p.gen(u, totpParams).Code(uint64(step)), nil
+				return u, c.at(p.seed(u), uint64(step)), nil
 			}
 		case <-ctx.Done():
 			return 0, "", ctx.Err()
@@ -322,13 +326,8 @@ func (p *population) take(ctx context.Context) (user int, password string, err e
 
 func (p *population) done(u int) { p.free <- u }
 
-// gen is user u's code generator (the caller has taken u).
-func (p *population) gen(u int, params otp.Params) *otp.Generator {
-	if p.gens[u] == nil {
-		p.gens[u] = otp.NewGenerator(AnchorSeed(u), params)
-	}
-	return p.gens[u]
-}
+// seed is user u's seed (OTP modes).
+func (p *population) seed(u int) []byte { return p.seeds[u*sha1.Size : (u+1)*sha1.Size] }
 
 type outcome struct {
 	code    radius.Code // 0: timeout
@@ -413,12 +412,13 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			wg.Go(func() {
 				defer conn.Close()
 				buf := make([]byte, radius.MaxPacketLength)
+				c := newCoder()
 				var id byte
 				for ctx.Err() == nil {
 					if cfg.Requests > 0 && n.sent.Add(1) > int64(cfg.Requests) {
 						return
 					}
-					u, pw, err := pop.take(ctx)
+					u, pw, err := pop.take(ctx, c)
 					if err != nil {
 						return
 					}

@@ -188,7 +188,7 @@ func TestRunHOTPFreshCodesAcrossRuns(t *testing.T) {
 				}
 				c := next[user]
 				next[user]++
-				return otp.Code(AnchorSeed(i), c, hotpParams)
+				return otp.Code(AnchorSeed(i), c, otp.Params{Type: otp.HOTP, Algorithm: otp.SHA1, Digits: 6})
 			})
 			state := filepath.Join(t.TempDir(), "state.json")
 			for run := range 2 {
