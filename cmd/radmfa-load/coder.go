@@ -9,8 +9,8 @@ import (
 )
 
 // coder computes the 6-digit HMAC-SHA1 codes of any seed (RFC 4226, the
-// TOTP step as the counter) with two SHA-1 states it reuses: no allocation
-// and nothing kept per user.
+// TOTP step as the counter) with two SHA-1 states it reuses: nothing kept
+// per user, and one allocation per code (its string).
 //
 // Why not an otp.Generator per user: crypto/hmac cannot be re-keyed, so a
 // generator is made per user, and kept for that user's next login. With

@@ -205,6 +205,33 @@ func TestRunHOTPFreshCodesAcrossRuns(t *testing.T) {
 	}
 }
 
+func TestRunTOTPCodesOfTheStep(t *testing.T) {
+	// The fake accepts each user's code of the step the fixed clock is in,
+	// once: a user logs in once per step, so 20 users give 20 accepts.
+	now := time.Unix(1_700_000_015, 0)
+	step := uint64(otp.Step(now.Unix(), 30))
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) {
+			f := startFake(t, func(user string) string {
+				for j := range 20 {
+					if UserName(j) == user {
+						return otp.Code(AnchorSeed(j), step, otp.Params{Type: otp.TOTP, Algorithm: otp.SHA1, Digits: 6, Period: 30})
+					}
+				}
+				return ""
+			})
+			rep, err := Run(context.Background(), Config{Target: f.addr, Secret: "testing123", Mode: "totp", Users: 20,
+				Requests: 20, Parallel: 4, Sockets: eng.sockets, Timeout: time.Second, Retransmit: 1, Now: func() time.Time { return now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Accepts != 20 {
+				t.Fatalf("%d accepts of 20: the codes were not those of the step", rep.Accepts)
+			}
+		})
+	}
+}
+
 func TestRunRefuses(t *testing.T) {
 	tests := []struct {
 		name string
