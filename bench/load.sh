@@ -38,7 +38,7 @@ make build >/dev/null
 # medians are of runs minutes apart) with their median.
 scale_scenarios() {
   local names=(users-1k users-100k tokens-1m) users=(1000 100000 1000) inv=(0 0 999000)
-  local dirs=() addrs=() i r rss
+  local dirs=() addrs=() i k r rss runs
   SCALE_PIDS=() # global: the EXIT trap reads it
   for i in 0 1 2; do
     dirs[i]=$(mktemp -d /tmp/radmfa-load.XXXXXX)
@@ -54,9 +54,7 @@ scale_scenarios() {
     ./bin/radmfa-load run --json --target "${addrs[i]}" --mode hotp --users "${users[i]}" -n "$(( N > users[i] ? N : users[i] ))" -p 32 \
       --state-file "${dirs[i]}/state" >/dev/null
   done
-  local runs
   runs=$(mktemp /tmp/radmfa-load-runs.XXXXXX)
-  local k
   for r in $(seq "$ROUNDS"); do
     for k in 0 1 2; do
       i=$(( (r - 1 + k) % 3 ))
@@ -85,8 +83,7 @@ for k, v in by.items():
                       "max_server_rss_kib": max(x["server_rss_kib"] for x in v),
                       "ratio_to_users_1k": round(med[k] / med["users-1k"], 3),
                       # Paired: each run against users-1k's run of the same
-                      # round, seconds apart; the median of those ratios,
-                      # and the lowest and highest.
+                      # round, seconds apart; every such ratio and their median.
                       "round_ratios": [round(x["requests_per_second"] / base[x["round"]], 3) for x in v],
                       "median_round_ratio": round(statistics.median(x["requests_per_second"] / base[x["round"]] for x in v), 3)}))
 PY
