@@ -48,13 +48,14 @@ scale_scenarios() {
       --radius-addr "${addrs[i]}" --http-addr 127.0.0.1:0 --metrics-addr "" >"${dirs[i]}/log" 2>&1 &
     SCALE_PIDS[i]=$!
   done
-  trap 'kill ${SCALE_PIDS[*]} 2>/dev/null || true' EXIT
+  runs=$(mktemp /tmp/radmfa-load-runs.XXXXXX)
+  SCALE_TMP=("${dirs[@]}" "$runs") # global, like SCALE_PIDS: removed on any exit
+  trap 'kill ${SCALE_PIDS[*]} 2>/dev/null || true; sleep 0.5; rm -rf "${SCALE_TMP[@]}"' EXIT
   sleep 1
   for i in 0 1 2; do # a first run each, one login per user at least, warms the token cache
     ./bin/radmfa-load run --json --target "${addrs[i]}" --mode hotp --users "${users[i]}" -n "$(( N > users[i] ? N : users[i] ))" -p 32 \
       --state-file "${dirs[i]}/state" >/dev/null
   done
-  runs=$(mktemp /tmp/radmfa-load-runs.XXXXXX)
   for r in $(seq "$ROUNDS"); do
     for k in 0 1 2; do
       i=$(( (r - 1 + k) % 3 ))
