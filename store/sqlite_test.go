@@ -352,28 +352,37 @@ func TestGroupCommitLingers(t *testing.T) {
 
 // With the default linger the writer gathers the writes of the goroutines
 // ready to run when it wakes: eight logins released at once on one CPU
-// share one transaction.
+// share one transaction. The operating system can still run something
+// else between them (a package's tests run beside others'), so it has
+// three tries; without gathering no try ever gets one transaction.
 func TestGroupCommitTakesReadyWrites(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	dir := t.TempDir()
 	s := openSQLite(t, dir, newKey(t, dir))
 	defer s.Close()
 	sizes := observeCommits(t, s)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range 8 {
-		wg.Go(func() {
-			<-start
-			if err := s.Audit(context.Background(), store.AuditEvent{Actor: "t", Action: "test", Result: fmt.Sprint(i)}); err != nil {
-				t.Error(err)
-			}
-		})
+	var tries [][]int
+	for range 3 {
+		before := len(sizes())
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				<-start
+				if err := s.Audit(context.Background(), store.AuditEvent{Actor: "t", Action: "test", Result: fmt.Sprint(i)}); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		got := sizes()[before:]
+		if slices.Equal(got, []int{8}) {
+			return
+		}
+		tries = append(tries, got)
 	}
-	close(start)
-	wg.Wait()
-	if got := sizes(); !slices.Equal(got, []int{8}) {
-		t.Fatalf("writes per transaction %v, want [8]", got)
-	}
+	t.Fatalf("writes per transaction in each try %v, want [8] in one", tries)
 }
 
 // The checkpointer copies the WAL into the database file on its own while
