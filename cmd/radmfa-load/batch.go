@@ -35,10 +35,24 @@ const maxPerSocket = 255
 
 // flight is a request in flight on a socket, by Identifier.
 type flight struct {
-	busy  bool
-	user  int
-	req   []byte
+	busy   bool
+	user   int
+	req    []byte
+	start  time.Time
+	behind time.Duration // sent this much after its schedule (--rate)
+}
+
+// pacer is a socket's schedule under --rate: its k-th request is due at
+// start + k/rate, whatever became of the ones before.
+type pacer struct {
 	start time.Time
+	rate  float64 // requests per second
+	sent  int64
+}
+
+// next is when the next request is due.
+func (p *pacer) next() time.Time {
+	return p.start.Add(time.Duration(float64(p.sent) / p.rate * float64(time.Second)))
 }
 
 // counters are the run's shared tallies.
@@ -54,6 +68,7 @@ type batchWorker struct {
 	depth int // requests kept in flight
 	n     *counters
 	abort context.CancelCauseFunc
+	pace  *pacer // nil: send when a place in flight is free
 
 	flights [256]flight
 	nextID  byte
@@ -74,7 +89,16 @@ func (w *batchWorker) run(ctx context.Context) error {
 	for {
 		send = send[:0]
 		var started []byte
+		now := time.Now()
 		for sending && w.busy < w.depth {
+			var behind time.Duration
+			if w.pace != nil {
+				due := w.pace.next()
+				if now.Before(due) {
+					break
+				}
+				behind = now.Sub(due)
+			}
 			if ctx.Err() != nil || (w.cfg.Requests > 0 && w.n.sent.Add(1) > int64(w.cfg.Requests)) {
 				sending = false
 				break
@@ -90,24 +114,42 @@ func (w *batchWorker) run(ctx context.Context) error {
 				w.pop.done(u)
 				return err
 			}
-			w.flights[id] = flight{busy: true, user: u, req: req}
+			w.flights[id] = flight{busy: true, user: u, req: req, behind: behind}
 			w.busy++
+			if w.pace != nil {
+				w.pace.sent++
+			}
 			started = append(started, id)
 			for range w.cfg.Retransmit {
 				send = append(send, ipv4.Message{Buffers: [][]byte{req}})
 			}
 		}
-		now := time.Now()
+		now = time.Now()
 		for _, id := range started {
 			w.flights[id].start = now
 		}
 		if err := w.write(send); err != nil {
 			return err
 		}
-		if w.busy == 0 {
-			return nil
+		// With a place free, wake when the next request is due (--rate);
+		// with none, only a reply (or a timeout) lets another go.
+		var wake time.Time
+		if sending && w.pace != nil && w.busy < w.depth {
+			wake = w.pace.next()
 		}
-		if err := w.read(in); err != nil {
+		if w.busy == 0 {
+			if wake.IsZero() || ctx.Err() != nil {
+				return nil
+			}
+			t := time.NewTimer(time.Until(wake))
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+			continue
+		}
+		if err := w.read(in, wake); err != nil {
 			return err
 		}
 	}
@@ -139,16 +181,22 @@ func (w *batchWorker) write(ms []ipv4.Message) error {
 	return nil
 }
 
-// read waits for replies until the oldest request's timeout, takes every
-// reply queued, and times out what is overdue.
-func (w *batchWorker) read(in []ipv4.Message) error {
+// read waits for replies until the oldest request's timeout or wake (if
+// set), takes every reply queued, and times out what is overdue.
+func (w *batchWorker) read(in []ipv4.Message, wake time.Time) error {
 	oldest := time.Time{}
 	for i := range w.flights {
 		if f := &w.flights[i]; f.busy && (oldest.IsZero() || f.start.Before(oldest)) {
 			oldest = f.start
 		}
 	}
-	w.conn.SetReadDeadline(oldest.Add(w.cfg.Timeout))
+	deadline := oldest.Add(w.cfg.Timeout)
+	if !wake.IsZero() && wake.Before(deadline) {
+		// A deadline already past would not even read the replies
+		// waiting; give the read a moment.
+		deadline = later(wake, time.Now().Add(minRead))
+	}
+	w.conn.SetReadDeadline(deadline)
 	n, err := w.conn.ReadBatch(in, 0)
 	now := time.Now()
 	if err != nil {
@@ -183,6 +231,16 @@ func (w *batchWorker) read(in []ipv4.Message) error {
 	return nil
 }
 
+// minRead is the least time a read is given to take the replies waiting.
+const minRead = 50 * time.Microsecond
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 // expire ends the requests whose timeout has passed.
 func (w *batchWorker) expire(now time.Time) {
 	for i := range w.flights {
@@ -193,6 +251,7 @@ func (w *batchWorker) expire(now time.Time) {
 }
 
 func (w *batchWorker) finish(f *flight, o outcome) {
+	o.behind = f.behind
 	w.pop.done(f.user)
 	*f = flight{}
 	w.busy--

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"runtime"
@@ -32,6 +33,11 @@ type Config struct {
 	Requests int           // stop after this many (0: only Duration)
 	Duration time.Duration // stop after this long (0: only Requests)
 	Parallel int
+	// Rate sends this many requests per second in all, each on schedule
+	// whether or not earlier ones were answered (an open loop, as logins
+	// arrive in a storm), with at most Parallel in flight; 0 sends the next
+	// request when a reply frees a place (a closed loop). Batched engine only.
+	Rate float64
 	// Sockets spreads the requests in flight over this many sockets, each
 	// driven by one goroutine sending and reading in batches; 0 gives
 	// every request in flight a socket and goroutine of its own (always so
@@ -78,6 +84,13 @@ type Report struct {
 	P99ms      float64 `json:"p99_ms"`
 	MaxMs      float64 `json:"max_ms"`
 
+	// Rate mode: the rate asked for, and how late requests were sent
+	// against it (the in-flight limit was reached, or the load tool itself
+	// fell behind).
+	Rate       float64 `json:"rate,omitempty"`
+	BehindP99  float64 `json:"behind_schedule_p99_ms,omitempty"`
+	BehindMaxs float64 `json:"behind_schedule_max_ms,omitempty"`
+
 	// Push mode and server probes (-1 / 0 when not measured).
 	PushesSent         float64 `json:"pushes_sent"`
 	ApproveToAcceptP50 float64 `json:"approve_to_accept_p50_ms,omitempty"`
@@ -99,7 +112,8 @@ func runCommand() *cli.Command {
 			&cli.IntFlag{Name: "users", Value: 1000, Usage: "users user0000..user(N-1) with radmfa-load seed's seeds"},
 			&cli.IntFlag{Name: "requests", Aliases: []string{"n"}, Value: 10000, Usage: "requests to send (0: run for --duration)"},
 			&cli.DurationFlag{Name: "duration", Usage: "run at most this long"},
-			&cli.IntFlag{Name: "parallel", Aliases: []string{"p"}, Value: 32, Usage: "requests in flight"},
+			&cli.IntFlag{Name: "parallel", Aliases: []string{"p"}, Value: 32, Usage: "requests in flight (with --rate: at most)"},
+			&cli.Float64Flag{Name: "rate", Usage: "send this many requests per second in all, each on schedule whether or not earlier ones were answered (open loop); 0: send the next when a reply comes (closed loop)"},
 			&cli.IntFlag{Name: "sockets", Value: 1, Usage: "sockets the requests in flight are spread over, each sending and reading in batches (sendmmsg/recvmmsg); 0: a socket and goroutine per request in flight (push and --retry-every always work so)"},
 			&cli.DurationFlag{Name: "timeout", Value: 5 * time.Second, Usage: "wait this long for a reply"},
 			&cli.IntFlag{Name: "retransmit", Value: 1, Usage: "send every request this many times (a retransmission storm)"},
@@ -121,7 +135,7 @@ func runCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			cfg := Config{Target: c.String("target"), Secret: c.String("secret"), Mode: c.String("mode"),
 				Users: c.Int("users"), Requests: c.Int("requests"), Duration: c.Duration("duration"),
-				Parallel: c.Int("parallel"), Sockets: c.Int("sockets"), Timeout: c.Duration("timeout"), Retransmit: c.Int("retransmit"), RetryEvery: c.Duration("retry-every"),
+				Parallel: c.Int("parallel"), Rate: c.Float64("rate"), Sockets: c.Int("sockets"), Timeout: c.Duration("timeout"), Retransmit: c.Int("retransmit"), RetryEvery: c.Duration("retry-every"),
 				ReuseCodes: c.Bool("reuse-codes"), Password: c.String("password"), MA: c.Bool("message-authenticator"),
 				AllowRemote: c.Bool("allow-remote"), StateFile: c.String("state-file"), DataDir: c.String("data-dir"),
 				DeviceAPI: c.String("device-api"), DevicePin: c.String("device-pin"), ApproveAfter: c.Duration("approve-after"), ApproveSpread: c.Duration("approve-spread"),
@@ -145,6 +159,9 @@ func (r Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "requests %d in %.2fs: %.0f req/s\n", r.Requests, r.Seconds, r.PerSecond)
 	fmt.Fprintf(w, "accept %d reject %d challenge %d timeout %d\n", r.Accepts, r.Rejects, r.Challenges, r.Timeouts)
 	fmt.Fprintf(w, "latency p50 %.2fms p90 %.2fms p99 %.2fms max %.2fms\n", r.P50ms, r.P90ms, r.P99ms, r.MaxMs)
+	if r.Rate > 0 {
+		fmt.Fprintf(w, "rate %.0f req/s asked; sent behind schedule p99 %.2fms max %.2fms\n", r.Rate, r.BehindP99, r.BehindMaxs)
+	}
 	if r.PushesSent >= 0 {
 		fmt.Fprintf(w, "pushes sent %.0f\n", r.PushesSent)
 	}
@@ -168,6 +185,12 @@ func (c *Config) check() error {
 	}
 	if c.Sockets < 0 {
 		return errors.New("--sockets must not be negative")
+	}
+	if c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) {
+		return errors.New("--rate must be a positive number of requests per second (0: closed loop)")
+	}
+	if c.Rate > 0 && !c.batched() {
+		return errors.New("--rate needs the batched engine: --sockets 1 or more, not with push or --retry-every")
 	}
 	if c.batched() {
 		c.Sockets = min(c.Sockets, c.Parallel)
@@ -334,6 +357,8 @@ type outcome struct {
 	latency time.Duration
 	// approved: from the phone's answer to the Access-Accept (push mode).
 	approved time.Duration
+	// behind: how much later than its schedule the request was sent (--rate).
+	behind time.Duration
 }
 
 // Run performs one load run.
@@ -394,6 +419,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 				depth++
 			}
 			w := &batchWorker{cfg: cfg, pop: pop, conn: bc, depth: depth, n: &n, abort: abort}
+			if cfg.Rate > 0 {
+				w.pace = &pacer{start: start, rate: cfg.Rate / float64(cfg.Sockets)}
+			}
 			wg.Go(func() {
 				defer c.Close()
 				if err := w.run(ctx); err != nil {
@@ -557,7 +585,7 @@ func exchange(conn *net.UDPConn, buf []byte, cfg Config, id byte, user, pw strin
 
 func report(cfg Config, all []outcome, elapsed time.Duration) Report {
 	r := Report{Target: cfg.Target, Mode: cfg.Mode, Users: cfg.Users, Parallel: cfg.Parallel, Requests: len(all),
-		Seconds: elapsed.Seconds()}
+		Seconds: elapsed.Seconds(), Rate: cfg.Rate}
 	if elapsed > 0 {
 		r.PerSecond = float64(len(all)) / elapsed.Seconds()
 	}
@@ -584,6 +612,13 @@ func report(cfg Config, all []outcome, elapsed time.Duration) Report {
 		}
 	}
 	r.ApproveToAcceptP50, r.ApproveToAcceptP99 = percentile(appr, .50), percentile(appr, .99)
+	if cfg.Rate > 0 {
+		behind := make([]time.Duration, len(all))
+		for i, o := range all {
+			behind[i] = o.behind
+		}
+		r.BehindP99, r.BehindMaxs = percentile(behind, .99), percentile(behind, 1)
+	}
 	return r
 }
 

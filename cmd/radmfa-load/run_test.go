@@ -243,6 +243,8 @@ func TestRunRefuses(t *testing.T) {
 		{"hotp parallel above users", Config{Target: "127.0.0.1:1812", Mode: "hotp", Users: 2, Requests: 1, Parallel: 4, Timeout: time.Second, Retransmit: 1}, "--parallel"},
 		{"too many in flight per socket", Config{Target: "127.0.0.1:1812", Mode: "pap", Users: 1, Requests: 1, Parallel: 600, Sockets: 2, Timeout: time.Second, Retransmit: 1}, "--sockets"},
 		{"negative sockets", Config{Target: "127.0.0.1:1812", Mode: "pap", Users: 1, Requests: 1, Parallel: 1, Sockets: -1, Timeout: time.Second, Retransmit: 1}, "--sockets"},
+		{"rate without the batched engine", Config{Target: "127.0.0.1:1812", Mode: "pap", Users: 1, Requests: 1, Parallel: 1, Rate: 100, Timeout: time.Second, Retransmit: 1}, "--rate"},
+		{"negative rate", Config{Target: "127.0.0.1:1812", Mode: "pap", Users: 1, Requests: 1, Parallel: 1, Sockets: 1, Rate: -1, Timeout: time.Second, Retransmit: 1}, "--rate"},
 		{"bad mode", Config{Target: "127.0.0.1:1812", Mode: "chap", Users: 1, Requests: 1, Parallel: 1, Timeout: time.Second, Retransmit: 1}, "--mode"},
 	}
 	for _, tc := range tests {
@@ -268,5 +270,71 @@ func TestRunStopsWhenNobodyAnswers(t *testing.T) {
 				t.Fatalf("err = %v", err)
 			}
 		})
+	}
+}
+
+// The k-th request of a socket is due k/rate after the start, whatever
+// became of the ones before.
+func TestPacer(t *testing.T) {
+	start := time.Unix(1_700_000_000, 0)
+	tests := []struct {
+		name string
+		rate float64
+		sent int64
+		want time.Duration
+	}{
+		{"first at once", 1000, 0, 0},
+		{"second a millisecond later", 1000, 1, time.Millisecond},
+		{"tenth", 1000, 10, 10 * time.Millisecond},
+		{"fractional rate", 3, 2, 666666666 * time.Nanosecond},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := pacer{start: start, rate: tc.rate, sent: tc.sent}
+			if got := p.next().Sub(start); got != tc.want {
+				t.Fatalf("next = start + %v, want + %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// With --rate the requests go out on schedule, not as fast as a quick
+// server answers: 100 requests at 2000/s take at least 99/2000 s.
+func TestRunRate(t *testing.T) {
+	for _, eng := range engines[1:] {
+		t.Run(eng.name, func(t *testing.T) {
+			f := startFake(t, func(string) string { return "pw" })
+			rep, err := Run(context.Background(), Config{Target: f.addr, Secret: "testing123", Mode: "pap", Password: "pw",
+				Users: 10, Requests: 100, Parallel: 8, Sockets: eng.sockets, Rate: 2000, Timeout: time.Second, Retransmit: 1, MA: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Requests != 100 || rep.Accepts != 100 || rep.Rate != 2000 {
+				t.Fatalf("report %+v", rep)
+			}
+			// Each socket's last request is due (its share - 1) / (its rate).
+			share := (100 + eng.sockets - 1) / eng.sockets
+			if min := float64(share-1) / (2000 / float64(eng.sockets)); rep.Seconds < min {
+				t.Fatalf("100 requests at 2000/s took %.4fs, want at least %.4fs", rep.Seconds, min)
+			}
+			if rep.BehindMaxs < rep.BehindP99 {
+				t.Fatalf("behind schedule p99 %.3fms above max %.3fms", rep.BehindP99, rep.BehindMaxs)
+			}
+		})
+	}
+}
+
+// Asked for more than the server answers, the engine keeps the requests in
+// flight at --parallel, reads the replies as they come and reports how far
+// behind schedule it fell; nothing times out.
+func TestRunRateAboveWhatTheServerAnswers(t *testing.T) {
+	f := startFake(t, func(string) string { return "pw" })
+	rep, err := Run(context.Background(), Config{Target: f.addr, Secret: "testing123", Mode: "pap", Password: "pw",
+		Users: 10, Requests: 40, Parallel: 4, Sockets: 1, Rate: 1e9, Timeout: 500 * time.Millisecond, Retransmit: 1, MA: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Accepts != 40 || rep.Timeouts != 0 || rep.BehindMaxs <= 0 {
+		t.Fatalf("report %+v", rep)
 	}
 }
