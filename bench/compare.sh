@@ -24,6 +24,10 @@
 # LOADCPU=1 pins the load tool to CPU 1, the one pinned FreeRADIUS leaves
 # free (a NAS never runs on the server's CPUs); by default the kernel
 # places it, and it then competes for CPU with whichever server it drives.
+# RATES="5000 10000" also compares FreeRADIUS in memory (pinned) and radmfa
+# --procs 1 at those fixed offered rates (an open loop, as a storm arrives:
+# radmfa-load --rate, at most 255 in flight, 3 s a run), ROUNDS times each,
+# alternating which goes first; rows are labelled NAME@RATE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -34,6 +38,7 @@ SYNC=${SYNC:-NORMAL}
 SOCKETS=${SOCKETS:-1}
 SHARED=${SHARED:-../shared/bench}
 LOADCPU=${LOADCPU:-} # e.g. 1: the load tool runs on that CPU only
+RATES=${RATES:-}     # e.g. "5000 10000": open-loop runs at these rates too
 OUT=bench-results
 WORK=$(mktemp -d /tmp/radmfa-compare.XXXXXX)
 RADMFA_ADDR=127.0.0.1:18122
@@ -66,7 +71,7 @@ run() { # run NAME ARGS... -> one JSON line in $WORK/results.jsonl
   # beside the run (as a pipe's other end is) takes CPU from it. A python3
   # at the end of such a pipe, starting up during the first ~50 ms of each
   # 1.5 s run, put radmfa's p99 at 5.5 ms instead of 3.3.
-  ${LOADCPU:+taskset -c "$LOADCPU"} ./bin/radmfa-load run --json -n "$N" -p "$P" --sockets "$SOCKETS" --users "$USERS" "$@" >"$WORK/run.json"
+  ${LOADCPU:+taskset -c "$LOADCPU"} ./bin/radmfa-load run --json -n "${RUN_N:-$N}" -p "${RUN_P:-$P}" --sockets "$SOCKETS" --users "$USERS" "$@" >"$WORK/run.json"
   sed "s/^{/{\"server\":\"$name\",\"segment\":\"$SEGMENT\",\"load_cpu\":\"$LOADCPU\",/" "$WORK/run.json" >>"$WORK/results.jsonl"
   tail -1 "$WORK/results.jsonl"
 }
@@ -84,6 +89,23 @@ for mode in totp sqltotp; do
       run "radmfa-allcpus" --target "$RADMFA_ALL_ADDR" --mode hotp --state-file "$WORK/hotp-all.state"
       sleep 5 # FreeRADIUS keeps answered requests 5 s (cleanup_delay)
     done
+    if [ "$mode$pin" = totp0 ]; then
+      for rate in $RATES; do
+        for r in $(seq "$ROUNDS"); do
+          step_room
+          order="fr radmfa"
+          if (( r % 2 == 0 )); then order="radmfa fr"; fi
+          for s in $order; do
+            if [ "$s" = fr ]; then
+              RUN_N=$((rate * 3)) RUN_P=255 run "$name@$rate" --target "$FR_ADDR" --mode totp --reuse-codes --rate "$rate"
+            else
+              RUN_N=$((rate * 3)) RUN_P=255 run "radmfa@$rate" --target "$RADMFA_ADDR" --mode hotp --state-file "$WORK/hotp.state" --rate "$rate"
+            fi
+            sleep 5
+          done
+        done
+      done
+    fi
     bash "$SHARED/fr-ctl.sh" stop >/dev/null
   done
 done
@@ -95,9 +117,9 @@ by = {}
 for r in rows:
     by.setdefault(r["server"], []).append(r)
 med = {k: {f: statistics.median(x[f] for x in v) for f in ("requests_per_second", "p50_ms", "p99_ms")} | {"runs": len(v), "accepts": sum(x["accepts"] for x in v), "requests": sum(x["requests"] for x in v)} for k, v in by.items()}
-print(f"{'server':20} {'runs':>4} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'accepted':>9}")
+print(f"{'server':30} {'runs':>4} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'accepted':>9}")
 for k, m in med.items():
-    print(f"{k:20} {m['runs']:>4} {m['requests_per_second']:>9.0f} {m['p50_ms']:>7.2f} {m['p99_ms']:>7.2f} {m['accepts']:>5}/{m['requests']}")
+    print(f"{k:30} {m['runs']:>4} {m['requests_per_second']:>9.0f} {m['p50_ms']:>7.2f} {m['p99_ms']:>7.2f} {m['accepts']:>5}/{m['requests']}")
 pairs = [("radmfa", "freeradius-totp-pinned"), ("radmfa", "freeradius-sqltotp-pinned"),
          ("radmfa-allcpus", "freeradius-totp"), ("radmfa-allcpus", "freeradius-sqltotp"),
          ("radmfa", "freeradius-totp"), ("radmfa", "freeradius-sqltotp")]
