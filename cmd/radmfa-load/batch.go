@@ -234,6 +234,7 @@ func (w *batchWorker) read(in []ipv4.Message, wake time.Time) error {
 // minRead is the least time a read is given to take the replies waiting.
 const minRead = 50 * time.Microsecond
 
+// later returns the later of a and b.
 func later(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a

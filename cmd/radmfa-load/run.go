@@ -87,9 +87,9 @@ type Report struct {
 	// Rate mode: the rate asked for, and how late requests were sent
 	// against it (the in-flight limit was reached, or the load tool itself
 	// fell behind).
-	Rate       float64 `json:"rate,omitempty"`
-	BehindP99  float64 `json:"behind_schedule_p99_ms,omitempty"`
-	BehindMaxs float64 `json:"behind_schedule_max_ms,omitempty"`
+	Rate      float64 `json:"rate,omitempty"`
+	BehindP99 float64 `json:"behind_schedule_p99_ms,omitempty"`
+	BehindMax float64 `json:"behind_schedule_max_ms,omitempty"`
 
 	// Push mode and server probes (-1 / 0 when not measured).
 	PushesSent         float64 `json:"pushes_sent"`
@@ -160,7 +160,7 @@ func (r Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "accept %d reject %d challenge %d timeout %d\n", r.Accepts, r.Rejects, r.Challenges, r.Timeouts)
 	fmt.Fprintf(w, "latency p50 %.2fms p90 %.2fms p99 %.2fms max %.2fms\n", r.P50ms, r.P90ms, r.P99ms, r.MaxMs)
 	if r.Rate > 0 {
-		fmt.Fprintf(w, "rate %.0f req/s asked; sent behind schedule p99 %.2fms max %.2fms\n", r.Rate, r.BehindP99, r.BehindMaxs)
+		fmt.Fprintf(w, "rate %.0f req/s asked; sent behind schedule p99 %.2fms max %.2fms\n", r.Rate, r.BehindP99, r.BehindMax)
 	}
 	if r.PushesSent >= 0 {
 		fmt.Fprintf(w, "pushes sent %.0f\n", r.PushesSent)
@@ -617,7 +617,7 @@ func report(cfg Config, all []outcome, elapsed time.Duration) Report {
 		for i, o := range all {
 			behind[i] = o.behind
 		}
-		r.BehindP99, r.BehindMaxs = percentile(behind, .99), percentile(behind, 1)
+		r.BehindP99, r.BehindMax = percentile(behind, .99), percentile(behind, 1)
 	}
 	return r
 }
