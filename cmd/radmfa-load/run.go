@@ -187,7 +187,7 @@ func (c *Config) check() error {
 		return errors.New("--sockets must not be negative")
 	}
 	if c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) {
-		return errors.New("--rate must be a positive number of requests per second (0: closed loop)")
+		return errors.New("--rate must be a number of requests per second, not negative (0: closed loop)")
 	}
 	if c.Rate > 0 && !c.batched() {
 		return errors.New("--rate needs the batched engine: --sockets 1 or more, not with push or --retry-every")
