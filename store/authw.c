@@ -2,6 +2,7 @@
 //
 // It calls the SQLite compiled into the binary (sqliteapi.h).
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -13,7 +14,12 @@ enum { S_BEGIN, S_COMMIT, S_ROLLBACK, S_ACCEPT, S_ACTIVATE, S_FAIL, S_AUDIT, S_N
 struct radmfa_authw {
 	sqlite3 *db;
 	sqlite3_stmt *st[S_N];
+	pthread_mutex_t *gate; // held for each commit, if set
 };
+
+void radmfa_authw_set_gate(radmfa_authw *w, pthread_mutex_t *gate) {
+	w->gate = gate;
+}
 
 int radmfa_authw_close(radmfa_authw *w) {
 	for (int i = 0; i < S_N; i++) {
@@ -146,7 +152,8 @@ static int run(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int nto
 	return k == ntoks ? RS_SQLITE_OK : RS_SQLITE_ERROR;
 }
 
-int radmfa_authw_commit(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int ntoks,
+// commit is radmfa_authw_commit without the gate.
+static int commit(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int ntoks,
 		const radmfa_authw_audit *audits, const char *blob, int *conflict) {
 	int rc = step(w->st[S_BEGIN]);
 	if (rc != RS_SQLITE_OK) {
@@ -161,5 +168,16 @@ int radmfa_authw_commit(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks
 		// fails harmlessly when it did not.
 		step(w->st[S_ROLLBACK]);
 	}
+	return rc;
+}
+
+int radmfa_authw_commit(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int ntoks,
+		const radmfa_authw_audit *audits, const char *blob, int *conflict) {
+	if (w->gate == NULL) {
+		return commit(w, nauth, toks, ntoks, audits, blob, conflict);
+	}
+	pthread_mutex_lock(w->gate);
+	int rc = commit(w, nauth, toks, ntoks, audits, blob, conflict);
+	pthread_mutex_unlock(w->gate);
 	return rc;
 }

@@ -59,6 +59,9 @@ func openAuthWriter(path, synchronous string, ckptPages int, sqls [4]string) (*a
 	return &authWriter{w: w}, nil
 }
 
+// setGate makes every later commit hold the checkpointer's gate.
+func (a *authWriter) setGate(k *checkpointer) { C.radmfa_authw_set_gate(a.w, k.gate()) }
+
 // text appends s to the blob and records where it is.
 func (a *authWriter) text(au *C.radmfa_authw_audit, i int, s string) {
 	au.off[i] = C.int(len(a.blob))

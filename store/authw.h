@@ -3,6 +3,8 @@
 #ifndef RADMFA_AUTHW_H
 #define RADMFA_AUTHW_H
 
+#include <pthread.h>
+
 typedef struct radmfa_authw radmfa_authw;
 
 // radmfa_authw_tok is one token change of an authentication.
@@ -47,6 +49,10 @@ int radmfa_authw_open(const char *path, const char *synchronous, int ckpt_pages,
 // rolled back and nothing is written.
 int radmfa_authw_commit(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int ntoks,
 		const radmfa_authw_audit *audits, const char *blob, int *conflict);
+
+// radmfa_authw_set_gate makes every later commit hold gate (NULL: none)
+// from its BEGIN to its COMMIT; see radmfa_ckpt_gate.
+void radmfa_authw_set_gate(radmfa_authw *w, pthread_mutex_t *gate);
 
 // radmfa_authw_close finalizes the statements, closes the connection and
 // frees w. It returns the close's result code.

@@ -13,8 +13,8 @@ import (
 
 // authFixture is a store with users u0..n-1, each with one active HOTP
 // token T0..n-1, and a long linger so that concurrent writes share a
-// transaction.
-func authFixture(t *testing.T, n int) (s *SQLite, path string, users []User, toks []Token) {
+// transaction. opts change the Options before the store opens.
+func authFixture(t *testing.T, n int, opts ...func(*Options)) (s *SQLite, path string, users []User, toks []Token) {
 	t.Helper()
 	dir := t.TempDir()
 	key, err := CreateKey(filepath.Join(dir, "master.key"))
@@ -22,7 +22,11 @@ func authFixture(t *testing.T, n int) (s *SQLite, path string, users []User, tok
 		t.Fatal(err)
 	}
 	path = filepath.Join(dir, "radmfa.db")
-	s, err = OpenSQLite(Options{Path: path, Key: key, Linger: 20 * time.Millisecond})
+	o := Options{Path: path, Key: key, Linger: 20 * time.Millisecond}
+	for _, f := range opts {
+		f(&o)
+	}
+	s, err = OpenSQLite(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -183,16 +183,17 @@ func OpenSQLite(o Options) (*SQLite, error) {
 		return nil, err
 	}
 	s.aw = aw
-	// The writers still checkpoint (that is what restarts the WAL), but a
-	// checkpointer beside them copies most pages first, so the writers'
-	// checkpoints find little left to do.
-	ckpt, err := startCheckpointer(o.Path, checkpointEvery)
+	// A checkpointer beside the writers copies the WAL back and, holding
+	// the authentication writer's gate for a moment, lets it restart;
+	// the writers checkpoint themselves only if it falls behind.
+	ckpt, err := startCheckpointer(o.Path, checkpointEvery, catchUpPages)
 	if err != nil {
 		aw.close()
 		rdb.Close()
 		wdb.Close()
 		return nil, err
 	}
+	aw.setGate(ckpt)
 	s.ckpt = ckpt
 	s.writes = make(chan writeOp, maxBatch)
 	s.done = make(chan struct{})
@@ -578,11 +579,17 @@ func (s *SQLite) commitAuths(batch []writeOp) bool {
 }
 
 // checkpointEvery is how often the checkpointer copies the WAL back into
-// the database.
-const checkpointEvery = 250 * time.Millisecond
+// the database. A variable for tests.
+var checkpointEvery = 250 * time.Millisecond
 
 // CheckpointStats reports what the WAL checkpointer has done.
 func (s *SQLite) CheckpointStats() CheckpointStats { return s.ckpt.stats() }
+
+// catchUpPages is the WAL size (pages) at which the checkpointer catches
+// up (see checkpointer): 32 MiB, half of writerCheckpointPages, so that
+// the writers never get there while the checkpointer keeps up. A variable
+// for tests.
+var catchUpPages = 8192
 
 // writerCheckpointPages is the WAL size (pages) at which the writer itself
 // checkpoints after a commit: 64 MiB, a backstop for when the checkpointer

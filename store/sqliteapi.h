@@ -22,6 +22,22 @@ extern int sqlite3_reset(sqlite3_stmt *stmt);
 extern int sqlite3_clear_bindings(sqlite3_stmt *stmt);
 extern int sqlite3_finalize(sqlite3_stmt *stmt);
 extern int sqlite3_changes(sqlite3 *db);
+extern int sqlite3_file_control(sqlite3 *db, const char *schema, int op, void *arg);
+
+// sqlite3_file and the head of sqlite3_io_methods, as far as xSync: the
+// layout of SQLite's own structures, which only ever reach us by pointer.
+typedef struct sqlite3_file sqlite3_file;
+typedef struct {
+	int iVersion;
+	int (*xClose)(sqlite3_file *);
+	int (*xRead)(sqlite3_file *, void *, int, long long);
+	int (*xWrite)(sqlite3_file *, const void *, int, long long);
+	int (*xTruncate)(sqlite3_file *, long long);
+	int (*xSync)(sqlite3_file *, int flags);
+} rs_sqlite3_io_methods_head;
+struct sqlite3_file {
+	const rs_sqlite3_io_methods_head *pMethods;
+};
 
 #define RS_SQLITE_OK 0
 #define RS_SQLITE_ERROR 1
@@ -32,6 +48,9 @@ extern int sqlite3_changes(sqlite3 *db);
 #define RS_SQLITE_OPEN_NOMUTEX 0x00008000
 #define RS_SQLITE_OPEN_FULLMUTEX 0x00010000
 #define RS_SQLITE_CHECKPOINT_PASSIVE 0
+#define RS_SQLITE_FCNTL_FILE_POINTER 7
+#define RS_SQLITE_FCNTL_JOURNAL_POINTER 28
+#define RS_SQLITE_SYNC_NORMAL 0x00002
 // SQLITE_STATIC: the bound text stays put until the statement is reset.
 #define RS_SQLITE_STATIC ((void (*)(void *))0)
 

@@ -276,7 +276,16 @@ func observeCommits(st *store.SQLite, reg prometheus.Registerer) {
 	wal := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "radmfa_store_wal_frames", Help: "Pages in the WAL after the last checkpoint; it restarts from 0 once everything was copied back.",
 	}, func() float64 { return float64(max(st.CheckpointStats().LogFrames, 0)) })
-	reg.MustRegister(batch, took, ckpts, ckptFails, wal)
+	catchUps := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "radmfa_store_checkpoint_catchups_total", Help: "Checkpoints that held the login writer back for a moment to copy the rest of the WAL, so that it restarts (once it reaches 32 MiB).",
+	}, func() float64 { return float64(st.CheckpointStats().CatchUps) })
+	gateHeld := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "radmfa_store_checkpoint_catchup_seconds_total", Help: "Time those catch-ups held the login writer back, in all.",
+	}, func() float64 { return st.CheckpointStats().GateHeld.Seconds() })
+	gateMax := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "radmfa_store_checkpoint_catchup_max_seconds", Help: "The longest a catch-up held the login writer back since the server started.",
+	}, func() float64 { return st.CheckpointStats().GateHeldMax.Seconds() })
+	reg.MustRegister(batch, took, ckpts, ckptFails, wal, catchUps, gateHeld, gateMax)
 	st.ObserveCommits(func(n int, d time.Duration) {
 		batch.Observe(float64(n))
 		took.Observe(d.Seconds())
