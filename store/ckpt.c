@@ -18,6 +18,10 @@ struct radmfa_ckpt {
 	pthread_cond_t cond; // on CLOCK_MONOTONIC
 	long interval_ms;
 	int catch_up_frames;
+	// The WAL's size when a catch-up last copied all of it: until a
+	// commit restarts the WAL there is nothing more to catch up. The
+	// thread alone uses it.
+	int caught_up_at;
 	// Held by the authentication writer for each commit, and by the
 	// checkpointer for a catch-up (see ckpt.go).
 	pthread_mutex_t gate;
@@ -113,6 +117,7 @@ static void catch_up(radmfa_ckpt *c, int log) {
 	c->st.catch_ups++;
 	if (rc == RS_SQLITE_OK && log >= 0 && log == ckpt) {
 		c->st.caught_up++;
+		c->caught_up_at = log;
 	}
 	c->st.gate_held_us += held;
 	if (held > c->st.gate_held_max_us) {
@@ -138,7 +143,8 @@ static void *run(void *arg) {
 		pthread_mutex_unlock(&c->mu);
 		int log, ckpt;
 		int rc = checkpoint(c, &log, &ckpt);
-		if (rc == RS_SQLITE_OK && c->catch_up_frames > 0 && log >= c->catch_up_frames) {
+		if (rc == RS_SQLITE_OK && c->catch_up_frames > 0 && log >= c->catch_up_frames &&
+				log != c->caught_up_at) {
 			catch_up(c, log);
 		}
 		pthread_mutex_lock(&c->mu);

@@ -95,3 +95,30 @@ func TestCheckpointerCatchesUp(t *testing.T) {
 		t.Errorf("checkpointer stats %+v, want catch-ups that copied everything and held the gate", st)
 	}
 }
+
+// TestCheckpointerIdleAfterCatchUp: once a catch-up has copied the whole
+// WAL and no commit has come since, there is nothing to catch up, however
+// many ticks pass.
+func TestCheckpointerIdleAfterCatchUp(t *testing.T) {
+	every, pages := checkpointEvery, catchUpPages
+	checkpointEvery, catchUpPages = 10*time.Millisecond, 2
+	t.Cleanup(func() { checkpointEvery, catchUpPages = every, pages })
+	s, _, users, toks := authFixture(t, 2, func(o *Options) { o.Synchronous = "NORMAL" })
+	// The last commit: a token row and an audit row, two pages or more.
+	if err := s.CommitAuth(context.Background(), AuthCommit{At: time.Unix(1_700_000_000, 0),
+		Tokens: []TokenAuth{{ID: toks[0].ID, Failed: true}},
+		Audit:  AuditEvent{Actor: "radius:nas", Action: "auth", User: users[0].Name, Result: "reject"}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * checkpointEvery) // its catch-up
+	before := s.CheckpointStats()
+	time.Sleep(20 * checkpointEvery)
+	after := s.CheckpointStats()
+	if before.LogFrames < catchUpPages || before.CaughtUp < 1 || after.Runs-before.Runs < 10 {
+		t.Fatalf("not the state this test needs: WAL of %d pages, a catch-up, 10 checkpoints: before %+v after %+v",
+			catchUpPages, before, after)
+	}
+	if n := after.CatchUps - before.CatchUps; n != 0 {
+		t.Errorf("%d catch-ups in %d checkpoints with no commits, want none", n, after.Runs-before.Runs)
+	}
+}
