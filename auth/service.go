@@ -248,9 +248,11 @@ func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fres
 		res.Reason = ReasonUserDisabled
 		return res, nil, cached, nil
 	}
-	var candidates []store.Token
+	// Indexes into tokens: copying the tokens (a few hundred bytes each)
+	// was an eighth of what a login allocated.
+	candidates := make([]int, 0, 4)
 	locked, expired := 0, 0
-	for _, t := range tokens {
+	for i, t := range tokens {
 		if !t.State.Usable() || otpType(t.Type) == "" || t.Seed == nil {
 			continue
 		}
@@ -262,7 +264,7 @@ func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fres
 			locked++
 			continue
 		}
-		candidates = append(candidates, t)
+		candidates = append(candidates, i)
 	}
 	if len(candidates) == 0 {
 		res.Reason = ReasonNoToken
@@ -275,7 +277,8 @@ func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fres
 	}
 
 	reason := ReasonBadCode
-	for _, t := range candidates {
+	for _, i := range candidates {
+		t := tokens[i]
 		m := s.check(user, t, req.Password, now)
 		if m.ok {
 			res.Decision = Accept
@@ -298,8 +301,8 @@ func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fres
 		lockUntil = now.Add(s.cfg.LockDuration).Unix()
 	}
 	updates := make([]store.TokenAuth, len(candidates))
-	for i, t := range candidates {
-		updates[i] = store.TokenAuth{ID: t.ID, Failed: true, LockAfter: s.cfg.LockAfter, LockUntil: lockUntil}
+	for i, k := range candidates {
+		updates[i] = store.TokenAuth{ID: tokens[k].ID, Failed: true, LockAfter: s.cfg.LockAfter, LockUntil: lockUntil}
 	}
 	return res, updates, cached, nil
 }
