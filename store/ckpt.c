@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <stddef.h>
 #include <time.h>
 
 #include "ckpt.h"
