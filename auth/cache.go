@@ -80,12 +80,20 @@ func (c *tokenCache) find(key []byte) (h uint64, i int) {
 	return h, i
 }
 
+// get decodes name's entry.
 func (c *tokenCache) get(name string) (cached, bool) {
+	u, toks, ok := c.getInto(name, nil)
+	return cached{user: u, tokens: toks}, ok
+}
+
+// getInto is get with the tokens decoded into buf's array when it is
+// large enough (a caller's array on its stack: no allocation).
+func (c *tokenCache) getInto(name string, buf []store.Token) (store.User, []store.Token, bool) {
 	if c == nil {
-		return cached{}, false
+		return store.User{}, nil, false
 	}
-	var buf [64]byte
-	key := foldName(buf[:0], name)
+	var kb [64]byte
+	key := foldName(kb[:0], name)
 	c.mu.Lock()
 	_, i := c.find(key)
 	var entry []byte
@@ -94,10 +102,9 @@ func (c *tokenCache) get(name string) (cached, bool) {
 	}
 	c.mu.Unlock()
 	if entry == nil {
-		return cached{}, false
+		return store.User{}, nil, false
 	}
-	u, toks, ok := decodeEntry(entry)
-	return cached{user: u, tokens: toks}, ok
+	return decodeEntry(entry, buf)
 }
 
 func (c *tokenCache) put(name string, u store.User, toks []store.Token) {
@@ -265,8 +272,9 @@ func entryName(e []byte) []byte {
 }
 
 // decodeEntry makes fresh structs from an entry (ok false if it is
-// malformed, which only a bug could make it).
-func decodeEntry(e []byte) (store.User, []store.Token, bool) {
+// malformed, which only a bug could make it), the tokens in buf's array
+// when it is large enough.
+func decodeEntry(e []byte, buf []store.Token) (store.User, []store.Token, bool) {
 	d := decoder{b: e}
 	d.bytes()
 	var u store.User
@@ -281,7 +289,11 @@ func decodeEntry(e []byte) (store.User, []store.Token, bool) {
 	if d.bad || n > uint64(len(d.b)) {
 		return store.User{}, nil, false
 	}
-	toks := make([]store.Token, n)
+	toks := buf[:0]
+	if uint64(cap(toks)) < n {
+		toks = make([]store.Token, 0, n)
+	}
+	toks = toks[:n]
 	for i := range toks {
 		t := &toks[i]
 		td := decoder{b: d.bytes()}

@@ -211,7 +211,7 @@ func FuzzDecodeEntry(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{5, 'a'})
 	f.Fuzz(func(t *testing.T, e []byte) {
-		u, toks, ok := decodeEntry(e)
+		u, toks, ok := decodeEntry(e, nil)
 		if !ok && (u != (store.User{}) || toks != nil) {
 			t.Error("a failed decode returned data")
 		}

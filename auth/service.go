@@ -225,10 +225,11 @@ func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fres
 	var user store.User
 	var tokens []store.Token
 	var err error
-	e, cached := s.cache.get(req.User)
+	var buf [2]store.Token // most users have one or two tokens
+	cu, ctoks, cached := s.cache.getInto(req.User, buf[:0])
 	cached = cached && !fresh
 	if cached {
-		user, tokens = e.user, e.tokens
+		user, tokens = cu, ctoks
 	} else if user, tokens, err = s.store.UserTokens(ctx, req.User); err == nil {
 		s.cache.put(req.User, user, tokens)
 	}

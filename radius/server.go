@@ -492,7 +492,9 @@ func (s *Server) serveAccess(conn PacketConn, src netip.AddrPort, client Client,
 	}
 	s.send(conn, &client, src, reply, &key, res.Decision.String())
 	s.metrics.Latency.Observe(time.Since(start).Seconds())
-	s.log.Debug("radius: answered", "client", client.Name, "user", req.User, "decision", res.Decision, "reason", res.Reason)
+	if s.log.Enabled(ctx, slog.LevelDebug) { // its arguments allocate even when it is off
+		s.log.Debug("radius: answered", "client", client.Name, "user", req.User, "decision", res.Decision, "reason", res.Reason)
+	}
 }
 
 // otherAuthMethod reports whether a request without User-Password carries
