@@ -93,13 +93,21 @@ func (s *SQLite) ObserveCommits(f CommitObserver) { s.observe.Store(&f) }
 
 type writeOp struct {
 	fn func(tx *sql.Tx) error
-	// audit, when set, is inserted in the same transaction if fn succeeds;
-	// the writer inserts a batch's audit rows in one statement.
+	// audit, when set, is inserted in the same transaction if the write
+	// succeeds; the writer inserts a batch's audit rows in one statement.
 	audit *AuditEvent
-	// auth, when set, is what fn writes (with audit), in the form the
-	// authentication writer takes.
+	// auth, when set instead of fn, is an authentication (with audit):
+	// the authentication writer takes it, or writeAuth.
 	auth *AuthCommit
 	done chan error
+}
+
+// run writes op inside tx through database/sql.
+func (s *SQLite) run(tx *sql.Tx, op writeOp) error {
+	if op.auth != nil {
+		return s.writeAuth(tx, op.auth)
+	}
+	return op.fn(tx)
 }
 
 var _ Store = (*SQLite)(nil)
@@ -371,8 +379,12 @@ func (s *SQLite) writeAudited(ctx context.Context, fn func(tx *sql.Tx) error, au
 }
 
 // enqueue queues op and waits until it has been committed (or failed).
+// The writer is done with op once it answers.
 func (s *SQLite) enqueue(ctx context.Context, op writeOp) error {
-	op.done = make(chan error, 1)
+	// The writer answers each write once, so a channel read empty is as
+	// good as new.
+	op.done = doneChans.Get().(chan error)
+	defer doneChans.Put(op.done)
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -390,6 +402,8 @@ func (s *SQLite) enqueue(ctx context.Context, op writeOp) error {
 	// as one that did not.
 	return <-op.done
 }
+
+var doneChans = sync.Pool{New: func() any { return make(chan error, 1) }}
 
 func (s *SQLite) writer() {
 	defer close(s.done)
@@ -515,7 +529,7 @@ func (s *SQLite) commit(batch []writeOp) {
 	}
 	var audits []AuditEvent
 	for i, op := range batch {
-		results[i] = op.fn(tx)
+		results[i] = s.run(tx, op)
 		if results[i] == nil && op.audit != nil {
 			audits = append(audits, *op.audit)
 		}

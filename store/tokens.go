@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 const tokenCols = `t.id, t.serial, COALESCE(u.name, ''), t.type, t.origin, t.state, t.algorithm, t.digits,
@@ -249,36 +250,56 @@ func (s *SQLite) DeleteToken(ctx context.Context, by, serial string) error {
 // row. Accepts (compare-and-set on the version) run first, so a lost race
 // fails before anything is written.
 func (s *SQLite) CommitAuth(ctx context.Context, c AuthCommit) error {
+	// The copies the writer reads come from a pool: a login's largest
+	// allocation otherwise. enqueue returns only once the writer is done
+	// with them.
+	op := authOps.Get().(*authOp)
+	op.c = c
+	op.e = c.Audit
+	op.e.At = c.At
+	err := s.enqueue(ctx, writeOp{auth: &op.c, audit: &op.e})
+	*op = authOp{}
+	authOps.Put(op)
+	return err
+}
+
+// authOp is what CommitAuth queues.
+type authOp struct {
+	c AuthCommit
+	e AuditEvent
+}
+
+var authOps = sync.Pool{New: func() any { return new(authOp) }}
+
+// writeAuth is CommitAuth's write through database/sql (its audit row
+// aside), for a batch the authentication writer does not take.
+func (s *SQLite) writeAuth(tx *sql.Tx, c *AuthCommit) error {
 	at := c.At.Unix()
-	e := c.Audit
-	e.At = c.At
-	return s.enqueue(ctx, writeOp{auth: &c, audit: &e, fn: func(tx *sql.Tx) error {
-		for _, ta := range c.Tokens {
-			if !ta.Accepted {
-				continue
-			}
-			stmt := s.stmts.accept
-			if ta.Activate {
-				stmt = s.stmts.acceptActivate
-			}
-			res, err := tx.Stmt(stmt).Exec(int64(ta.Counter), ta.LastStep, ta.Drift, at, ta.ID, ta.Version, ta.UserID)
-			if err != nil {
-				return fmt.Errorf("store: token %d: %w", ta.ID, err)
-			}
-			if n, _ := res.RowsAffected(); n != 1 {
-				return clean(fmt.Errorf("store: token %d: %w", ta.ID, ErrConflict))
-			}
+	for _, ta := range c.Tokens {
+		if !ta.Accepted {
+			continue
 		}
-		for _, ta := range c.Tokens {
-			if !ta.Failed {
-				continue
-			}
-			if _, err := tx.Stmt(s.stmts.fail).Exec(lockAfter(ta), ta.LockUntil, ta.ID); err != nil {
-				return fmt.Errorf("store: token %d: %w", ta.ID, err)
-			}
+		stmt := s.stmts.accept
+		if ta.Activate {
+			stmt = s.stmts.acceptActivate
 		}
-		return nil
-	}})
+		res, err := tx.Stmt(stmt).Exec(int64(ta.Counter), ta.LastStep, ta.Drift, at, ta.ID, ta.Version, ta.UserID)
+		if err != nil {
+			return fmt.Errorf("store: token %d: %w", ta.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return clean(fmt.Errorf("store: token %d: %w", ta.ID, ErrConflict))
+		}
+	}
+	for _, ta := range c.Tokens {
+		if !ta.Failed {
+			continue
+		}
+		if _, err := tx.Stmt(s.stmts.fail).Exec(lockAfter(ta), ta.LockUntil, ta.ID); err != nil {
+			return fmt.Errorf("store: token %d: %w", ta.ID, err)
+		}
+	}
+	return nil
 }
 
 // ExistingSerials returns which of serials are already in the database.
