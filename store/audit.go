@@ -9,7 +9,7 @@ import (
 
 // Audit records one event.
 func (s *SQLite) Audit(ctx context.Context, e AuditEvent) error {
-	return s.write(ctx, func(tx *sql.Tx) error { return s.audit(tx, e) })
+	return s.enqueue(ctx, writeOp{fn: func(tx *sql.Tx) error { return s.audit(tx, e) }, quiet: true})
 }
 
 // AuditEvents returns matching audit rows, oldest first; with a Limit, the

@@ -9,7 +9,7 @@
 #include "authw.h"
 #include "sqliteapi.h"
 
-enum { S_BEGIN, S_COMMIT, S_ROLLBACK, S_ACCEPT, S_ACTIVATE, S_FAIL, S_AUDIT, S_N };
+enum { S_BEGIN, S_COMMIT, S_ROLLBACK, S_ACCEPT, S_ACTIVATE, S_FAIL, S_AUDIT, S_JOURNALED, S_JPOS, S_N };
 
 struct radmfa_authw {
 	sqlite3 *db;
@@ -31,7 +31,7 @@ int radmfa_authw_close(radmfa_authw *w) {
 }
 
 int radmfa_authw_open(const char *path, const char *synchronous, int ckpt_pages,
-		const char *const sql[4], radmfa_authw **out) {
+		const char *const sql[6], radmfa_authw **out) {
 	radmfa_authw *w = calloc(1, sizeof *w);
 	if (w == NULL) {
 		return RS_SQLITE_NOMEM;
@@ -49,7 +49,7 @@ int radmfa_authw_open(const char *path, const char *synchronous, int ckpt_pages,
 	if (rc == RS_SQLITE_OK) {
 		rc = sqlite3_exec(w->db, pragmas, NULL, NULL, NULL);
 	}
-	const char *all[S_N] = {"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK", sql[0], sql[1], sql[2], sql[3]};
+	const char *all[S_N] = {"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK", sql[0], sql[1], sql[2], sql[3], sql[4], sql[5]};
 	for (int i = 0; i < S_N && rc == RS_SQLITE_OK; i++) {
 		rc = sqlite3_prepare_v2(w->db, all[i], -1, &w->st[i], NULL);
 	}
@@ -72,10 +72,16 @@ static int step(sqlite3_stmt *s) {
 	return rc2 != RS_SQLITE_OK ? rc2 : (rc != RS_SQLITE_OK ? rc : RS_SQLITE_ERROR);
 }
 
-static int token(radmfa_authw *w, const radmfa_authw_tok *t) {
+// token runs a token change; serial is the audit row's (for journaled).
+static int token(radmfa_authw *w, const radmfa_authw_tok *t, const char *serial, int serial_len) {
 	sqlite3_stmt *s;
 	int n;
 	switch (t->kind) {
+	case RADMFA_AUTHW_JOURNALED:
+		s = w->st[S_JOURNALED];
+		n = 6;
+		sqlite3_bind_text(s, 7, serial, serial_len, RS_SQLITE_STATIC);
+		break;
 	case RADMFA_AUTHW_ACCEPT:
 		s = w->st[S_ACCEPT];
 		n = 7;
@@ -107,40 +113,45 @@ static int audit(radmfa_authw *w, const radmfa_authw_audit *a, const char *blob)
 }
 
 // run writes the batch inside the open transaction, one authentication
-// after another in batch order, as the Go path does.
+// after another in batch order, as the Go path does. conflict may be NULL
+// for journaled accepts, which never conflict.
 static int run(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int ntoks,
 		const radmfa_authw_audit *audits, const char *blob, int *conflict) {
 	int k = 0;
+	int none = -1;
 	for (int i = 0; i < nauth; i++) {
-		conflict[i] = -1;
+		int *c = conflict != NULL ? &conflict[i] : &none;
+		*c = -1;
+		const char *serial = blob + audits[i].off[3];
+		int serial_len = audits[i].len[3];
 		int end = k;
 		while (end < ntoks && toks[end].auth == i) {
 			end++;
 		}
 		// Accepts first, so an authentication that loses its
 		// compare-and-set has written nothing.
-		for (int j = k; j < end && conflict[i] < 0; j++) {
+		for (int j = k; j < end && *c < 0; j++) {
 			if (toks[j].kind == RADMFA_AUTHW_FAIL) {
 				continue;
 			}
-			int rc = token(w, &toks[j]);
+			int rc = token(w, &toks[j], serial, serial_len);
 			if (rc != RS_SQLITE_OK) {
 				return rc;
 			}
-			if (sqlite3_changes(w->db) != 1) {
-				conflict[i] = j;
+			if (toks[j].kind != RADMFA_AUTHW_JOURNALED && sqlite3_changes(w->db) != 1) {
+				*c = j;
 			}
 		}
-		for (int j = k; j < end && conflict[i] < 0; j++) {
+		for (int j = k; j < end && *c < 0; j++) {
 			if (toks[j].kind != RADMFA_AUTHW_FAIL) {
 				continue;
 			}
-			int rc = token(w, &toks[j]);
+			int rc = token(w, &toks[j], serial, serial_len);
 			if (rc != RS_SQLITE_OK) {
 				return rc;
 			}
 		}
-		if (conflict[i] < 0) {
+		if (*c < 0) {
 			int rc = audit(w, &audits[i], blob);
 			if (rc != RS_SQLITE_OK) {
 				return rc;
@@ -152,14 +163,21 @@ static int run(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int nto
 	return k == ntoks ? RS_SQLITE_OK : RS_SQLITE_ERROR;
 }
 
-// commit is radmfa_authw_commit without the gate.
+// commit is radmfa_authw_commit without the gate; with jpos it also
+// records the journal position pos, seq (radmfa_authw_apply).
 static int commit(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int ntoks,
-		const radmfa_authw_audit *audits, const char *blob, int *conflict) {
+		const radmfa_authw_audit *audits, const char *blob, int *conflict,
+		int jpos, long long pos, long long seq) {
 	int rc = step(w->st[S_BEGIN]);
 	if (rc != RS_SQLITE_OK) {
 		return rc;
 	}
 	rc = run(w, nauth, toks, ntoks, audits, blob, conflict);
+	if (rc == RS_SQLITE_OK && jpos) {
+		sqlite3_bind_int64(w->st[S_JPOS], 1, pos);
+		sqlite3_bind_int64(w->st[S_JPOS], 2, seq);
+		rc = step(w->st[S_JPOS]);
+	}
 	if (rc == RS_SQLITE_OK) {
 		rc = step(w->st[S_COMMIT]);
 	}
@@ -174,10 +192,22 @@ static int commit(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int 
 int radmfa_authw_commit(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int ntoks,
 		const radmfa_authw_audit *audits, const char *blob, int *conflict) {
 	if (w->gate == NULL) {
-		return commit(w, nauth, toks, ntoks, audits, blob, conflict);
+		return commit(w, nauth, toks, ntoks, audits, blob, conflict, 0, 0, 0);
 	}
 	pthread_mutex_lock(w->gate);
-	int rc = commit(w, nauth, toks, ntoks, audits, blob, conflict);
+	int rc = commit(w, nauth, toks, ntoks, audits, blob, conflict, 0, 0, 0);
 	pthread_mutex_unlock(w->gate);
+	return rc;
+}
+
+int radmfa_authw_apply(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int ntoks,
+		const radmfa_authw_audit *audits, const char *blob, long long pos, long long seq) {
+	if (w->gate != NULL) {
+		pthread_mutex_lock(w->gate);
+	}
+	int rc = commit(w, nauth, toks, ntoks, audits, blob, NULL, 1, pos, seq);
+	if (w->gate != NULL) {
+		pthread_mutex_unlock(w->gate);
+	}
 	return rc;
 }

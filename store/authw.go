@@ -41,13 +41,14 @@ type authWriter struct {
 }
 
 // openAuthWriter opens the writer's connection. sqls are the accept,
-// activate, fail and one-row audit statements.
-func openAuthWriter(path, synchronous string, ckptPages int, sqls [4]string) (*authWriter, error) {
+// activate, fail, one-row audit, journaled accept and journal position
+// statements.
+func openAuthWriter(path, synchronous string, ckptPages int, sqls [6]string) (*authWriter, error) {
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
 	csync := C.CString(synchronous)
 	defer C.free(unsafe.Pointer(csync))
-	var csql [4]*C.char
+	var csql [6]*C.char
 	for i, q := range sqls {
 		csql[i] = C.CString(q)
 		defer C.free(unsafe.Pointer(csql[i]))
@@ -63,10 +64,54 @@ func openAuthWriter(path, synchronous string, ckptPages int, sqls [4]string) (*a
 func (a *authWriter) setGate(k *checkpointer) { C.radmfa_authw_set_gate(a.w, k.gate()) }
 
 // text appends s to the blob and records where it is.
-func (a *authWriter) text(au *C.radmfa_authw_audit, i int, s string) {
+func text[T string | []byte](a *authWriter, au *C.radmfa_authw_audit, i int, s T) {
 	au.off[i] = C.int(len(a.blob))
 	au.len[i] = C.int(len(s))
 	a.blob = append(a.blob, s...)
+}
+
+// pointers returns what the C calls take of the batch built in toks,
+// audits and blob: nil for an empty slice.
+func (a *authWriter) pointers() (*C.radmfa_authw_tok, *C.radmfa_authw_audit, *C.char) {
+	if len(a.blob) == 0 {
+		a.blob = append(a.blob, 0) // somewhere for an empty text to point
+	}
+	var toks *C.radmfa_authw_tok
+	if len(a.toks) > 0 {
+		toks = &a.toks[0]
+	}
+	var audits *C.radmfa_authw_audit
+	if len(a.audits) > 0 {
+		audits = &a.audits[0]
+	}
+	return toks, audits, (*C.char)(unsafe.Pointer(&a.blob[0]))
+}
+
+// apply writes journaled accepts, and the journal position pos, seq after
+// them, in one transaction.
+func (a *authWriter) apply(recs []journalRec, pos, seq uint64) error {
+	a.toks, a.audits, a.blob = a.toks[:0], a.audits[:0], a.blob[:0]
+	for i := range recs {
+		r := &recs[i]
+		activate := 0
+		if r.activate {
+			activate = 1
+		}
+		a.toks = append(a.toks, C.radmfa_authw_tok{auth: C.int(i), kind: C.RADMFA_AUTHW_JOURNALED,
+			p: [7]C.longlong{C.longlong(r.counter), C.longlong(r.lastStep), C.longlong(r.drift),
+				C.longlong(r.lastUsed), C.longlong(activate), C.longlong(r.tokenID)}})
+		au := C.radmfa_authw_audit{at_ms: C.longlong(r.at)}
+		for j, t := range r.textBytes {
+			text(a, &au, j, t)
+		}
+		a.audits = append(a.audits, au)
+	}
+	toks, audits, blob := a.pointers()
+	if rc := C.radmfa_authw_apply(a.w, C.int(len(recs)), toks, C.int(len(a.toks)), audits, blob,
+		C.longlong(pos), C.longlong(seq)); rc != 0 {
+		return fmt.Errorf("store: journal: apply: SQLite error %d", int(rc))
+	}
+	return nil
 }
 
 // commit writes the authentications of batch (every op's auth and audit
@@ -101,23 +146,16 @@ func (a *authWriter) commit(batch []writeOp, now func() int64) ([]error, error) 
 		}
 		au := C.radmfa_authw_audit{at_ms: C.longlong(ms)}
 		for j, s := range [...]string{e.Actor, e.Action, e.User, e.Serial, e.Client, e.Result, e.Detail} {
-			a.text(&au, j, s)
+			text(a, &au, j, s)
 		}
 		a.audits = append(a.audits, au)
-	}
-	if len(a.blob) == 0 {
-		a.blob = append(a.blob, 0) // somewhere for an empty text to point
 	}
 	if cap(a.conflict) < len(batch) {
 		a.conflict = make([]C.int, len(batch))
 	}
 	conflict := a.conflict[:len(batch)]
-	var toks *C.radmfa_authw_tok
-	if len(a.toks) > 0 {
-		toks = &a.toks[0]
-	}
-	rc := C.radmfa_authw_commit(a.w, C.int(len(batch)), toks, C.int(len(a.toks)), &a.audits[0],
-		(*C.char)(unsafe.Pointer(&a.blob[0])), &conflict[0])
+	toks, audits, blob := a.pointers()
+	rc := C.radmfa_authw_commit(a.w, C.int(len(batch)), toks, C.int(len(a.toks)), audits, blob, &conflict[0])
 	if rc != 0 {
 		return nil, fmt.Errorf("store: auth writer: SQLite error %d", int(rc))
 	}

@@ -10,16 +10,19 @@ typedef struct radmfa_authw radmfa_authw;
 // radmfa_authw_tok is one token change of an authentication.
 typedef struct {
 	int auth; // index of the authentication it belongs to
-	int kind; // RADMFA_AUTHW_ACCEPT, _ACTIVATE or _FAIL
+	int kind; // RADMFA_AUTHW_ACCEPT, _ACTIVATE, _FAIL or _JOURNALED
 	// The statement's parameters in order: accept and activate take
 	// counter, last_step, drift, last_used, id, version, user_id; fail
-	// takes lock_after, locked_until, id.
+	// takes lock_after, locked_until, id; journaled takes counter,
+	// last_step, drift, last_used, activate, id, and the serial is the
+	// audit row's.
 	long long p[7];
 } radmfa_authw_tok;
 
 #define RADMFA_AUTHW_ACCEPT 0
 #define RADMFA_AUTHW_ACTIVATE 1
 #define RADMFA_AUTHW_FAIL 2
+#define RADMFA_AUTHW_JOURNALED 3
 #define RADMFA_AUTHW_TEXTS 7
 
 // radmfa_authw_audit is an authentication's audit row. Its texts (actor,
@@ -32,12 +35,13 @@ typedef struct {
 } radmfa_authw_audit;
 
 // radmfa_authw_open opens a connection to the database at path and
-// prepares sql[0..3] (accept, activate, fail, one audit row). synchronous
+// prepares sql[0..5] (accept, activate, fail, one audit row, a journaled
+// accept, the journal position). synchronous
 // is "FULL" or "NORMAL"; ckpt_pages the WAL size at which a commit
 // checkpoints. It returns an SQLite result code; on success *out is the
 // writer.
 int radmfa_authw_open(const char *path, const char *synchronous, int ckpt_pages,
-		const char *const sql[4], radmfa_authw **out);
+		const char *const sql[6], radmfa_authw **out);
 
 // radmfa_authw_commit runs nauth authentications in one transaction, in
 // order (toks grouped by authentication, in ascending order): each
@@ -49,6 +53,14 @@ int radmfa_authw_open(const char *path, const char *synchronous, int ckpt_pages,
 // rolled back and nothing is written.
 int radmfa_authw_commit(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int ntoks,
 		const radmfa_authw_audit *audits, const char *blob, int *conflict);
+
+// radmfa_authw_apply writes nauth journaled accepts (toks of kind
+// RADMFA_AUTHW_JOURNALED, one per authentication, with its audit row) and
+// the journal position they reach (pos, seq) in one transaction. A token
+// that is gone is skipped. It returns 0 or the SQLite code of a failure,
+// after which nothing is written.
+int radmfa_authw_apply(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int ntoks,
+		const radmfa_authw_audit *audits, const char *blob, long long pos, long long seq);
 
 // radmfa_authw_set_gate makes every later commit hold gate (NULL: none)
 // from its BEGIN to its COMMIT; see radmfa_ckpt_gate.

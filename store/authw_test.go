@@ -136,7 +136,8 @@ func TestAuthWriterFailureFallsBack(t *testing.T) {
 	s, path, users, toks := authFixture(t, 2)
 	// An accept that breaks a NOT NULL constraint fails every batch.
 	broken, err := openAuthWriter(path, "NORMAL", writerCheckpointPages,
-		[4]string{strings.Replace(sqlAccept, "counter = ?,", "counter = ?, serial = NULL,", 1), sqlAcceptActivate, sqlFail, auditInsert})
+		[6]string{strings.Replace(sqlAccept, "counter = ?,", "counter = ?, serial = NULL,", 1), sqlAcceptActivate, sqlFail, auditInsert,
+			sqlJournaled, sqlJournalPos})
 	if err != nil {
 		t.Fatal(err)
 	}

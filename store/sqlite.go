@@ -49,6 +49,12 @@ type Options struct {
 	// instead and takes the writes of the goroutines ready to run (the
 	// default, 100us, does this).
 	Linger time.Duration
+	// Journal records accepted logins in the accept journal (see journal)
+	// instead of committing each to the database before it is answered;
+	// the store then owns the journal (one process at a time). Only with
+	// Synchronous NORMAL: a journaled accept survives a process kill, not
+	// a power loss.
+	Journal bool
 }
 
 // SQLite is the embedded Store. Reads run on a pool of connections; every
@@ -81,6 +87,19 @@ type SQLite struct {
 	// Batches the authentication writer committed, and those it failed
 	// (left to the database/sql writer).
 	awBatches, awFailed atomic.Int64
+
+	// jr is the accept journal: owned (jOwned) when Options.Journal,
+	// otherwise mapped for its change generation alone. jrecs is the
+	// writer's buffer for applying it.
+	jr      *journal
+	jOwned  bool
+	jrecs   []journalRec
+	jstats  journalCounters
+	jApplyW sync.Mutex // one apply at a time
+	// jForeign is set while this process, not owning the journal, holds
+	// its lock for an accept (foreignAccept): the writer applies it first.
+	jForeign   atomic.Bool
+	jForeignMu sync.Mutex
 }
 
 // CommitObserver hears of every write transaction: how many writes it
@@ -96,6 +115,9 @@ type writeOp struct {
 	// audit, when set, is inserted in the same transaction if the write
 	// succeeds; the writer inserts a batch's audit rows in one statement.
 	audit *AuditEvent
+	// quiet: the write changes no user, token or client (an audit row
+	// alone), so it does not bump the change generation.
+	quiet bool
 	// auth, when set instead of fn, is an authentication (with audit):
 	// the authentication writer takes it, or writeAuth.
 	auth *AuthCommit
@@ -129,6 +151,9 @@ func OpenSQLite(o Options) (*SQLite, error) {
 	}
 	if sync != "FULL" && sync != "NORMAL" {
 		return nil, fmt.Errorf("store: synchronous %q: want FULL or NORMAL", o.Synchronous)
+	}
+	if o.Journal && sync != "NORMAL" {
+		return nil, errors.New("store: the accept journal survives a process kill, not a power loss: it needs synchronous NORMAL")
 	}
 	sealer, err := NewSealer(o.Key)
 	if err != nil {
@@ -184,7 +209,8 @@ func OpenSQLite(o Options) (*SQLite, error) {
 		wdb.Close()
 		return nil, err
 	}
-	aw, err := openAuthWriter(o.Path, sync, writerCheckpointPages, [4]string{sqlAccept, sqlAcceptActivate, sqlFail, auditInsert})
+	aw, err := openAuthWriter(o.Path, sync, writerCheckpointPages,
+		[6]string{sqlAccept, sqlAcceptActivate, sqlFail, auditInsert, sqlJournaled, sqlJournalPos})
 	if err != nil {
 		rdb.Close()
 		wdb.Close()
@@ -203,6 +229,13 @@ func OpenSQLite(o Options) (*SQLite, error) {
 	}
 	aw.setGate(ckpt)
 	s.ckpt = ckpt
+	if err := s.openJournal(o.Path, o.Journal); err != nil {
+		ckpt.stop()
+		aw.close()
+		rdb.Close()
+		wdb.Close()
+		return nil, err
+	}
 	s.writes = make(chan writeOp, maxBatch)
 	s.done = make(chan struct{})
 	go s.writer()
@@ -332,6 +365,21 @@ const (
 	sqlFail = `UPDATE tokens SET fail_count = fail_count + 1,
 		locked_until = CASE WHEN fail_count + 1 >= ? THEN ? ELSE locked_until END,
 		version = version + 1 WHERE id = ?`
+	// sqlJournaled applies a journaled accept (counter, last_step, drift,
+	// last_used, activate, id, serial). It has no compare-and-set: the
+	// accept was decided against the journal's newest state, and admin
+	// changes since are kept. Counters and steps only move forward (a
+	// resync may have moved them further); a token deleted since is
+	// skipped, by its serial when its ID was reused.
+	sqlJournaled = `UPDATE tokens SET counter = max(counter, ?1),
+		drift = CASE WHEN ?2 >= last_step THEN ?3 ELSE drift END, last_step = max(last_step, ?2),
+		fail_count = 0, last_used = max(last_used, ?4),
+		state = CASE WHEN ?5 AND state = 'assigned' THEN 'active' ELSE state END,
+		version = version + 1
+		WHERE id = ?6 AND serial = ?7`
+	// sqlJournalPos records how far the journal is applied.
+	sqlJournalPos = `INSERT INTO meta(k, v) VALUES ('journal_pos', ?1), ('journal_seq', ?2)
+		ON CONFLICT(k) DO UPDATE SET v = excluded.v`
 )
 
 func (s *SQLite) prepare() error {
@@ -405,19 +453,50 @@ func (s *SQLite) enqueue(ctx context.Context, op writeOp) error {
 
 var doneChans = sync.Pool{New: func() any { return make(chan error, 1) }}
 
+// writer commits queued writes and, when the store owns the accept
+// journal, applies the journal: journalApplyEvery after an accept finds
+// it empty, at once when it fills up, and before every other write, so
+// the database takes all changes in the order they were made.
 func (s *SQLite) writer() {
 	defer close(s.done)
 	batch := make([]writeOp, 0, maxBatch)
 	gap := time.NewTimer(time.Hour)
 	gap.Stop()
-	for {
-		op, ok := <-s.writes
-		if !ok {
-			return
+	var first, urgent <-chan struct{} // nil, never ready, without a journal
+	if s.jOwned {
+		first, urgent = s.jr.first, s.jr.urgent
+	}
+	tick := time.NewTimer(time.Hour)
+	tick.Stop()
+	armed := false
+	apply := func() {
+		if s.applyJournal() && !armed {
+			tick.Reset(journalApplyEvery)
+			armed = true
 		}
-		batch = s.gather(append(batch[:0], op), gap)
-		if !s.commitAuths(batch) {
-			s.commit(batch)
+	}
+	for {
+		select {
+		case op, ok := <-s.writes:
+			if !ok {
+				s.applyJournal()
+				return
+			}
+			apply()
+			batch = s.gather(append(batch[:0], op), gap)
+			if !s.commitAuths(batch) {
+				s.commit(batch)
+			}
+		case <-first:
+			if !armed {
+				tick.Reset(journalApplyEvery)
+				armed = true
+			}
+		case <-urgent:
+			apply()
+		case <-tick.C:
+			armed = false
+			apply()
 		}
 	}
 }
@@ -551,6 +630,15 @@ func (s *SQLite) commit(batch []writeOp) {
 	} else {
 		tx.Rollback()
 	}
+	if err == nil && s.jr != nil {
+		for _, op := range batch {
+			if !op.quiet {
+				// Servers' caches of users and tokens are stale now.
+				s.jr.bumpChanges()
+				break
+			}
+		}
+	}
 	if err != nil {
 		for i := range results {
 			if results[i] == nil {
@@ -618,7 +706,7 @@ func (s *SQLite) Close() error {
 		close(s.writes)
 		s.mu.Unlock()
 		<-s.done
-		s.ckptErr = errors.Join(s.aw.close(), s.ckpt.stop())
+		s.ckptErr = errors.Join(s.aw.close(), s.ckpt.stop(), s.jr.close())
 	})
 	err1 := s.rdb.Close()
 	err2 := s.ckptErr

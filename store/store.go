@@ -167,6 +167,11 @@ type TokenAuth struct {
 	Counter  uint64
 	LastStep int64
 	Drift    int64
+	// ReadCounter and ReadLastStep are the token's counter and last step
+	// the code was checked against: a journaled accept (AcceptJournal)
+	// compares them instead of Version.
+	ReadCounter  uint64
+	ReadLastStep int64
 	// Failed counts a failure; at LockAfter consecutive failures the token
 	// is locked until LockUntil.
 	Failed    bool

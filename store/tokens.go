@@ -108,6 +108,11 @@ func (s *SQLite) Token(ctx context.Context, serial string) (Token, error) {
 	if err != nil {
 		return Token{}, fmt.Errorf("store: token %q: %w", serial, err)
 	}
+	if s.jOwned {
+		toks := []Token{t}
+		s.jr.overlay(toks) // the database may not have the newest accepts yet
+		t = toks[0]
+	}
 	return t, nil
 }
 
@@ -165,6 +170,9 @@ func (s *SQLite) UserTokens(ctx context.Context, name string) (User, []Token, er
 	}
 	if err := rows.Err(); err != nil {
 		return User{}, nil, fmt.Errorf("store: tokens of %q: %w", name, err)
+	}
+	if s.jOwned {
+		s.jr.overlay(out) // the database may not have the newest accepts yet
 	}
 	if len(out) == 0 {
 		u, err = s.User(ctx, name)
@@ -257,10 +265,30 @@ func (s *SQLite) CommitAuth(ctx context.Context, c AuthCommit) error {
 	op.c = c
 	op.e = c.Audit
 	op.e.At = c.At
-	err := s.enqueue(ctx, writeOp{auth: &op.c, audit: &op.e})
+	var err error
+	switch {
+	case s.jOwned && accepts(c):
+		// Journaled accepts are checked against the journal's state, which
+		// the database may not have yet: the two cannot mix.
+		err = errors.New("store: this store journals its accepts: JournalAccept")
+	case accepts(c):
+		err = s.foreignAccept(ctx, writeOp{auth: &op.c, audit: &op.e})
+	default:
+		err = s.enqueue(ctx, writeOp{auth: &op.c, audit: &op.e})
+	}
 	*op = authOp{}
 	authOps.Put(op)
 	return err
+}
+
+// accepts reports whether c accepts a code.
+func accepts(c AuthCommit) bool {
+	for _, ta := range c.Tokens {
+		if ta.Accepted {
+			return true
+		}
+	}
+	return false
 }
 
 // authOp is what CommitAuth queues.
