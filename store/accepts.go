@@ -108,6 +108,12 @@ func (s *SQLite) openJournal(path string, own bool) error {
 		j.close()
 		return err
 	}
+	if own {
+		if err := s.aw.startApplier(); err != nil {
+			j.close()
+			return err
+		}
+	}
 	s.jOwned = own
 	return nil
 }
@@ -260,4 +266,33 @@ func (s *SQLite) foreignAccept(ctx context.Context, op writeOp) error {
 	s.jForeign.Store(true)
 	defer s.jForeign.Store(false)
 	return s.enqueue(ctx, op)
+}
+
+// caughtWait bounds how long a read waits for a server's database to take
+// its journal; a variable for tests.
+var caughtWait = time.Second
+
+// caughtUp waits until the database has every accept journaled so far,
+// by this process or the server that owns the journal, so that a read
+// after a login sees it (the audit log, a token's counter and last use):
+// the owner's writer applies its journal within journalApplyEvery. A
+// server that stopped answering leaves the read as it is after caughtWait.
+func (s *SQLite) caughtUp(ctx context.Context) error {
+	behind, seq := s.jr.behind()
+	if !behind {
+		return nil
+	}
+	if s.jOwned {
+		// The writer applies the journal before every write.
+		return s.enqueue(ctx, writeOp{fn: func(*sql.Tx) error { return nil }, quiet: true})
+	}
+	deadline := time.Now().Add(caughtWait)
+	for !s.jr.hasApplied(seq) && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return nil
 }

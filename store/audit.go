@@ -15,6 +15,9 @@ func (s *SQLite) Audit(ctx context.Context, e AuditEvent) error {
 // AuditEvents returns matching audit rows, oldest first; with a Limit, the
 // newest Limit rows.
 func (s *SQLite) AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
+	if err := s.caughtUp(ctx); err != nil {
+		return nil, fmt.Errorf("store: audit: %w", err)
+	}
 	q := `SELECT id, at, actor, action, user, serial, client, result, detail FROM audit WHERE at >= ?`
 	args := []any{f.Since.UnixMilli()}
 	if f.Since.IsZero() {

@@ -1,20 +1,43 @@
 // The authentication writer; see authw.go for why it is in C.
+#define _GNU_SOURCE // SCHED_IDLE
 //
 // It calls the SQLite compiled into the binary (sqliteapi.h).
 
+#include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "authw.h"
 #include "sqliteapi.h"
 
 enum { S_BEGIN, S_COMMIT, S_ROLLBACK, S_ACCEPT, S_ACTIVATE, S_FAIL, S_AUDIT, S_JOURNALED, S_JPOS, S_N };
 
+// apply_job is a batch for the applier thread (radmfa_authw_apply's
+// arguments).
+typedef struct {
+	int nauth, ntoks;
+	const radmfa_authw_tok *toks;
+	const radmfa_authw_audit *audits;
+	const char *blob;
+	long long pos, seq;
+} apply_job;
+
 struct radmfa_authw {
 	sqlite3 *db;
 	sqlite3_stmt *st[S_N];
 	pthread_mutex_t *gate; // held for each commit, if set
+
+	// The applier thread, when started: it takes job (have_job) under mu
+	// and, done, sets result and writes a byte to done_fd.
+	int applier;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	apply_job job;
+	int have_job, stop, result, done_fd;
 };
 
 void radmfa_authw_set_gate(radmfa_authw *w, pthread_mutex_t *gate) {
@@ -22,6 +45,15 @@ void radmfa_authw_set_gate(radmfa_authw *w, pthread_mutex_t *gate) {
 }
 
 int radmfa_authw_close(radmfa_authw *w) {
+	if (w->applier) {
+		pthread_mutex_lock(&w->mu);
+		w->stop = 1;
+		pthread_cond_signal(&w->cond);
+		pthread_mutex_unlock(&w->mu);
+		pthread_join(w->thread, NULL);
+		pthread_cond_destroy(&w->cond);
+		pthread_mutex_destroy(&w->mu);
+	}
 	for (int i = 0; i < S_N; i++) {
 		sqlite3_finalize(w->st[i]); // a no-op on NULL
 	}
@@ -209,5 +241,79 @@ int radmfa_authw_apply(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks,
 	if (w->gate != NULL) {
 		pthread_mutex_unlock(w->gate);
 	}
+	return rc;
+}
+
+static void *applier(void *arg) {
+	radmfa_authw *w = arg;
+	// The thread runs only on a CPU nothing else wants: the accepts it
+	// applies are safe in the journal already, and an apply is a burst of
+	// milliseconds of CPU that, at the normal policy, queued the request
+	// thread behind it (alternating runs, 1000 users, 32 in flight: p99
+	// 3.4 against 1.7 ms; nice 19: 2.1; SCHED_BATCH: 3.0). When the CPUs
+	// stay busy the journal fills, logins wait for it, and the CPU they
+	// leave is the applier's. Failing to set it (a seccomp filter) only
+	// costs that tail.
+	struct sched_param sp = {0};
+	(void)sched_setscheduler(0, SCHED_IDLE, &sp);
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->have_job && !w->stop) {
+			pthread_cond_wait(&w->cond, &w->mu);
+		}
+		if (w->stop) {
+			break;
+		}
+		apply_job j = w->job;
+		pthread_mutex_unlock(&w->mu);
+		int rc = radmfa_authw_apply(w, j.nauth, j.toks, j.ntoks, j.audits, j.blob, j.pos, j.seq);
+		pthread_mutex_lock(&w->mu);
+		w->result = rc;
+		w->have_job = 0;
+		pthread_mutex_unlock(&w->mu);
+		char b = 1;
+		while (write(w->done_fd, &b, 1) < 0 && errno == EINTR) {
+		}
+		pthread_mutex_lock(&w->mu);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+int radmfa_authw_start_applier(radmfa_authw *w, int done_fd) {
+	if (w->applier) {
+		return EEXIST;
+	}
+	int rc = pthread_mutex_init(&w->mu, NULL);
+	if (rc != 0) {
+		return rc;
+	}
+	if ((rc = pthread_cond_init(&w->cond, NULL)) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		return rc;
+	}
+	w->done_fd = done_fd;
+	if ((rc = pthread_create(&w->thread, NULL, applier, w)) != 0) {
+		pthread_cond_destroy(&w->cond);
+		pthread_mutex_destroy(&w->mu);
+		return rc;
+	}
+	w->applier = 1;
+	return 0;
+}
+
+void radmfa_authw_submit(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int ntoks,
+		const radmfa_authw_audit *audits, const char *blob, long long pos, long long seq) {
+	pthread_mutex_lock(&w->mu);
+	w->job = (apply_job){nauth, ntoks, toks, audits, blob, pos, seq};
+	w->have_job = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->mu);
+}
+
+int radmfa_authw_applied(radmfa_authw *w) {
+	pthread_mutex_lock(&w->mu);
+	int rc = w->result;
+	pthread_mutex_unlock(&w->mu);
 	return rc;
 }

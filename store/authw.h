@@ -62,12 +62,27 @@ int radmfa_authw_commit(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks
 int radmfa_authw_apply(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int ntoks,
 		const radmfa_authw_audit *audits, const char *blob, long long pos, long long seq);
 
+// radmfa_authw_start_applier starts a thread that runs the batches given
+// to radmfa_authw_submit with radmfa_authw_apply, writing one byte to
+// done_fd after each. It returns 0 or an errno.
+int radmfa_authw_start_applier(radmfa_authw *w, int done_fd);
+
+// radmfa_authw_submit hands the applier thread a batch (radmfa_authw_apply's
+// arguments, in C memory that stays untouched until the done byte) and
+// returns at once. Nothing else may use w until the done byte.
+void radmfa_authw_submit(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int ntoks,
+		const radmfa_authw_audit *audits, const char *blob, long long pos, long long seq);
+
+// radmfa_authw_applied is the result of the batch the last done byte
+// announced.
+int radmfa_authw_applied(radmfa_authw *w);
+
 // radmfa_authw_set_gate makes every later commit hold gate (NULL: none)
 // from its BEGIN to its COMMIT; see radmfa_ckpt_gate.
 void radmfa_authw_set_gate(radmfa_authw *w, pthread_mutex_t *gate);
 
-// radmfa_authw_close finalizes the statements, closes the connection and
-// frees w. It returns the close's result code.
+// radmfa_authw_close stops the applier thread, finalizes the statements,
+// closes the connection and frees w. It returns the close's result code.
 int radmfa_authw_close(radmfa_authw *w);
 
 #endif

@@ -55,7 +55,10 @@ type journal struct {
 	mem  []byte // the ring's mapping (with the header before it), once locked
 	ring []byte
 	gen  *atomic.Uint64 // in hdr
-	seed maphash.Seed
+	// appendedSeq and appliedSeq (in hdr) tell other processes how far
+	// the owner's database lags its journal (see caughtUp).
+	appendedSeq, appliedSeq *atomic.Uint64
+	seed                    maphash.Seed
 
 	mu sync.Mutex
 	// head and tail are byte positions since the journal began (the ring
@@ -84,13 +87,16 @@ type journaledToken struct {
 	drift     int64
 	lastUsed  int64
 	activated bool
+	seq       uint64 // of the newest accept
 }
 
 const (
 	journalMagic   = "RMFAACC1"
 	journalHdrSize = 4096
-	hdrRingOff     = 8  // uint64: the ring's size, 0 until an owner sized it
-	hdrGenOff      = 64 // uint64: the change generation, a cache line of its own
+	hdrRingOff     = 8   // uint64: the ring's size, 0 until an owner sized it
+	hdrGenOff      = 64  // uint64: the change generation, a cache line of its own
+	hdrAppendedOff = 128 // uint64: the owner's last record's sequence number
+	hdrAppliedOff  = 192 // uint64: and the last one the database has
 	recHdrSize     = 16
 	recSkip        = math.MaxUint32 // a record length: the rest of the ring is unused
 	maxRecPayload  = 16 << 10
@@ -156,6 +162,8 @@ func openJournal(path string, own bool) (j *journal, err error) {
 	j = &journal{f: f, hdr: hdr, seed: maphash.MakeSeed(), latest: map[int64]journaledToken{},
 		freed: make(chan struct{}), first: make(chan struct{}, 1), urgent: make(chan struct{}, 1)}
 	j.gen = (*atomic.Uint64)(unsafe.Pointer(&hdr[hdrGenOff]))
+	j.appendedSeq = (*atomic.Uint64)(unsafe.Pointer(&hdr[hdrAppendedOff]))
+	j.appliedSeq = (*atomic.Uint64)(unsafe.Pointer(&hdr[hdrAppliedOff]))
 	if own {
 		if err := lockWait(f, journalLockWait); err != nil {
 			j.close()
@@ -285,6 +293,8 @@ func (j *journal) start(pos, seq uint64) (end uint64) {
 	j.tail, j.tailSeq = pos, seq
 	j.head, j.seq = pos, seq
 	j.scan(pos, math.MaxUint64, seq, func(p, s uint64, _ []byte) { j.head, j.seq = p, s })
+	j.appliedSeq.Store(seq)
+	j.appendedSeq.Store(j.seq)
 	return j.head
 }
 
@@ -485,6 +495,7 @@ func (j *journal) append(ctx context.Context, gen uint64, r *journalRec, readCou
 	binary.LittleEndian.PutUint64(h[8:], j.seq)
 	binary.LittleEndian.PutUint32(h[4:], recCRC(uint32(n), j.seq, p))
 	j.head += size
+	j.appendedSeq.Store(j.seq)
 	t := j.latest[r.tokenID]
 	if t.serial != sh {
 		t = journaledToken{serial: sh}
@@ -495,6 +506,7 @@ func (j *journal) append(ctx context.Context, gen uint64, r *journalRec, readCou
 	}
 	t.lastUsed = max(t.lastUsed, r.at/1000)
 	t.activated = t.activated || r.activate
+	t.seq = j.seq
 	j.latest[r.tokenID] = t
 	urgent := j.head-j.tail > rs/4
 	j.mu.Unlock()
@@ -527,10 +539,21 @@ func (j *journal) pending() (from, to, seq uint64) {
 func (j *journal) applied(pos, seq uint64) {
 	j.mu.Lock()
 	j.tail, j.tailSeq = pos, seq
+	j.appliedSeq.Store(seq)
 	close(j.freed)
 	j.freed = make(chan struct{})
 	j.mu.Unlock()
 }
+
+// behind reports whether the owner's database lags its journal now, and
+// the sequence number it must reach.
+func (j *journal) behind() (bool, uint64) {
+	a := j.appendedSeq.Load()
+	return j.appliedSeq.Load() < a, a
+}
+
+// applied reports whether the owner's database has every record up to seq.
+func (j *journal) hasApplied(seq uint64) bool { return j.appliedSeq.Load() >= seq }
 
 // overlay brings tokens read from the database up to their journaled
 // state: the database may not have the newest accepts yet.
@@ -555,6 +578,9 @@ func (j *journal) overlay(toks []Token) {
 		}
 		if l.activated && t.State == StateAssigned {
 			t.State = StateActive
+		}
+		if l.seq > j.tailSeq {
+			t.FailCount = 0 // the accept, when applied, clears it
 		}
 	}
 }

@@ -448,3 +448,31 @@ func TestJournalScanRandom(t *testing.T) {
 		})
 	}
 }
+
+// TestJournalReadsCatchUp: the audit log and token counters, read right
+// after an accept, show it: in the owner, and in another process (the
+// CLI), which waits for the owner's writer.
+func TestJournalReadsCatchUp(t *testing.T) {
+	s, path, users, toks := journalFixture(t, 2, 100*time.Millisecond)
+	ctx := context.Background()
+	cli, err := OpenSQLite(Options{Path: path, Key: keyAt(t, path)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	for i, st := range []*SQLite{s, cli} {
+		if err := s.JournalAccept(ctx, s.Changes(), accept(toks[i], users[i], 0), true); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(serialAuths(t, st, toks[i].Serial)); n != 1 {
+			t.Errorf("store %d: %d audit rows right after the accept, want 1", i, n)
+		}
+		all, err := st.Tokens(ctx, TokenFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if all[i].Serial != toks[i].Serial || all[i].Counter != 1 {
+			t.Errorf("store %d: token list has %s at counter %d, want %s at 1", i, all[i].Serial, all[i].Counter, toks[i].Serial)
+		}
+	}
+}

@@ -101,6 +101,11 @@ func (s *SQLite) CreateToken(ctx context.Context, by string, t Token) (Token, er
 
 // Token returns a token with its seed.
 func (s *SQLite) Token(ctx context.Context, serial string) (Token, error) {
+	if !s.jOwned {
+		if err := s.caughtUp(ctx); err != nil {
+			return Token{}, fmt.Errorf("store: token %q: %w", serial, err)
+		}
+	}
 	t, err := s.scanToken(s.rdb.QueryRowContext(ctx, `SELECT `+tokenCols+tokenFrom+` WHERE t.serial = ?`, serial), true)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Token{}, fmt.Errorf("store: token %q: %w", serial, ErrNotFound)
@@ -118,6 +123,9 @@ func (s *SQLite) Token(ctx context.Context, serial string) (Token, error) {
 
 // Tokens lists tokens without their seeds.
 func (s *SQLite) Tokens(ctx context.Context, f TokenFilter) ([]Token, error) {
+	if err := s.caughtUp(ctx); err != nil {
+		return nil, fmt.Errorf("store: tokens: %w", err)
+	}
 	var where []string
 	var args []any
 	if f.User != "" {
@@ -152,6 +160,11 @@ func (s *SQLite) Tokens(ctx context.Context, f TokenFilter) ([]Token, error) {
 // user has tokens (the login path), a second to tell "no tokens" from
 // "no such user".
 func (s *SQLite) UserTokens(ctx context.Context, name string) (User, []Token, error) {
+	if !s.jOwned {
+		if err := s.caughtUp(ctx); err != nil {
+			return User{}, nil, fmt.Errorf("store: tokens of %q: %w", name, err)
+		}
+	}
 	rows, err := s.stmts.userTokens.QueryContext(ctx, name)
 	if err != nil {
 		return User{}, nil, fmt.Errorf("store: tokens of %q: %w", name, err)
