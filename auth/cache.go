@@ -39,6 +39,9 @@ type tokenCache struct {
 
 type cacheSlot struct {
 	hash uint64
+	// gen is the store's change generation read before the entry was
+	// (with an accept journal, see store.AcceptJournal; else 0).
+	gen uint64
 	// entry is never changed once in a slot: an update replaces it, so a
 	// reader may decode it after letting go of the lock.
 	entry []byte
@@ -82,32 +85,36 @@ func (c *tokenCache) find(key []byte) (h uint64, i int) {
 
 // get decodes name's entry.
 func (c *tokenCache) get(name string) (cached, bool) {
-	u, toks, ok := c.getInto(name, nil)
+	u, toks, _, ok := c.getInto(name, nil)
 	return cached{user: u, tokens: toks}, ok
 }
 
 // getInto is get with the tokens decoded into buf's array when it is
-// large enough (a caller's array on its stack: no allocation).
-func (c *tokenCache) getInto(name string, buf []store.Token) (store.User, []store.Token, bool) {
+// large enough (a caller's array on its stack: no allocation), and the
+// change generation the entry was read at.
+func (c *tokenCache) getInto(name string, buf []store.Token) (store.User, []store.Token, uint64, bool) {
 	if c == nil {
-		return store.User{}, nil, false
+		return store.User{}, nil, 0, false
 	}
 	var kb [64]byte
 	key := foldName(kb[:0], name)
 	c.mu.Lock()
 	_, i := c.find(key)
 	var entry []byte
+	var gen uint64
 	if i >= 0 {
-		entry = c.slots[i].entry
+		entry, gen = c.slots[i].entry, c.slots[i].gen
 	}
 	c.mu.Unlock()
 	if entry == nil {
-		return store.User{}, nil, false
+		return store.User{}, nil, 0, false
 	}
-	return decodeEntry(entry, buf)
+	u, toks, ok := decodeEntry(entry, buf)
+	return u, toks, gen, ok
 }
 
-func (c *tokenCache) put(name string, u store.User, toks []store.Token) {
+// put caches name's user and tokens, read at change generation gen.
+func (c *tokenCache) put(name string, u store.User, toks []store.Token, gen uint64) {
 	if c == nil || c.max == 0 {
 		return
 	}
@@ -118,14 +125,14 @@ func (c *tokenCache) put(name string, u store.User, toks []store.Token) {
 	defer c.mu.Unlock()
 	if i, ok := c.idx[h]; ok {
 		// The same user, or a name whose hash collides: the newer wins.
-		c.slots[i].entry = entry
+		c.slots[i].entry, c.slots[i].gen = entry, gen
 		return
 	}
 	if len(c.slots) >= c.max {
 		c.remove(rand.IntN(len(c.slots))) // evict one arbitrary entry
 	}
 	c.idx[h] = len(c.slots)
-	c.slots = append(c.slots, cacheSlot{hash: h, entry: entry})
+	c.slots = append(c.slots, cacheSlot{hash: h, gen: gen, entry: entry})
 }
 
 // remove deletes slot i, moving the last slot into its place; under c.mu.

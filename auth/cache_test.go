@@ -45,7 +45,7 @@ func TestTokenCacheRoundTrip(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newTokenCache(10)
-			c.put(tc.user.Name, tc.user, tc.toks)
+			c.put(tc.user.Name, tc.user, tc.toks, 0)
 			e, ok := c.get(tc.user.Name)
 			if !ok {
 				t.Fatal("miss after put")
@@ -73,7 +73,7 @@ func TestTokenCacheRoundTrip(t *testing.T) {
 func TestTokenCacheCopies(t *testing.T) {
 	c := newTokenCache(10)
 	u, toks := cacheTestUser("alice")
-	c.put("alice", u, toks)
+	c.put("alice", u, toks, 0)
 	toks[0].Seed[0] = 'X'
 	toks[0].Counter = 100
 	e, _ := c.get("alice")
@@ -88,7 +88,7 @@ func TestTokenCacheCopies(t *testing.T) {
 func TestTokenCacheFoldsCase(t *testing.T) {
 	c := newTokenCache(10)
 	u, toks := cacheTestUser("Alice")
-	c.put("Alice", u, toks)
+	c.put("Alice", u, toks, 0)
 	for _, name := range []string{"alice", "ALICE", "aLiCe"} {
 		if _, ok := c.get(name); !ok {
 			t.Errorf("get(%q) missed", name)
@@ -108,11 +108,11 @@ func TestTokenCacheHashCollision(t *testing.T) {
 	ua, ta := cacheTestUser("alice")
 	ub, tb := cacheTestUser("bob")
 	tb[0].ID, tb[0].Version = 12, 1
-	c.put("alice", ua, ta)
+	c.put("alice", ua, ta, 0)
 	if _, ok := c.get("bob"); ok {
 		t.Fatal("bob got alice's entry")
 	}
-	c.put("bob", ub, tb)
+	c.put("bob", ub, tb, 0)
 	if _, ok := c.get("alice"); ok {
 		t.Error("alice still cached after bob took the slot")
 	}
@@ -132,7 +132,7 @@ func TestTokenCacheEvicts(t *testing.T) {
 	for i := range 10 {
 		name := fmt.Sprintf("user%d", i)
 		u, toks := cacheTestUser(name)
-		c.put(name, u, toks)
+		c.put(name, u, toks, 0)
 		if _, ok := c.get(name); !ok {
 			t.Fatalf("%s missed right after put", name)
 		}
@@ -177,7 +177,7 @@ func TestTokenCacheAccepted(t *testing.T) {
 			c := newTokenCache(10)
 			u, toks := cacheTestUser("alice")
 			toks[0].State, toks[0].FailCount = tc.state, 2
-			c.put("alice", u, toks)
+			c.put("alice", u, toks, 0)
 			before := bytes.Clone(c.slots[0].entry)
 			old := c.slots[0].entry
 			c.accepted("ALICE", tc.up)
@@ -228,7 +228,7 @@ func BenchmarkTokenCacheGC(b *testing.B) {
 		name := fmt.Sprintf("user%06d", i)
 		u, toks := cacheTestUser(name)
 		toks[0].Seed = []byte(name + "-seed-0123456789")
-		c.put(name, u, toks)
+		c.put(name, u, toks, 0)
 	}
 	runtime.GC()
 	b.ResetTimer()
@@ -241,7 +241,7 @@ func BenchmarkTokenCacheGC(b *testing.B) {
 func BenchmarkTokenCacheGet(b *testing.B) {
 	c := newTokenCache(1000)
 	u, toks := cacheTestUser("alice")
-	c.put("alice", u, toks)
+	c.put("alice", u, toks, 0)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, ok := c.get("alice"); !ok {

@@ -215,6 +215,7 @@ func (s *Service) awaitPush(ctx context.Context, req Request, r *push.Request) R
 func (s *Service) commitPushApproval(ctx context.Context, req Request, now time.Time, r *push.Request) Result {
 	ctx = context.WithoutCancel(ctx)
 	for range maxConflictRetries + 1 {
+		gen := s.changes()
 		user, tokens, err := s.store.UserTokens(ctx, req.User)
 		if err != nil {
 			s.log.Error("auth: push approval", "user", req.User, "err", err)
@@ -235,9 +236,9 @@ func (s *Service) commitPushApproval(ctx context.Context, req Request, now time.
 		}
 		res := Result{Decision: Accept, Reason: ReasonPushApproved, User: user, Serial: r.Serial}
 		up := store.TokenAuth{ID: tok.ID, UserID: user.ID, Accepted: true, Activate: tok.State == store.StateAssigned,
-			Version: tok.Version, Counter: tok.Counter,
-			LastStep: tok.LastStep, Drift: tok.Drift}
-		res, err = s.commit(ctx, req, now, res, []store.TokenAuth{up})
+			Version: tok.Version, Counter: tok.Counter, LastStep: tok.LastStep, Drift: tok.Drift,
+			ReadCounter: tok.Counter, ReadLastStep: tok.LastStep}
+		res, err = s.commit(ctx, req, now, res, []store.TokenAuth{up}, gen)
 		if errors.Is(err, store.ErrConflict) {
 			continue
 		}

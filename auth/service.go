@@ -153,6 +153,9 @@ type Service struct {
 	limiter *failureLimiter
 	cache   *tokenCache
 	push    *push.Manager
+	// journal, when the store journals accepts, takes them instead of
+	// CommitAuth (see store.AcceptJournal).
+	journal store.AcceptJournal
 }
 
 // Deps are what a Service is built from.
@@ -173,8 +176,12 @@ func New(d Deps) *Service {
 		d.Logger = slog.Default()
 	}
 	cfg := d.Config.WithDefaults()
-	return &Service{store: d.Store, now: d.Now, log: d.Logger, cfg: cfg,
+	s := &Service{store: d.Store, now: d.Now, log: d.Logger, cfg: cfg,
 		limiter: newFailureLimiter(cfg.FailureBurst, cfg.FailureEvery), cache: newTokenCache(cfg.CacheUsers), push: d.Push}
+	if j, ok := d.Store.(store.AcceptJournal); ok && j.Journaling() {
+		s.journal = j
+	}
+	return s
 }
 
 // maxConflictRetries bounds re-reads after a concurrent change to a token.
@@ -195,7 +202,7 @@ func (s *Service) Authenticate(ctx context.Context, req Request) Result {
 	}
 	fresh := false // from the cache first; always from the store before a refusal
 	for range maxConflictRetries + 1 {
-		res, updates, cached, err := s.evaluate(ctx, req, now, fresh)
+		res, updates, cached, gen, err := s.evaluate(ctx, req, now, fresh)
 		if err != nil {
 			s.log.Error("auth: evaluate", "user", req.User, "err", err)
 			return s.finish(ctx, req, now, Result{Reason: ReasonInternal})
@@ -204,7 +211,7 @@ func (s *Service) Authenticate(ctx context.Context, req Request) Result {
 			fresh = true
 			continue
 		}
-		res, err = s.commit(ctx, req, now, res, updates)
+		res, err = s.commit(ctx, req, now, res, updates, gen)
 		if errors.Is(err, store.ErrConflict) {
 			fresh = true // the token moved on under us: look again
 			continue
@@ -220,18 +227,25 @@ func (s *Service) Authenticate(ctx context.Context, req Request) Result {
 }
 
 // evaluate checks the password against the user's tokens (cached unless
-// fresh) without writing anything; the bool tells whether the cache decided.
-func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fresh bool) (Result, []store.TokenAuth, bool, error) {
+// fresh) without writing anything; the bool tells whether the cache
+// decided, gen is the store's change generation the tokens were read at
+// (with an accept journal).
+func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fresh bool) (res Result, updates []store.TokenAuth, cached bool, gen uint64, err error) {
 	var user store.User
 	var tokens []store.Token
-	var err error
 	var buf [2]store.Token // most users have one or two tokens
-	cu, ctoks, cached := s.cache.getInto(req.User, buf[:0])
+	cu, ctoks, cgen, cached := s.cache.getInto(req.User, buf[:0])
 	cached = cached && !fresh
+	if cached && s.journal != nil && cgen != s.journal.Changes() {
+		cached = false // read before an admin's change: its accept would conflict
+	}
 	if cached {
-		user, tokens = cu, ctoks
-	} else if user, tokens, err = s.store.UserTokens(ctx, req.User); err == nil {
-		s.cache.put(req.User, user, tokens)
+		user, tokens, gen = cu, ctoks, cgen
+	} else {
+		gen = s.changes() // before the read, so no change after it goes unseen
+		if user, tokens, err = s.store.UserTokens(ctx, req.User); err == nil {
+			s.cache.put(req.User, user, tokens, gen)
+		}
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		// Cost the same as checking a PIN, so timing does not tell that
@@ -239,15 +253,15 @@ func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fres
 		if len(req.Password) > 8 {
 			_, _ = VerifyPIN(dummyPINHash, req.Password)
 		}
-		return Result{Reason: ReasonUnknownUser}, nil, cached, nil
+		return Result{Reason: ReasonUnknownUser}, nil, cached, gen, nil
 	}
 	if err != nil {
-		return Result{}, nil, cached, err
+		return Result{}, nil, cached, gen, err
 	}
-	res := Result{User: user}
+	res = Result{User: user}
 	if user.Disabled {
 		res.Reason = ReasonUserDisabled
-		return res, nil, cached, nil
+		return res, nil, cached, gen, nil
 	}
 	// Indexes into tokens: copying the tokens (a few hundred bytes each)
 	// was an eighth of what a login allocated.
@@ -274,7 +288,7 @@ func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fres
 		} else if expired > 0 {
 			res.Reason = ReasonExpired
 		}
-		return res, nil, cached, nil
+		return res, nil, cached, gen, nil
 	}
 
 	reason := ReasonBadCode
@@ -285,7 +299,7 @@ func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fres
 			res.Decision = Accept
 			res.Reason = ReasonOK
 			res.Serial = t.Serial
-			return res, []store.TokenAuth{m.update}, cached, nil
+			return res, []store.TokenAuth{m.update}, cached, gen, nil
 		}
 		if m.reason == ReasonReplay || (m.reason == ReasonBadPIN && reason == ReasonBadCode) {
 			reason = m.reason
@@ -295,17 +309,17 @@ func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fres
 	if reason == ReasonReplay {
 		// A used code is no guess at an unknown one (a double submit, a
 		// second NAS): refuse it without counting towards the lock.
-		return res, nil, cached, nil
+		return res, nil, cached, gen, nil
 	}
 	lockUntil := store.LockForever
 	if s.cfg.LockDuration > 0 {
 		lockUntil = now.Add(s.cfg.LockDuration).Unix()
 	}
-	updates := make([]store.TokenAuth, len(candidates))
+	updates = make([]store.TokenAuth, len(candidates))
 	for i, k := range candidates {
 		updates[i] = store.TokenAuth{ID: tokens[k].ID, Failed: true, LockAfter: s.cfg.LockAfter, LockUntil: lockUntil}
 	}
-	return res, updates, cached, nil
+	return res, updates, cached, gen, nil
 }
 
 // otpType is the OTP algorithm of a token type ("" when it yields none):
@@ -345,7 +359,8 @@ func (s *Service) check(u store.User, t store.Token, password string, now time.T
 	}
 	p := otp.Params{Type: otpType(t.Type), Algorithm: otp.Algorithm(t.Algorithm), Digits: t.Digits, Period: t.Period}
 	up := store.TokenAuth{ID: t.ID, UserID: u.ID, Accepted: true, Activate: t.State == store.StateAssigned,
-		Version: t.Version, Counter: t.Counter, LastStep: t.LastStep, Drift: t.Drift}
+		Version: t.Version, Counter: t.Counter, LastStep: t.LastStep, Drift: t.Drift,
+		ReadCounter: t.Counter, ReadLastStep: t.LastStep}
 	var codeOK bool
 	switch p.Type {
 	case otp.HOTP:
@@ -391,10 +406,25 @@ func (s *Service) replayed(t store.Token, p otp.Params, code string, now time.Ti
 	return false
 }
 
+// changes is the store's change generation with an accept journal, else 0.
+func (s *Service) changes() uint64 {
+	if s.journal == nil {
+		return 0
+	}
+	return s.journal.Changes()
+}
+
 // commit writes the outcome (token changes and audit row) and returns the
-// result; ErrConflict means the caller should evaluate again.
-func (s *Service) commit(ctx context.Context, req Request, now time.Time, res Result, updates []store.TokenAuth) (Result, error) {
-	err := s.store.CommitAuth(ctx, store.AuthCommit{At: now, Tokens: updates, Audit: s.auditEvent(req, res)})
+// result; ErrConflict means the caller should evaluate again. gen is the
+// change generation the tokens were read at.
+func (s *Service) commit(ctx context.Context, req Request, now time.Time, res Result, updates []store.TokenAuth, gen uint64) (Result, error) {
+	c := store.AuthCommit{At: now, Tokens: updates, Audit: s.auditEvent(req, res)}
+	var err error
+	if s.journal != nil && res.Decision == Accept {
+		err = s.journal.JournalAccept(ctx, gen, c, true)
+	} else {
+		err = s.store.CommitAuth(ctx, c)
+	}
 	if errors.Is(err, store.ErrConflict) {
 		return res, err
 	}

@@ -31,6 +31,23 @@ type env struct {
 	store *store.SQLite
 	svc   *auth.Service
 	clock *clock
+	dir   string
+}
+
+// cli opens a second store on e's database, as the CLI does beside a
+// running server.
+func (e *env) cli() *store.SQLite {
+	e.t.Helper()
+	key, err := store.LoadKey(filepath.Join(e.dir, "master.key"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	st, err := store.OpenSQLite(store.Options{Path: filepath.Join(e.dir, "radmfa.db"), Key: key, Now: e.clock.Now})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { st.Close() })
+	return st
 }
 
 func newEnv(t *testing.T, cfg auth.Config) *env {
@@ -41,12 +58,16 @@ func newEnv(t *testing.T, cfg auth.Config) *env {
 		t.Fatal(err)
 	}
 	clk := &clock{t: time.Unix(1_750_000_005, 0)}
-	st, err := store.OpenSQLite(store.Options{Path: filepath.Join(dir, "radmfa.db"), Key: key, Now: clk.Now})
+	o := store.Options{Path: filepath.Join(dir, "radmfa.db"), Key: key, Now: clk.Now}
+	if journaled {
+		o.Synchronous, o.Journal = "NORMAL", true
+	}
+	st, err := store.OpenSQLite(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return &env{t: t, store: st, clock: clk, svc: auth.New(auth.Deps{Store: st, Now: clk.Now, Config: cfg})}
+	return &env{t: t, store: st, clock: clk, dir: dir, svc: auth.New(auth.Deps{Store: st, Now: clk.Now, Config: cfg})}
 }
 
 func (e *env) user(name string) {
@@ -341,57 +362,67 @@ func TestCacheNeverOutlivesAdminChanges(t *testing.T) {
 	hotp := otp.Params{Type: otp.HOTP, Algorithm: otp.SHA1, Digits: 6}
 	tests := []struct {
 		name   string
-		change func(e *env, tok store.Token)
+		change func(e *env, st *store.SQLite, tok store.Token)
 		// after the change, login with password(tok) must give want
 		password func(e *env, tok store.Token) string
 		want     auth.Decision
 		reason   string
 	}{
-		{"user disabled", func(e *env, tok store.Token) {
-			e.store.SetUserDisabled(ctx, "cli", "u", true)
+		{"user disabled", func(e *env, st *store.SQLite, tok store.Token) {
+			st.SetUserDisabled(ctx, "cli", "u", true)
 		}, func(e *env, tok store.Token) string { return e.code(tok, 1) }, auth.Reject, auth.ReasonUserDisabled},
-		{"token revoked", func(e *env, tok store.Token) {
-			e.store.UpdateToken(ctx, "cli", tok.Serial, "token.revoke", func(t *store.Token) error { t.State = store.StateRevoked; return nil })
+		{"token revoked", func(e *env, st *store.SQLite, tok store.Token) {
+			st.UpdateToken(ctx, "cli", tok.Serial, "token.revoke", func(t *store.Token) error { t.State = store.StateRevoked; return nil })
 		}, func(e *env, tok store.Token) string { return e.code(tok, 1) }, auth.Reject, auth.ReasonNoToken},
-		{"token deleted", func(e *env, tok store.Token) {
-			e.store.DeleteToken(ctx, "cli", tok.Serial)
+		{"token deleted", func(e *env, st *store.SQLite, tok store.Token) {
+			st.DeleteToken(ctx, "cli", tok.Serial)
 		}, func(e *env, tok store.Token) string { return e.code(tok, 1) }, auth.Reject, auth.ReasonNoToken},
-		{"PIN set", func(e *env, tok store.Token) {
+		{"PIN set", func(e *env, st *store.SQLite, tok store.Token) {
 			h, _ := auth.HashPIN("2468")
-			e.store.UpdateToken(ctx, "cli", tok.Serial, "token.pin-set", func(t *store.Token) error { t.PINHash = h; return nil })
+			st.UpdateToken(ctx, "cli", tok.Serial, "token.pin-set", func(t *store.Token) error { t.PINHash = h; return nil })
 		}, func(e *env, tok store.Token) string { return e.code(tok, 1) }, auth.Reject, auth.ReasonBadPIN},
-		{"new token enrolled", func(e *env, tok store.Token) {}, nil, auth.Accept, auth.ReasonOK},
+		{"counter moved on", func(e *env, st *store.SQLite, tok store.Token) {
+			// A resync found the token 5 codes on: the cached counter (1) is stale.
+			st.UpdateToken(ctx, "cli", tok.Serial, "token.resync", func(t *store.Token) error { t.Counter = 6; return nil })
+		}, func(e *env, tok store.Token) string { return e.code(tok, 3) }, auth.Reject, auth.ReasonReplay},
+		{"new token enrolled", func(e *env, st *store.SQLite, tok store.Token) {}, nil, auth.Accept, auth.ReasonOK},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, auth.Config{})
-			e.user("u")
-			tok := e.enroll("u", hotp, "")
-			e.expect("u", e.code(tok, 0), auth.Accept, auth.ReasonOK) // now cached
-			password := tc.password
-			if password == nil {
-				// Enrolled behind the cache's back: the reject from cache is re-checked.
-				other, err := e.svc.Enroll(ctx, "cli", auth.EnrollRequest{User: "u", Params: hotp})
-				if err != nil {
-					t.Fatal(err)
+	for _, by := range []string{"this process", "another process"} {
+		for _, tc := range tests {
+			t.Run(by+"/"+tc.name, func(t *testing.T) {
+				e := newEnv(t, auth.Config{})
+				st := e.store
+				if by == "another process" {
+					st = e.cli()
 				}
-				password = func(e *env, _ store.Token) string { return e.code(other.Token, 0) }
-			}
-			tc.change(e, tok)
-			e.expect("u", password(e, tok), tc.want, tc.reason)
-		})
+				e.user("u")
+				tok := e.enroll("u", hotp, "")
+				e.expect("u", e.code(tok, 0), auth.Accept, auth.ReasonOK) // now cached
+				password := tc.password
+				if password == nil {
+					// Enrolled behind the cache's back: the reject from cache is re-checked.
+					other, err := auth.New(auth.Deps{Store: st, Now: e.clock.Now}).Enroll(ctx, "cli", auth.EnrollRequest{User: "u", Params: hotp})
+					if err != nil {
+						t.Fatal(err)
+					}
+					password = func(e *env, _ store.Token) string { return e.code(other.Token, 0) }
+				}
+				tc.change(e, st, tok)
+				e.expect("u", password(e, tok), tc.want, tc.reason)
+			})
+		}
 	}
 }
 
 // countingStore counts the reads of users' tokens.
 type countingStore struct {
-	store.Store
+	*store.SQLite
 	reads int
 }
 
 func (c *countingStore) UserTokens(ctx context.Context, name string) (store.User, []store.Token, error) {
 	c.reads++
-	return c.Store.UserTokens(ctx, name)
+	return c.SQLite.UserTokens(ctx, name)
 }
 
 // A refusal decided from the database is not decided again; one decided
@@ -400,7 +431,7 @@ func TestRefusalReadsTheStoreOnce(t *testing.T) {
 	e := newEnv(t, auth.Config{})
 	e.user("nia")
 	tok := e.enroll("nia", otp.Params{Type: otp.HOTP, Algorithm: otp.SHA1, Digits: 6}, "")
-	cs := &countingStore{Store: e.store}
+	cs := &countingStore{SQLite: e.store}
 	svc := auth.New(auth.Deps{Store: cs, Now: e.clock.Now})
 	tests := []struct {
 		name, user, password string

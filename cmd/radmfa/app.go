@@ -131,10 +131,11 @@ func globalString(c *cli.Context, name string) string {
 
 // openStore opens the database, creating it and its master key on first use.
 // An existing database never gets a new key.
-func openStore(c *cli.Context) (*store.SQLite, error) { return openStoreSync(c, "") }
+func openStore(c *cli.Context) (*store.SQLite, error) { return openStoreSync(c, "", false) }
 
-// openStoreSync is openStore with SQLite's synchronous setting.
-func openStoreSync(c *cli.Context, synchronous string) (*store.SQLite, error) {
+// openStoreSync is openStore with SQLite's synchronous setting, owning the
+// accept journal when journal (serve with synchronous NORMAL).
+func openStoreSync(c *cli.Context, synchronous string, journal bool) (*store.SQLite, error) {
 	db, keyPath := paths(c)
 	if err := store.CheckFile(db); err != nil {
 		return nil, friendly(err)
@@ -149,7 +150,8 @@ func openStoreSync(c *cli.Context, synchronous string) (*store.SQLite, error) {
 	if err != nil {
 		return nil, err
 	}
-	return store.OpenSQLite(store.Options{Path: db, Key: key, Synchronous: synchronous})
+	st, err := store.OpenSQLite(store.Options{Path: db, Key: key, Synchronous: synchronous, Journal: journal})
+	return st, friendly(err)
 }
 
 func logger(c *cli.Context) (*slog.Logger, error) {

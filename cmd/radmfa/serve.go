@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -48,7 +49,7 @@ func serveFlags() []cli.Flag {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "procs", Usage: "CPUs that run radmfa's Go code at once (GOMAXPROCS; 0: all). 1 is fastest where radmfa shares a small machine with other busy processes (README, Performance)", EnvVars: []string{"RADMFA_PROCS"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "gc-headroom", Value: 64, Usage: "MiB the heap may grow between garbage collections at least (more if GOGC's proportion of the live heap is larger); 0: GOGC alone", EnvVars: []string{"RADMFA_GC_HEADROOM"}}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "pprof", Usage: "also serve /debug/pprof on --metrics-addr (profiling; keep it on loopback)", EnvVars: []string{"RADMFA_PPROF"}}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "synchronous", Value: "FULL", Usage: "SQLite synchronous: FULL (durable across power loss) or NORMAL (across crashes)", EnvVars: []string{"RADMFA_SYNCHRONOUS"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "synchronous", Value: "FULL", Usage: "SQLite synchronous: FULL (durable across power loss) or NORMAL (across crashes; accepts go to the accept journal)", EnvVars: []string{"RADMFA_SYNCHRONOUS"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "failure-burst", Value: 10, Usage: "failed logins a user may have before they are rate limited", EnvVars: []string{"RADMFA_FAILURE_BURST"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "failure-every", Value: 6 * time.Second, Usage: "then one more failed login per this", EnvVars: []string{"RADMFA_FAILURE_EVERY"}}),
 	}, append(pushServeFlags(), otpRuleFlags()...)...)
@@ -153,7 +154,10 @@ func serve(c *cli.Context) error {
 		return err
 	}
 
-	st, err := openStoreSync(c, c.String("synchronous"))
+	// With synchronous NORMAL (durable across a process kill), accepts go
+	// to the accept journal, which is as durable, instead of a database
+	// commit each.
+	st, err := openStoreSync(c, c.String("synchronous"), strings.EqualFold(c.String("synchronous"), "NORMAL"))
 	if err != nil {
 		return err
 	}
@@ -181,6 +185,7 @@ func serve(c *cli.Context) error {
 	svc := auth.New(auth.Deps{Store: st, Logger: log, Config: cfg, Push: mgr})
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	go watchJournal(ctx, st, log)
 	srv, err := radius.NewServer(ctx, radius.Deps{Auth: svc, Source: storeSource{st, dict, log}, Logger: log, Metrics: metrics,
 		Config: radius.Config{MaxInFlight: c.Int("max-in-flight"), RequestTimeout: c.Duration("request-timeout"),
 			ReplyCacheTTL: c.Duration("reply-cache-ttl"), ReloadEvery: c.Duration("reload-every"),
@@ -290,4 +295,55 @@ func observeCommits(st *store.SQLite, reg prometheus.Registerer) {
 		batch.Observe(float64(n))
 		took.Observe(d.Seconds())
 	})
+	if !st.Journaling() {
+		return
+	}
+	journal := func(name, help string, counter bool, f func(store.JournalStats) float64) {
+		if counter {
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return f(st.JournalStats()) }))
+		} else {
+			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(st.JournalStats()) }))
+		}
+	}
+	journal("radmfa_store_journal_accepts_total", "Accepted logins recorded in the accept journal.", true,
+		func(j store.JournalStats) float64 { return float64(j.Appends) })
+	journal("radmfa_store_journal_full_total", "Accepts that found the accept journal full and waited for the database.", true,
+		func(j store.JournalStats) float64 { return float64(j.Waits) })
+	journal("radmfa_store_journal_applies_total", "Transactions that moved journaled accepts into the database.", true,
+		func(j store.JournalStats) float64 { return float64(j.Applies) })
+	journal("radmfa_store_journal_applied_total", "Journaled accepts moved into the database.", true,
+		func(j store.JournalStats) float64 { return float64(j.Applied) })
+	journal("radmfa_store_journal_apply_failures_total", "Attempts to move journaled accepts into the database that failed (they stay in the journal and are tried again).", true,
+		func(j store.JournalStats) float64 { return float64(j.Failed) })
+	journal("radmfa_store_journal_apply_seconds_total", "Time spent moving journaled accepts into the database.", true,
+		func(j store.JournalStats) float64 { return j.ApplyTime.Seconds() })
+	journal("radmfa_store_journal_pending_bytes", "Bytes of the accept journal not yet in the database.", false,
+		func(j store.JournalStats) float64 { return float64(j.PendingB) })
+	journal("radmfa_store_journal_size_bytes", "The accept journal's ring size.", false,
+		func(j store.JournalStats) float64 { return float64(j.RingB) })
+}
+
+// watchJournal logs, once per failure, that journaled accepts could not
+// be moved into the database (a full disk, a lock held too long): logins
+// go on until the journal is full, then wait.
+func watchJournal(ctx context.Context, st *store.SQLite, log *slog.Logger) {
+	if !st.Journaling() {
+		return
+	}
+	var failed int64
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		j := st.JournalStats()
+		if j.Failed > failed {
+			log.Error("store: journaled accepts not applied to the database", "err", j.LastFailed,
+				"failures", j.Failed-failed, "pending_bytes", j.PendingB, "journal_bytes", j.RingB)
+			failed = j.Failed
+		}
+	}
 }
