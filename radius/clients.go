@@ -21,7 +21,16 @@ type Client struct {
 	// Attrs are added to every Access-Accept sent to this client.
 	Attrs []Attr
 
-	macs *macPool // HMAC-MD5 keyed with Secret; set by NewTable
+	macs  *macPool // HMAC-MD5 keyed with Secret; set by NewTable
+	actor string   // "radius:" + Name for the audit log; set by NewTable
+}
+
+// actorName is the client's name in the audit log.
+func (c *Client) actorName() string {
+	if c.actor == "" {
+		return "radius:" + c.Name
+	}
+	return c.actor
 }
 
 // macPool hands out HMAC-MD5 states keyed with one secret. Keying costs two
@@ -70,6 +79,7 @@ func NewTable(clients []Client, groupAttrs map[string][]Attr) *Table {
 			c.Prefix = netip.PrefixFrom(c.Prefix.Addr().Unmap(), c.Prefix.Bits()-96)
 		}
 		c.macs = newMACPool(c.Secret)
+		c.actor = "radius:" + c.Name
 		cs[i] = c
 	}
 	sort.SliceStable(cs, func(i, j int) bool { return cs[i].Prefix.Bits() > cs[j].Prefix.Bits() })

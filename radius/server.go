@@ -16,8 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 
@@ -27,6 +25,14 @@ import (
 // Authenticator decides logins; *auth.Service is one.
 type Authenticator interface {
 	Authenticate(ctx context.Context, req auth.Request) auth.Result
+}
+
+// FastAuthenticator decides some logins at once, without blocking
+// (*auth.Service is one: see its TryAuthenticate). The server decides
+// those on its read loop and answers them in one batch per read; the
+// others go to request goroutines.
+type FastAuthenticator interface {
+	TryAuthenticate(req auth.Request) (auth.Result, bool)
 }
 
 // TableSource loads the client table and tells when it changed.
@@ -76,6 +82,7 @@ func (c Config) withDefaults() Config {
 // Server answers Access-Requests and Status-Server on UDP.
 type Server struct {
 	auth    Authenticator
+	fast    FastAuthenticator // auth, if it is one
 	source  TableSource
 	log     *slog.Logger
 	metrics *Metrics
@@ -124,6 +131,7 @@ func NewServer(ctx context.Context, d Deps) (*Server, error) {
 	s := &Server{auth: d.Auth, source: d.Source, log: d.Logger, metrics: d.Metrics, cfg: cfg, now: d.Now,
 		cache: newReplyCache(cfg.ReplyCacheTTL), sem: make(chan struct{}, cfg.MaxInFlight),
 		jobs: make(chan job), quit: make(chan struct{}), unknownSeen: map[netip.Addr]time.Time{}}
+	s.fast, _ = d.Auth.(FastAuthenticator)
 	if err := s.reload(ctx, true); err != nil {
 		return nil, err
 	}
@@ -218,22 +226,25 @@ func (s *Server) Serve(ctx context.Context, conns []*net.UDPConn) error {
 	return nil
 }
 
-// readBatch is how many datagrams one read takes from the socket. Under
-// load requests arrive in bursts, and on a virtual machine every system
-// call costs a microsecond or more: one recvmmsg takes the whole burst.
+// readBatch is how many datagrams one read takes from the socket: under
+// load one recvmmsg takes the whole burst.
 const readBatch = 32
 
 // readLoop reads datagrams from c in batches and handles each in turn;
-// replies go out through w.
-func (s *Server) readLoop(c *net.UDPConn, w PacketConn) {
-	rc, v4 := batchIOFor(c)
-	ms := make([]ipv4.Message, readBatch)
-	for i := range ms {
+// replies go out through w, those decided on the loop itself in one batch
+// once the read's datagrams are handled.
+func (s *Server) readLoop(c *net.UDPConn, w *batchConn) {
+	d := newDatagrams(c)
+	var now replyQueue
+	bufs := make([][]byte, readBatch)
+	for i := range bufs {
 		// One byte more than a packet may have, so a longer one shows.
-		ms[i].Buffers = [][]byte{make([]byte, radius.MaxPacketLength+1)}
+		bufs[i] = make([]byte, radius.MaxPacketLength+1)
 	}
+	ns := make([]int, readBatch)
+	srcs := make([]netip.AddrPort, readBatch)
 	for {
-		n, err := rc.ReadBatch(ms, 0)
+		n, err := d.read(bufs, ns, srcs)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
 				return
@@ -241,40 +252,25 @@ func (s *Server) readLoop(c *net.UDPConn, w PacketConn) {
 			s.log.Warn("radius: read", "err", err)
 			continue
 		}
-		for i := range ms[:n] {
-			m := &ms[i]
-			ua, ok := m.Addr.(*net.UDPAddr)
-			if !ok {
-				continue
+		for i := range n {
+			if srcs[i].IsValid() {
+				s.handle(w, &now, bufs[i][:ns[i]], srcs[i])
 			}
-			// The forms ReadFromUDPAddrPort gives: plain IPv4 on an IPv4
-			// socket, IPv4-mapped IPv6 on an IPv6 one.
-			src := ua.AddrPort()
-			switch a := src.Addr(); {
-			case v4:
-				src = netip.AddrPortFrom(a.Unmap(), src.Port())
-			case a.Is4():
-				src = netip.AddrPortFrom(netip.AddrFrom16(a.As16()), src.Port())
-			}
-			s.HandlePacket(w, m.Buffers[0][:m.N], src)
+		}
+		if len(now.q) > 0 {
+			w.send(now.q)
+			clear(now.q) // do not keep replies alive
+			now.q = now.q[:0]
 		}
 	}
 }
 
-// batchIO reads and writes many datagrams per system call (recvmmsg,
-// sendmmsg); ipv4 and ipv6 PacketConns both are one.
-type batchIO interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
-}
+// replyQueue is a PacketConn that keeps replies to be sent together.
+type replyQueue struct{ q []outMsg }
 
-// batchIOFor wraps c in the batch reader-writer of its address family and
-// reports whether that is IPv4 (an IPv6 socket may be dual-stack).
-func batchIOFor(c *net.UDPConn) (bio batchIO, v4 bool) {
-	if la, ok := c.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() != nil {
-		return ipv4.NewPacketConn(c), true
-	}
-	return ipv6.NewPacketConn(c), false
+func (r *replyQueue) WriteToUDPAddrPort(b []byte, dst netip.AddrPort) (int, error) {
+	r.q = append(r.q, outMsg{b: b, dst: dst})
+	return len(b), nil
 }
 
 // PacketConn is where replies go.
@@ -292,6 +288,12 @@ func (s *Server) drop(reason string, args ...any) {
 // HandlePacket processes one datagram read from conn. It never panics on
 // any input; the packet's bytes are copied before anything keeps them.
 func (s *Server) HandlePacket(conn PacketConn, b []byte, src netip.AddrPort) {
+	s.handle(conn, conn, b, src)
+}
+
+// handle is HandlePacket with the replies of logins decided at once going
+// to now.
+func (s *Server) handle(conn, now PacketConn, b []byte, src netip.AddrPort) {
 	if len(b) < 20 || len(b) > radius.MaxPacketLength {
 		s.drop(DropMalformed, "src", src, "len", len(b))
 		return
@@ -347,6 +349,9 @@ func (s *Server) HandlePacket(conn PacketConn, b []byte, src netip.AddrPort) {
 		if _, err := conn.WriteToUDPAddrPort(cached, src); err != nil {
 			s.drop(DropSendFailed, "err", err)
 		}
+		return
+	}
+	if s.fast != nil && s.decideNow(now, src, client, pkt, key) {
 		return
 	}
 	select {
@@ -428,35 +433,8 @@ func (s *Server) serveAccess(conn PacketConn, src netip.AddrPort, client Client,
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
 	defer cancel()
-
-	req := auth.Request{
-		User:             rfc2865.UserName_GetString(pkt),
-		Actor:            "radius:" + client.Name,
-		Client:           client.Name,
-		NASIdentifier:    rfc2865.NASIdentifier_GetString(pkt),
-		CallingStationID: rfc2865.CallingStationID_GetString(pkt),
-		State:            rfc2865.State_Get(pkt),
-		NumberMatching:   client.NumberMatching,
-	}
-	if ip := rfc2865.NASIPAddress_Get(pkt); ip != nil {
-		req.NASIPAddress = ip.String()
-	}
-	var res auth.Result
-	pw, err := rfc2865.UserPassword_LookupString(pkt)
-	if err != nil && !otherAuthMethod(pkt) {
-		// No password at all (radtest and some NASes omit an empty one):
-		// the empty password, the push trigger.
-		pw, err = "", nil
-	}
-	switch {
-	case req.User == "":
-		res = auth.Result{Reason: "no_user_name"}
-	case err != nil:
-		// CHAP, MS-CHAP and EAP cannot carry an OTP we can check.
-		res = auth.Result{Reason: "no_pap_password"}
-		s.log.Info("radius: reject: request has no PAP User-Password", "client", client.Name, "user", req.User)
-	default:
-		req.Password = pw
+	req, res, ok := s.request(client, pkt)
+	if ok {
 		res = s.auth.Authenticate(ctx, req)
 		if res.Wait != nil {
 			release()
@@ -466,9 +444,64 @@ func (s *Server) serveAccess(conn PacketConn, src netip.AddrPort, client Client,
 			hcancel()
 			s.metrics.Held.Dec()
 		}
+	} else if res.Reason == "no_pap_password" {
+		s.log.Info("radius: reject: request has no PAP User-Password", "client", client.Name, "user", req.User)
 	}
-	s.metrics.Decisions.WithLabelValues(res.Decision.String(), res.Reason).Inc()
+	s.answer(conn, src, &client, pkt, key, req, res, start)
+}
 
+// decideNow answers an Access-Request on the read loop if the
+// authenticator can decide it at once (FastAuthenticator); it reports
+// whether it did.
+func (s *Server) decideNow(conn PacketConn, src netip.AddrPort, client *Client, pkt *radius.Packet, key dupKey) bool {
+	start := time.Now()
+	req, _, ok := s.request(*client, pkt)
+	if !ok {
+		return false
+	}
+	res, ok := s.fast.TryAuthenticate(req)
+	if !ok {
+		return false
+	}
+	s.answer(conn, src, client, pkt, key, req, res, start)
+	return true
+}
+
+// request is the login an Access-Request asks for; without a user name or
+// a PAP password it is refused as it is (ok false, the reason in res).
+func (s *Server) request(client Client, pkt *radius.Packet) (req auth.Request, res auth.Result, ok bool) {
+	req = auth.Request{
+		User:             rfc2865.UserName_GetString(pkt),
+		Actor:            client.actorName(),
+		Client:           client.Name,
+		NASIdentifier:    rfc2865.NASIdentifier_GetString(pkt),
+		CallingStationID: rfc2865.CallingStationID_GetString(pkt),
+		State:            rfc2865.State_Get(pkt),
+		NumberMatching:   client.NumberMatching,
+	}
+	if ip := rfc2865.NASIPAddress_Get(pkt); ip != nil {
+		req.NASIPAddress = ip.String()
+	}
+	pw, err := rfc2865.UserPassword_LookupString(pkt)
+	if err != nil && !otherAuthMethod(pkt) {
+		// No password at all (radtest and some NASes omit an empty one):
+		// the empty password, the push trigger.
+		pw, err = "", nil
+	}
+	switch {
+	case req.User == "":
+		return req, auth.Result{Reason: "no_user_name"}, false
+	case err != nil:
+		// CHAP, MS-CHAP and EAP cannot carry an OTP we can check.
+		return req, auth.Result{Reason: "no_pap_password"}, false
+	}
+	req.Password = pw
+	return req, auth.Result{}, true
+}
+
+// answer sends the reply to a decided Access-Request.
+func (s *Server) answer(conn PacketConn, src netip.AddrPort, client *Client, pkt *radius.Packet, key dupKey, req auth.Request, res auth.Result, start time.Time) {
+	s.metrics.Decisions.WithLabelValues(res.Decision.String(), res.Reason).Inc()
 	var reply *radius.Packet
 	switch res.Decision {
 	case auth.Accept:
@@ -490,9 +523,9 @@ func (s *Server) serveAccess(conn PacketConn, src netip.AddrPort, client Client,
 	if res.ReplyMessage != "" {
 		rfc2865.ReplyMessage_SetString(reply, res.ReplyMessage)
 	}
-	s.send(conn, &client, src, reply, &key, res.Decision.String())
+	s.send(conn, client, src, reply, &key, res.Decision.String())
 	s.metrics.Latency.Observe(time.Since(start).Seconds())
-	if s.log.Enabled(ctx, slog.LevelDebug) { // its arguments allocate even when it is off
+	if s.log.Enabled(context.Background(), slog.LevelDebug) { // its arguments allocate even when it is off
 		s.log.Debug("radius: answered", "client", client.Name, "user", req.User, "decision", res.Decision, "reason", res.Reason)
 	}
 }

@@ -6,8 +6,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-
-	"golang.org/x/net/ipv4"
 )
 
 // writeBatch is the most replies one sendmmsg carries.
@@ -28,45 +26,19 @@ const writeBatch = 64
 // already been told the reply was written.
 type batchConn struct {
 	conn    *net.UDPConn
-	bio     batchIO
-	v4      bool
 	onError func(error)
 	calls   atomic.Int64 // send system calls made (for tests)
 
 	mu       sync.Mutex
 	queue    []outMsg
 	flushing bool
-	bufs     sync.Pool // *flushBuf
-}
 
-type outMsg struct {
-	b   []byte
-	dst netip.AddrPort
-}
-
-// flushBuf is one flush's messages, with the addresses they point to
-// allocated once.
-type flushBuf struct {
-	ms    []ipv4.Message
-	addrs []net.UDPAddr
-	ips   [][16]byte
-	bufs  [][][]byte
+	sendMu sync.Mutex // one send at a time: d reuses its buffers
+	d      datagrams
 }
 
 func newBatchConn(c *net.UDPConn, onError func(error)) *batchConn {
-	w := &batchConn{conn: c, onError: onError}
-	w.bio, w.v4 = batchIOFor(c)
-	w.bufs.New = func() any {
-		f := &flushBuf{ms: make([]ipv4.Message, writeBatch), addrs: make([]net.UDPAddr, writeBatch),
-			ips: make([][16]byte, writeBatch), bufs: make([][][]byte, writeBatch)}
-		for i := range f.ms {
-			f.bufs[i] = make([][]byte, 1)
-			f.ms[i].Buffers = f.bufs[i]
-			f.ms[i].Addr = &f.addrs[i]
-		}
-		return f
-	}
-	return w
+	return &batchConn{conn: c, onError: onError, d: newDatagrams(c)}
 }
 
 // WriteToUDPAddrPort queues b for dst; see batchConn. b must not change
@@ -101,40 +73,17 @@ func (w *batchConn) send(q []outMsg) {
 		}
 		return
 	}
-	f := w.bufs.Get().(*flushBuf)
-	defer w.bufs.Put(f)
+	w.sendMu.Lock()
+	defer w.sendMu.Unlock()
 	for len(q) > 0 {
-		n := min(len(q), writeBatch)
-		for i, m := range q[:n] {
-			a := m.dst.Addr()
-			ip := f.ips[i][:]
-			if w.v4 {
-				a4 := a.Unmap().As4()
-				ip = ip[:copy(ip, a4[:])]
-			} else {
-				a16 := a.As16()
-				copy(ip, a16[:])
-			}
-			f.addrs[i].IP = ip
-			f.addrs[i].Port = int(m.dst.Port())
-			f.addrs[i].Zone = a.Zone()
-			f.bufs[i][0] = m.b
+		w.calls.Add(1)
+		sent, err := w.d.write(q[:min(len(q), writeBatch)])
+		if err != nil {
+			// The message after those sent failed; count it and go on
+			// with the rest.
+			w.onError(err)
+			sent++
 		}
-		ms := f.ms[:n]
-		for len(ms) > 0 {
-			w.calls.Add(1)
-			sent, err := w.bio.WriteBatch(ms, 0)
-			if err != nil {
-				// The message at the head failed; count it and go on
-				// with the rest.
-				w.onError(err)
-				sent = max(sent, 0) + 1
-			}
-			ms = ms[sent:]
-		}
-		for i := range n {
-			f.bufs[i][0] = nil // do not keep replies alive in the pool
-		}
-		q = q[n:]
+		q = q[sent:]
 	}
 }
