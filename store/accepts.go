@@ -25,7 +25,7 @@ type AcceptJournal interface {
 	// Changes is the change generation. Read it before reading the data
 	// an accept is decided from, and pass it to JournalAccept.
 	Changes() uint64
-	// JournalAccept records an accept (its Accepted TokenAuths, with
+	// JournalAccept records an accept (one Accepted TokenAuth, with
 	// ReadCounter and ReadLastStep, and its audit row) durably across a
 	// process kill, and returns; the database takes it later. ErrConflict:
 	// the change generation is no longer gen, or a token was accepted
@@ -180,35 +180,16 @@ func (s *SQLite) applyJournalOnce() error {
 	from, to, seq := s.jr.pending()
 	for from < to {
 		start := time.Now()
-		recs := s.jrecs[:0]
-		end, endSeq := from, seq
-		var derr error
-		s.jr.scan(from, to, seq, func(next, sq uint64, p []byte) {
-			if len(recs) >= maxApply || derr != nil {
-				return
-			}
-			end, endSeq = next, sq
-			if p == nil {
-				return // a skip record
-			}
-			recs = append(recs, journalRec{})
-			derr = recs[len(recs)-1].decode(p)
-		})
-		s.jrecs = recs[:0]
-		if derr != nil {
-			return derr
+		end, endSeq, n, err := s.aw.applyRing(s.jr.ring, from, to, seq, maxApply)
+		if err != nil {
+			return err
 		}
 		if end == from {
-			// The writer's own records must scan: this is a bug, not a
-			// torn write.
-			return fmt.Errorf("store: journal: no valid record at %d (seq %d)", from, seq+1)
-		}
-		if err := s.aw.apply(recs, end, endSeq); err != nil {
-			return err
+			return fmt.Errorf("store: journal: no progress at %d", from)
 		}
 		s.jr.applied(end, endSeq)
 		s.jstats.applies.Add(1)
-		s.jstats.applied.Add(int64(len(recs)))
+		s.jstats.applied.Add(int64(n))
 		s.jstats.applyNanos.Add(int64(time.Since(start)))
 		from, seq = end, endSeq
 	}
@@ -230,18 +211,14 @@ func (s *SQLite) JournalAccept(ctx context.Context, gen uint64, c AuthCommit, wa
 	if s.closed {
 		return ErrClosed
 	}
-	for _, ta := range c.Tokens {
-		if !ta.Accepted {
-			return errors.New("store: only accepts are journaled")
-		}
-		r := journalRec{at: ms, tokenID: ta.ID, userID: ta.UserID, counter: ta.Counter, lastStep: ta.LastStep,
-			drift: ta.Drift, activate: ta.Activate,
-			texts: [auditTexts]string{e.Actor, e.Action, e.User, e.Serial, e.Client, e.Result, e.Detail}}
-		if err := s.jr.append(ctx, gen, &r, ta.ReadCounter, ta.ReadLastStep, e.Serial, wait); err != nil {
-			return err
-		}
+	if len(c.Tokens) != 1 || !c.Tokens[0].Accepted {
+		return errors.New("store: a journaled accept is one accepted token")
 	}
-	return nil
+	ta := c.Tokens[0]
+	r := journalRec{at: ms, tokenID: ta.ID, userID: ta.UserID, counter: ta.Counter, lastStep: ta.LastStep,
+		drift: ta.Drift, activate: ta.Activate,
+		texts: [auditTexts]string{e.Actor, e.Action, e.User, e.Serial, e.Client, e.Result, e.Detail}}
+	return s.jr.append(ctx, gen, &r, ta.ReadCounter, ta.ReadLastStep, e.Serial, wait)
 }
 
 // foreignAccept commits op, an authentication with an accept, in a

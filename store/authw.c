@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "authw.h"
@@ -15,14 +16,12 @@
 
 enum { S_BEGIN, S_COMMIT, S_ROLLBACK, S_ACCEPT, S_ACTIVATE, S_FAIL, S_AUDIT, S_JOURNALED, S_JPOS, S_N };
 
-// apply_job is a batch for the applier thread (radmfa_authw_apply's
-// arguments).
+// apply_job is a span of the journal for the applier thread
+// (radmfa_authw_apply_ring's arguments).
 typedef struct {
-	int nauth, ntoks;
-	const radmfa_authw_tok *toks;
-	const radmfa_authw_audit *audits;
-	const char *blob;
-	long long pos, seq;
+	const unsigned char *ring;
+	long long size, from, to, seq;
+	int max;
 } apply_job;
 
 struct radmfa_authw {
@@ -38,6 +37,8 @@ struct radmfa_authw {
 	pthread_cond_t cond;
 	apply_job job;
 	int have_job, stop, result, done_fd;
+	long long end, end_seq; // of the last job
+	int applied;
 };
 
 void radmfa_authw_set_gate(radmfa_authw *w, pthread_mutex_t *gate) {
@@ -104,16 +105,10 @@ static int step(sqlite3_stmt *s) {
 	return rc2 != RS_SQLITE_OK ? rc2 : (rc != RS_SQLITE_OK ? rc : RS_SQLITE_ERROR);
 }
 
-// token runs a token change; serial is the audit row's (for journaled).
-static int token(radmfa_authw *w, const radmfa_authw_tok *t, const char *serial, int serial_len) {
+static int token(radmfa_authw *w, const radmfa_authw_tok *t) {
 	sqlite3_stmt *s;
 	int n;
 	switch (t->kind) {
-	case RADMFA_AUTHW_JOURNALED:
-		s = w->st[S_JOURNALED];
-		n = 6;
-		sqlite3_bind_text(s, 7, serial, serial_len, RS_SQLITE_STATIC);
-		break;
 	case RADMFA_AUTHW_ACCEPT:
 		s = w->st[S_ACCEPT];
 		n = 7;
@@ -145,17 +140,13 @@ static int audit(radmfa_authw *w, const radmfa_authw_audit *a, const char *blob)
 }
 
 // run writes the batch inside the open transaction, one authentication
-// after another in batch order, as the Go path does. conflict may be NULL
-// for journaled accepts, which never conflict.
+// after another in batch order, as the Go path does.
 static int run(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int ntoks,
 		const radmfa_authw_audit *audits, const char *blob, int *conflict) {
 	int k = 0;
-	int none = -1;
 	for (int i = 0; i < nauth; i++) {
-		int *c = conflict != NULL ? &conflict[i] : &none;
+		int *c = &conflict[i];
 		*c = -1;
-		const char *serial = blob + audits[i].off[3];
-		int serial_len = audits[i].len[3];
 		int end = k;
 		while (end < ntoks && toks[end].auth == i) {
 			end++;
@@ -166,11 +157,11 @@ static int run(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int nto
 			if (toks[j].kind == RADMFA_AUTHW_FAIL) {
 				continue;
 			}
-			int rc = token(w, &toks[j], serial, serial_len);
+			int rc = token(w, &toks[j]);
 			if (rc != RS_SQLITE_OK) {
 				return rc;
 			}
-			if (toks[j].kind != RADMFA_AUTHW_JOURNALED && sqlite3_changes(w->db) != 1) {
+			if (sqlite3_changes(w->db) != 1) {
 				*c = j;
 			}
 		}
@@ -178,7 +169,7 @@ static int run(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int nto
 			if (toks[j].kind != RADMFA_AUTHW_FAIL) {
 				continue;
 			}
-			int rc = token(w, &toks[j], serial, serial_len);
+			int rc = token(w, &toks[j]);
 			if (rc != RS_SQLITE_OK) {
 				return rc;
 			}
@@ -195,21 +186,14 @@ static int run(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int nto
 	return k == ntoks ? RS_SQLITE_OK : RS_SQLITE_ERROR;
 }
 
-// commit is radmfa_authw_commit without the gate; with jpos it also
-// records the journal position pos, seq (radmfa_authw_apply).
+// commit is radmfa_authw_commit without the gate.
 static int commit(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int ntoks,
-		const radmfa_authw_audit *audits, const char *blob, int *conflict,
-		int jpos, long long pos, long long seq) {
+		const radmfa_authw_audit *audits, const char *blob, int *conflict) {
 	int rc = step(w->st[S_BEGIN]);
 	if (rc != RS_SQLITE_OK) {
 		return rc;
 	}
 	rc = run(w, nauth, toks, ntoks, audits, blob, conflict);
-	if (rc == RS_SQLITE_OK && jpos) {
-		sqlite3_bind_int64(w->st[S_JPOS], 1, pos);
-		sqlite3_bind_int64(w->st[S_JPOS], 2, seq);
-		rc = step(w->st[S_JPOS]);
-	}
 	if (rc == RS_SQLITE_OK) {
 		rc = step(w->st[S_COMMIT]);
 	}
@@ -224,20 +208,123 @@ static int commit(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int 
 int radmfa_authw_commit(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int ntoks,
 		const radmfa_authw_audit *audits, const char *blob, int *conflict) {
 	if (w->gate == NULL) {
-		return commit(w, nauth, toks, ntoks, audits, blob, conflict, 0, 0, 0);
+		return commit(w, nauth, toks, ntoks, audits, blob, conflict);
 	}
 	pthread_mutex_lock(w->gate);
-	int rc = commit(w, nauth, toks, ntoks, audits, blob, conflict, 0, 0, 0);
+	int rc = commit(w, nauth, toks, ntoks, audits, blob, conflict);
 	pthread_mutex_unlock(w->gate);
 	return rc;
 }
 
-int radmfa_authw_apply(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int ntoks,
-		const radmfa_authw_audit *audits, const char *blob, long long pos, long long seq) {
+// The journal's record layout (journal.go): a header of the payload's
+// length (uint32), its CRC (uint32) and its sequence number (uint64),
+// then the payload, padded to 8 bytes. The payload: format (1 byte),
+// flags (1), 6 bytes unused, then at_ms, token id, user id, counter,
+// last_step, drift (int64 each), then 7 texts of a uint16 length each.
+// All little-endian, as the machines it runs on.
+enum { REC_HDR = 16, REC_FIXED = 56, REC_TEXTS = 7, REC_FORMAT = 1, REC_ACTIVATE = 1 };
+#define REC_SKIP 0xffffffffu
+
+static long long le64(const unsigned char *p) {
+	long long v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+// apply_one binds and runs one record's token update and audit row. Its
+// texts are bound from the ring, which stays as it is until applied.
+static int apply_one(radmfa_authw *w, const unsigned char *p, unsigned len) {
+	if (len < REC_FIXED || p[0] != REC_FORMAT) {
+		return RS_SQLITE_CORRUPT;
+	}
+	const unsigned char *t[REC_TEXTS];
+	int tl[REC_TEXTS];
+	unsigned o = REC_FIXED;
+	for (int i = 0; i < REC_TEXTS; i++) {
+		if (o + 2 > len) {
+			return RS_SQLITE_CORRUPT;
+		}
+		tl[i] = p[o] | p[o + 1] << 8;
+		o += 2;
+		if (o + tl[i] > len) {
+			return RS_SQLITE_CORRUPT;
+		}
+		t[i] = p + o;
+		o += tl[i];
+	}
+	long long at = le64(p + 8);
+	sqlite3_stmt *s = w->st[S_JOURNALED];
+	sqlite3_bind_int64(s, 1, le64(p + 32));      // counter
+	sqlite3_bind_int64(s, 2, le64(p + 40));      // last_step
+	sqlite3_bind_int64(s, 3, le64(p + 48));      // drift
+	sqlite3_bind_int64(s, 4, at / 1000);         // last_used
+	sqlite3_bind_int64(s, 5, (p[1] & REC_ACTIVATE) != 0);
+	sqlite3_bind_int64(s, 6, le64(p + 16));      // token id
+	sqlite3_bind_text(s, 7, (const char *)t[3], tl[3], RS_SQLITE_STATIC); // serial
+	int rc = step(s);
+	if (rc != RS_SQLITE_OK) {
+		return rc;
+	}
+	s = w->st[S_AUDIT];
+	sqlite3_bind_int64(s, 1, at);
+	for (int i = 0; i < REC_TEXTS; i++) {
+		sqlite3_bind_text(s, i + 2, (const char *)t[i], tl[i], RS_SQLITE_STATIC);
+	}
+	return step(s);
+}
+
+int radmfa_authw_apply_ring(radmfa_authw *w, const unsigned char *ring, long long size, long long from,
+		long long to, long long seq, int max, long long *end, long long *end_seq, int *n) {
+	*end = from;
+	*end_seq = seq;
+	*n = 0;
 	if (w->gate != NULL) {
 		pthread_mutex_lock(w->gate);
 	}
-	int rc = commit(w, nauth, toks, ntoks, audits, blob, NULL, 1, pos, seq);
+	int rc = step(w->st[S_BEGIN]);
+	long long pos = from;
+	int k = 0;
+	while (rc == RS_SQLITE_OK && pos < to && k < max) {
+		long long off = pos % size;
+		if (size - off < REC_HDR) {
+			pos += size - off;
+			continue;
+		}
+		const unsigned char *h = ring + off;
+		unsigned len;
+		memcpy(&len, h, 4);
+		long long s = le64(h + 8);
+		if (s != seq + 1) {
+			rc = RS_SQLITE_CORRUPT; // our own records: a bug, not a torn write
+			break;
+		}
+		if (len == REC_SKIP) {
+			pos += size - off;
+		} else if (off + REC_HDR + (long long)len > size) {
+			rc = RS_SQLITE_CORRUPT;
+			break;
+		} else {
+			rc = apply_one(w, h + REC_HDR, len);
+			pos += (REC_HDR + (long long)len + 7) & ~7LL;
+			k++;
+		}
+		seq = s;
+	}
+	if (rc == RS_SQLITE_OK) {
+		sqlite3_bind_int64(w->st[S_JPOS], 1, pos);
+		sqlite3_bind_int64(w->st[S_JPOS], 2, seq);
+		rc = step(w->st[S_JPOS]);
+	}
+	if (rc == RS_SQLITE_OK) {
+		rc = step(w->st[S_COMMIT]);
+	}
+	if (rc != RS_SQLITE_OK) {
+		step(w->st[S_ROLLBACK]);
+	} else {
+		*end = pos;
+		*end_seq = seq;
+		*n = k;
+	}
 	if (w->gate != NULL) {
 		pthread_mutex_unlock(w->gate);
 	}
@@ -266,9 +353,14 @@ static void *applier(void *arg) {
 		}
 		apply_job j = w->job;
 		pthread_mutex_unlock(&w->mu);
-		int rc = radmfa_authw_apply(w, j.nauth, j.toks, j.ntoks, j.audits, j.blob, j.pos, j.seq);
+		long long end, end_seq;
+		int n;
+		int rc = radmfa_authw_apply_ring(w, j.ring, j.size, j.from, j.to, j.seq, j.max, &end, &end_seq, &n);
 		pthread_mutex_lock(&w->mu);
 		w->result = rc;
+		w->end = end;
+		w->end_seq = end_seq;
+		w->applied = n;
 		w->have_job = 0;
 		pthread_mutex_unlock(&w->mu);
 		char b = 1;
@@ -302,18 +394,21 @@ int radmfa_authw_start_applier(radmfa_authw *w, int done_fd) {
 	return 0;
 }
 
-void radmfa_authw_submit(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int ntoks,
-		const radmfa_authw_audit *audits, const char *blob, long long pos, long long seq) {
+void radmfa_authw_submit(radmfa_authw *w, const unsigned char *ring, long long size, long long from,
+		long long to, long long seq, int max) {
 	pthread_mutex_lock(&w->mu);
-	w->job = (apply_job){nauth, ntoks, toks, audits, blob, pos, seq};
+	w->job = (apply_job){ring, size, from, to, seq, max};
 	w->have_job = 1;
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->mu);
 }
 
-int radmfa_authw_applied(radmfa_authw *w) {
+int radmfa_authw_applied(radmfa_authw *w, long long *end, long long *end_seq, int *n) {
 	pthread_mutex_lock(&w->mu);
 	int rc = w->result;
+	*end = w->end;
+	*end_seq = w->end_seq;
+	*n = w->applied;
 	pthread_mutex_unlock(&w->mu);
 	return rc;
 }

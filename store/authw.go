@@ -40,34 +40,13 @@ type authWriter struct {
 	ids      []int64 // the token of each of toks
 	conflict []C.int
 
-	// The applier thread (startApplier) runs apply's transactions, and
-	// says it is done with a byte on done, which the Go poller waits
+	// The applier thread (startApplier) runs applyRing's transactions,
+	// and says it is done with a byte on done, which the Go poller waits
 	// for: a cgo call holds its P until sysmon hands it on, which takes
 	// up to 10 ms once sysmon has had nothing to do, and an apply of a
 	// thousand accepts lasts milliseconds. With `serve --procs 1` every
-	// request waited for it (p99 3-6 ms, the longest 10-40 ms). The
-	// batch is copied into C memory (cmem) first: C must not keep Go
-	// pointers beyond a call.
+	// request waited for it (p99 3-6 ms, the longest 10-40 ms).
 	done, doneW *os.File
-	cmem        [3]cmem
-}
-
-// cmem is C memory that grows.
-type cmem struct {
-	p unsafe.Pointer
-	n int
-}
-
-// hold copies b into m and returns where.
-func (m *cmem) hold(b unsafe.Pointer, n int) unsafe.Pointer {
-	if n > m.n {
-		C.free(m.p)
-		m.p, m.n = C.malloc(C.size_t(n)), n
-	}
-	if n > 0 {
-		copy(unsafe.Slice((*byte)(m.p), n), unsafe.Slice((*byte)(b), n))
-	}
-	return m.p
 }
 
 // startApplier starts the applier thread.
@@ -134,47 +113,32 @@ func (a *authWriter) pointers() (*C.radmfa_authw_tok, *C.radmfa_authw_audit, *C.
 	return toks, audits, (*C.char)(unsafe.Pointer(&a.blob[0]))
 }
 
-// apply writes journaled accepts, and the journal position pos, seq after
-// them, in one transaction.
-func (a *authWriter) apply(recs []journalRec, pos, seq uint64) error {
-	a.toks, a.audits, a.blob = a.toks[:0], a.audits[:0], a.blob[:0]
-	for i := range recs {
-		r := &recs[i]
-		activate := 0
-		if r.activate {
-			activate = 1
-		}
-		a.toks = append(a.toks, C.radmfa_authw_tok{auth: C.int(i), kind: C.RADMFA_AUTHW_JOURNALED,
-			p: [7]C.longlong{C.longlong(r.counter), C.longlong(r.lastStep), C.longlong(r.drift),
-				C.longlong(r.lastUsed), C.longlong(activate), C.longlong(r.tokenID)}})
-		au := C.radmfa_authw_audit{at_ms: C.longlong(r.at)}
-		for j, t := range r.textBytes {
-			text(a, &au, j, t)
-		}
-		a.audits = append(a.audits, au)
-	}
-	toks, audits, blob := a.pointers()
+// applyRing applies the journal's records in ring from position from (the
+// first numbered seq+1) up to to or max records in one transaction, and
+// returns where it got: C reads them from the mapped ring, so the P does
+// no work per record. On the applier thread once started.
+func (a *authWriter) applyRing(ring []byte, from, to, seq uint64, max int) (end, endSeq uint64, n int, err error) {
+	r := (*C.uchar)(unsafe.Pointer(&ring[0]))
+	var ce, cs C.longlong
+	var cn C.int
 	var rc C.int
 	if a.done == nil {
-		rc = C.radmfa_authw_apply(a.w, C.int(len(recs)), toks, C.int(len(a.toks)), audits, blob,
-			C.longlong(pos), C.longlong(seq))
+		rc = C.radmfa_authw_apply_ring(a.w, r, C.longlong(len(ring)), C.longlong(from), C.longlong(to), C.longlong(seq),
+			C.int(max), &ce, &cs, &cn)
 	} else {
-		ct := (*C.radmfa_authw_tok)(a.cmem[0].hold(unsafe.Pointer(toks), len(a.toks)*C.sizeof_radmfa_authw_tok))
-		ca := (*C.radmfa_authw_audit)(a.cmem[1].hold(unsafe.Pointer(audits), len(a.audits)*C.sizeof_radmfa_authw_audit))
-		cb := (*C.char)(a.cmem[2].hold(unsafe.Pointer(blob), len(a.blob)))
-		C.radmfa_authw_submit(a.w, C.int(len(recs)), ct, C.int(len(a.toks)), ca, cb, C.longlong(pos), C.longlong(seq))
+		C.radmfa_authw_submit(a.w, r, C.longlong(len(ring)), C.longlong(from), C.longlong(to), C.longlong(seq), C.int(max))
 		var b [1]byte
 		if _, err := a.done.Read(b[:]); err != nil {
 			// The thread writes its byte whatever happens: a failed read
 			// of our own pipe leaves w in use by it; do not go on.
 			panic(fmt.Sprintf("store: auth writer: applier pipe: %v", err))
 		}
-		rc = C.radmfa_authw_applied(a.w)
+		rc = C.radmfa_authw_applied(a.w, &ce, &cs, &cn)
 	}
 	if rc != 0 {
-		return fmt.Errorf("store: journal: apply: SQLite error %d", int(rc))
+		return from, seq, 0, fmt.Errorf("store: journal: apply: SQLite error %d", int(rc))
 	}
-	return nil
+	return uint64(ce), uint64(cs), int(cn), nil
 }
 
 // commit writes the authentications of batch (every op's auth and audit
@@ -234,9 +198,6 @@ func (a *authWriter) commit(batch []writeOp, now func() int64) ([]error, error) 
 // close stops the applier thread and closes the connection.
 func (a *authWriter) close() error {
 	rc := C.radmfa_authw_close(a.w)
-	for i := range a.cmem {
-		C.free(a.cmem[i].p)
-	}
 	if a.done != nil {
 		a.done.Close()
 		a.doneW.Close()

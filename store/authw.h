@@ -10,19 +10,16 @@ typedef struct radmfa_authw radmfa_authw;
 // radmfa_authw_tok is one token change of an authentication.
 typedef struct {
 	int auth; // index of the authentication it belongs to
-	int kind; // RADMFA_AUTHW_ACCEPT, _ACTIVATE, _FAIL or _JOURNALED
+	int kind; // RADMFA_AUTHW_ACCEPT, _ACTIVATE or _FAIL
 	// The statement's parameters in order: accept and activate take
 	// counter, last_step, drift, last_used, id, version, user_id; fail
-	// takes lock_after, locked_until, id; journaled takes counter,
-	// last_step, drift, last_used, activate, id, and the serial is the
-	// audit row's.
+	// takes lock_after, locked_until, id.
 	long long p[7];
 } radmfa_authw_tok;
 
 #define RADMFA_AUTHW_ACCEPT 0
 #define RADMFA_AUTHW_ACTIVATE 1
 #define RADMFA_AUTHW_FAIL 2
-#define RADMFA_AUTHW_JOURNALED 3
 #define RADMFA_AUTHW_TEXTS 7
 
 // radmfa_authw_audit is an authentication's audit row. Its texts (actor,
@@ -54,28 +51,30 @@ int radmfa_authw_open(const char *path, const char *synchronous, int ckpt_pages,
 int radmfa_authw_commit(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int ntoks,
 		const radmfa_authw_audit *audits, const char *blob, int *conflict);
 
-// radmfa_authw_apply writes nauth journaled accepts (toks of kind
-// RADMFA_AUTHW_JOURNALED, one per authentication, with its audit row) and
-// the journal position they reach (pos, seq) in one transaction. A token
-// that is gone is skipped. It returns 0 or the SQLite code of a failure,
-// after which nothing is written.
-int radmfa_authw_apply(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int ntoks,
-		const radmfa_authw_audit *audits, const char *blob, long long pos, long long seq);
+// radmfa_authw_apply_ring applies the accept journal's records from
+// position from (the ring of size bytes, its first record numbered seq+1)
+// up to to or max records, in one transaction with the position reached,
+// which it returns in *end, *end_seq, with the records applied in *n. A
+// token that is gone is skipped. It returns 0 or the SQLite code of a
+// failure (SQLITE_CORRUPT for a record that does not follow on), after
+// which nothing is written.
+int radmfa_authw_apply_ring(radmfa_authw *w, const unsigned char *ring, long long size, long long from,
+		long long to, long long seq, int max, long long *end, long long *end_seq, int *n);
 
-// radmfa_authw_start_applier starts a thread that runs the batches given
-// to radmfa_authw_submit with radmfa_authw_apply, writing one byte to
+// radmfa_authw_start_applier starts a thread that runs the spans given to
+// radmfa_authw_submit with radmfa_authw_apply_ring, writing one byte to
 // done_fd after each. It returns 0 or an errno.
 int radmfa_authw_start_applier(radmfa_authw *w, int done_fd);
 
-// radmfa_authw_submit hands the applier thread a batch (radmfa_authw_apply's
-// arguments, in C memory that stays untouched until the done byte) and
+// radmfa_authw_submit hands the applier thread a span of the journal
+// (radmfa_authw_apply_ring's arguments; the ring is not Go memory) and
 // returns at once. Nothing else may use w until the done byte.
-void radmfa_authw_submit(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int ntoks,
-		const radmfa_authw_audit *audits, const char *blob, long long pos, long long seq);
+void radmfa_authw_submit(radmfa_authw *w, const unsigned char *ring, long long size, long long from,
+		long long to, long long seq, int max);
 
-// radmfa_authw_applied is the result of the batch the last done byte
-// announced.
-int radmfa_authw_applied(radmfa_authw *w);
+// radmfa_authw_applied is the result of the span the last done byte
+// announced, with what radmfa_authw_apply_ring returns through pointers.
+int radmfa_authw_applied(radmfa_authw *w, long long *end, long long *end_seq, int *n);
 
 // radmfa_authw_set_gate makes every later commit hold gate (NULL: none)
 // from its BEGIN to its COMMIT; see radmfa_ckpt_gate.

@@ -351,18 +351,17 @@ func recCRC(n uint32, seq uint64, p []byte) uint32 {
 }
 
 // journalRec is one journaled accept: the token's new state and the
-// login's audit row.
+// login's audit row. encode writes its payload; the applier reads it in
+// C (radmfa_authw_apply_ring in authw.c), which knows the same layout.
 type journalRec struct {
-	at        int64 // audit time, Unix milliseconds
-	tokenID   int64
-	userID    int64
-	counter   uint64
-	lastStep  int64
-	drift     int64
-	activate  bool
-	lastUsed  int64 // Unix seconds
-	texts     [auditTexts]string
-	textBytes [auditTexts][]byte // decode's texts, in the ring
+	at       int64 // audit time, Unix milliseconds
+	tokenID  int64
+	userID   int64
+	counter  uint64
+	lastStep int64
+	drift    int64
+	activate bool
+	texts    [auditTexts]string
 }
 
 // auditTexts are an audit row's texts: actor, action, user, serial,
@@ -395,36 +394,6 @@ func (r *journalRec) encode(p []byte) {
 		le.PutUint16(p[o:], uint16(len(t)))
 		o += 2 + copy(p[o+2:], t)
 	}
-}
-
-// decode reads a payload; the texts stay in p (textBytes).
-func (r *journalRec) decode(p []byte) error {
-	if len(p) < recFixed || p[0] != recFormat {
-		return errors.New("store: journal: unknown record format")
-	}
-	le := binary.LittleEndian
-	r.activate = p[1]&recActivate != 0
-	r.at = int64(le.Uint64(p[8:]))
-	r.tokenID = int64(le.Uint64(p[16:]))
-	r.userID = int64(le.Uint64(p[24:]))
-	r.counter = le.Uint64(p[32:])
-	r.lastStep = int64(le.Uint64(p[40:]))
-	r.drift = int64(le.Uint64(p[48:]))
-	r.lastUsed = r.at / 1000
-	o := recFixed
-	for i := range r.textBytes {
-		if o+2 > len(p) {
-			return errors.New("store: journal: short record")
-		}
-		n := int(le.Uint16(p[o:]))
-		o += 2
-		if o+n > len(p) {
-			return errors.New("store: journal: short record")
-		}
-		r.textBytes[i] = p[o : o+n]
-		o += n
-	}
-	return nil
 }
 
 // errJournalFull is append's answer when it may not wait for space.

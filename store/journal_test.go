@@ -476,3 +476,36 @@ func TestJournalReadsCatchUp(t *testing.T) {
 		}
 	}
 }
+
+// TestJournalReadsCatchUpBesideWrites: a read right after an accept sees
+// it even while other writes keep the writer gathering batches (a write
+// queued after the accept can join a batch whose gathering began before).
+func TestJournalReadsCatchUpBesideWrites(t *testing.T) {
+	s, _, users, toks := journalFixture(t, 1, time.Hour)
+	ctx := context.Background()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := s.Audit(ctx, AuditEvent{Actor: "test", Action: "noise", Result: "ok"}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for c := range uint64(60) {
+		if err := s.JournalAccept(ctx, s.Changes(), accept(toks[0], users[0], c), true); err != nil {
+			t.Fatal(err)
+		}
+		if n := uint64(len(serialAuths(t, s, "T0"))); n != c+1 {
+			t.Fatalf("after accept %d: %d audit rows, want %d", c, n, c+1)
+		}
+	}
+}

@@ -89,11 +89,9 @@ type SQLite struct {
 	awBatches, awFailed atomic.Int64
 
 	// jr is the accept journal: owned (jOwned) when Options.Journal,
-	// otherwise mapped for its change generation alone. jrecs is the
-	// writer's buffer for applying it.
+	// otherwise mapped for its change generation alone.
 	jr      *journal
 	jOwned  bool
-	jrecs   []journalRec
 	jstats  journalCounters
 	jApplyW sync.Mutex // one apply at a time
 	// jForeign is set while this process, not owning the journal, holds
@@ -482,8 +480,10 @@ func (s *SQLite) writer() {
 				s.applyJournal()
 				return
 			}
-			apply()
 			batch = s.gather(append(batch[:0], op), gap)
+			// After gathering: every accept journaled before any of the
+			// batch's writes was queued reaches the database first.
+			apply()
 			if !s.commitAuths(batch) {
 				s.commit(batch)
 			}
