@@ -6,7 +6,6 @@
 package otp
 
 import (
-	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -20,6 +19,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 
 	potp "github.com/pquerna/otp"
 	"github.com/pquerna/otp/hotp"
@@ -152,55 +152,91 @@ func Code(seed []byte, counter uint64, p Params) string {
 	return code
 }
 
-// Generator computes one seed's codes with a single keyed HMAC, without the
-// base32 round trip and formatting that Code (pquerna/otp) does on every
-// call: the verification loops, run for every login, use it. It gives the
-// same codes as Code (TestGeneratorMatchesPquerna). Not safe for
-// concurrent use.
+// Generator computes one seed's codes with HMAC (RFC 2104) over a plain
+// hash, without the base32 round trip and formatting that Code
+// (pquerna/otp) does on every call: the verification loops, run for every
+// login, use it. It gives the same codes as Code
+// (TestGeneratorMatchesPquerna). Not safe for concurrent use.
+//
+// Generators come from a pool per algorithm and are keyed anew for each
+// seed: crypto/hmac cannot be re-keyed, and a new HMAC per login (two
+// hash states and their buffers) was a quarter of what a login allocated.
 type Generator struct {
-	mac    hash.Hash
-	sum    []byte
-	digits int
-	msg    [8]byte
-	buf    [8]byte
-	// used tells that mac has computed a code: a new HMAC is ready as it
-	// is, and its first Reset saves the keyed states (allocating), which
-	// the usual login, whose code matches at the first counter tried,
-	// never needs.
-	used bool
+	h          hash.Hash
+	pool       *sync.Pool
+	block      int // the hash's block size: at most 128 (SHA-512)
+	ipad, opad [128]byte
+	inner, sum [64]byte
+	digits     int
+	msg        [8]byte
+	buf        [8]byte
+}
+
+func generatorPool(newHash func() hash.Hash) *sync.Pool {
+	p := &sync.Pool{}
+	p.New = func() any { h := newHash(); return &Generator{h: h, pool: p, block: h.BlockSize()} }
+	return p
+}
+
+var generators = map[Algorithm]*sync.Pool{
+	SHA1:   generatorPool(sha1.New),
+	SHA256: generatorPool(sha256.New),
+	SHA512: generatorPool(sha512.New),
+}
+
+// NewGenerator keys a Generator with seed for p's algorithm (SHA1 unless
+// SHA256 or SHA512) and digits. Release gives it back.
+func NewGenerator(seed []byte, p Params) *Generator {
+	pool, ok := generators[p.Algorithm]
+	if !ok {
+		pool = generators[SHA1]
+	}
+	g := pool.Get().(*Generator)
+	g.digits = p.Digits
+	if g.digits < 1 || g.digits > 8 {
+		g.digits = 6
+	}
+	key := seed
+	if len(key) > g.block {
+		g.h.Reset()
+		g.h.Write(key)
+		key = g.h.Sum(g.inner[:0])
+	}
+	for i := range g.block {
+		var k byte
+		if i < len(key) {
+			k = key[i]
+		}
+		g.ipad[i], g.opad[i] = k^0x36, k^0x5c
+	}
+	return g
+}
+
+// Release wipes the key from g and gives it back to its pool; g must not
+// be used afterwards.
+func (g *Generator) Release() {
+	clear(g.ipad[:])
+	clear(g.opad[:])
+	clear(g.inner[:])
+	clear(g.sum[:])
+	g.h.Reset()
+	g.pool.Put(g)
 }
 
 var pow10 = [...]uint32{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000}
-
-// NewGenerator keys a Generator with seed for p's algorithm and digits.
-func NewGenerator(seed []byte, p Params) *Generator {
-	h := sha1.New
-	switch p.Algorithm {
-	case SHA256:
-		h = sha256.New
-	case SHA512:
-		h = sha512.New
-	}
-	d := p.Digits
-	if d < 1 || d > 8 {
-		d = 6
-	}
-	g := &Generator{mac: hmac.New(h, seed), digits: d}
-	g.sum = make([]byte, 0, g.mac.Size())
-	return g
-}
 
 // digitsAt writes the code for counter into g.buf and returns it (RFC 4226
 // section 5.3: dynamic truncation, modulo 10^digits, zero padded).
 func (g *Generator) digitsAt(counter uint64) []byte {
 	binary.BigEndian.PutUint64(g.msg[:], counter)
-	if g.used {
-		g.mac.Reset()
-	}
-	g.used = true
-	g.mac.Write(g.msg[:])
-	g.sum = g.mac.Sum(g.sum[:0])
-	Truncate(g.buf[:g.digits], g.sum)
+	g.h.Reset()
+	g.h.Write(g.ipad[:g.block])
+	g.h.Write(g.msg[:])
+	in := g.h.Sum(g.inner[:0])
+	g.h.Reset()
+	g.h.Write(g.opad[:g.block])
+	g.h.Write(in)
+	Truncate(g.buf[:g.digits], g.h.Sum(g.sum[:0]))
 	return g.buf[:g.digits]
 }
 
@@ -252,6 +288,7 @@ func VerifyHOTP(seed []byte, p Params, code string, next uint64, lookAhead int) 
 		return 0, false
 	}
 	g := NewGenerator(seed, p)
+	defer g.Release()
 	for i := 0; i <= lookAhead; i++ {
 		if g.matches(next+uint64(i), code) {
 			return next + uint64(i), true
@@ -269,6 +306,7 @@ func VerifyTOTP(seed []byte, p Params, code string, unix, drift, lastStep int64,
 		return 0, false
 	}
 	g := NewGenerator(seed, p)
+	defer g.Release()
 	center := Step(unix, p.Period) + drift
 	// Search the expected step first, then outwards, so the closest match wins.
 	for d := 0; d <= window; d++ {
@@ -294,6 +332,7 @@ func ResyncHOTP(seed []byte, p Params, code1, code2 string, next uint64, window 
 		return 0, false
 	}
 	g := NewGenerator(seed, p)
+	defer g.Release()
 	for i := 0; i <= window; i++ {
 		c := next + uint64(i)
 		if g.matches(c, code1) && g.matches(c+1, code2) {
@@ -311,6 +350,7 @@ func ResyncTOTP(seed []byte, p Params, code1, code2 string, unix, lastStep int64
 		return 0, false
 	}
 	g := NewGenerator(seed, p)
+	defer g.Release()
 	now := Step(unix, p.Period)
 	for s := now - int64(window); s <= now+int64(window); s++ {
 		if s <= lastStep || s < 0 {

@@ -239,6 +239,7 @@ func BenchmarkVerifyTOTP(b *testing.B) {
 	p := Params{Type: TOTP, Algorithm: SHA1, Digits: 6, Period: 30}
 	const now = int64(1_700_000_000)
 	code := Code(rfcSeed1, uint64(Step(now, 30)), p)
+	b.ReportAllocs()
 	for b.Loop() {
 		if _, ok := VerifyTOTP(rfcSeed1, p, code, now, 0, 0, 1); !ok {
 			b.Fatal("no match")
@@ -261,6 +262,9 @@ func TestGeneratorMatchesPquerna(t *testing.T) {
 		{"sha256-8", Params{TOTP, SHA256, 8, 60}, 20},
 		{"sha512-6", Params{TOTP, SHA512, 6, 30}, 64},
 		{"sha512-8", Params{HOTP, SHA512, 8, 0}, 16},
+		// Longer than the hash's block: HMAC keys with the seed's hash.
+		{"sha1 seed of 100 bytes", Params{HOTP, SHA1, 6, 0}, 100},
+		{"sha512 seed of 200 bytes", Params{TOTP, SHA512, 8, 30}, 200},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -269,6 +273,7 @@ func TestGeneratorMatchesPquerna(t *testing.T) {
 				seed[i] = byte(i*37 + tc.seed)
 			}
 			g := NewGenerator(seed, tc.p)
+			defer g.Release()
 			for _, c := range append([]uint64{0, 1 << 32, 1<<63 + 5, 59652000}, seq(1000)...) {
 				if got, want := g.Code(c), Code(seed, c, tc.p); got != want {
 					t.Fatalf("counter %d: Generator %s, pquerna %s", c, got, want)
