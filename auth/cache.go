@@ -42,8 +42,8 @@ type cacheSlot struct {
 	// gen is the store's change generation read before the entry was
 	// (with an accept journal, see store.AcceptJournal; else 0).
 	gen uint64
-	// entry is never changed once in a slot: an update replaces it, so a
-	// reader may decode it after letting go of the lock.
+	// entry is decoded and patched (accepted) under the cache's lock;
+	// decoding copies all it returns, so no reader sees it change.
 	entry []byte
 }
 
@@ -99,18 +99,13 @@ func (c *tokenCache) getInto(name string, buf []store.Token) (store.User, []stor
 	var kb [64]byte
 	key := foldName(kb[:0], name)
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	_, i := c.find(key)
-	var entry []byte
-	var gen uint64
-	if i >= 0 {
-		entry, gen = c.slots[i].entry, c.slots[i].gen
-	}
-	c.mu.Unlock()
-	if entry == nil {
+	if i < 0 {
 		return store.User{}, nil, 0, false
 	}
-	u, toks, ok := decodeEntry(entry, buf)
-	return u, toks, gen, ok
+	u, toks, ok := decodeEntry(c.slots[i].entry, buf)
+	return u, toks, c.slots[i].gen, ok
 }
 
 // put caches name's user and tokens, read at change generation gen.
@@ -180,12 +175,9 @@ func (c *tokenCache) accepted(name string, up store.TokenAuth) {
 	if i < 0 {
 		return
 	}
-	entry := bytes.Clone(c.slots[i].entry)
-	if !patchAccepted(entry, up) {
+	if !patchAccepted(c.slots[i].entry, up) {
 		c.remove(i) // not the version we accepted from: read it again next time
-		return
 	}
-	c.slots[i].entry = entry
 }
 
 // An entry is one user and their tokens:
