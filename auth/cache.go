@@ -28,7 +28,12 @@ import (
 // decoded into fresh structs at each login (half a microsecond).
 type tokenCache struct {
 	max  int
-	hash func(key []byte) uint64 // of a folded name
+	seed maphash.Seed
+	// collide makes every name hash alike (tests). It is a flag, not a
+	// hash function to call: a call through a func value makes the key
+	// escape, and the name folded into a stack buffer would be allocated
+	// at every login.
+	collide bool
 
 	mu sync.Mutex
 	// idx maps the hash of a folded user name to its slot; the slot's
@@ -57,7 +62,15 @@ func newTokenCache(max int) *tokenCache {
 		return nil
 	}
 	seed := maphash.MakeSeed()
-	return &tokenCache{max: max, hash: func(k []byte) uint64 { return maphash.Bytes(seed, k) }, idx: make(map[uint64]int)}
+	return &tokenCache{max: max, seed: seed, idx: make(map[uint64]int)}
+}
+
+// hashOf is the hash of a folded name.
+func (c *tokenCache) hashOf(key []byte) uint64 {
+	if c.collide {
+		return 42
+	}
+	return maphash.Bytes(c.seed, key)
 }
 
 // foldName folds ASCII case as SQLite's NOCASE does for user names,
@@ -75,7 +88,7 @@ func foldName(b []byte, name string) []byte {
 
 // find returns the slot of the folded name, or -1; under c.mu.
 func (c *tokenCache) find(key []byte) (h uint64, i int) {
-	h = c.hash(key)
+	h = c.hashOf(key)
 	i, ok := c.idx[h]
 	if !ok || !bytes.Equal(entryName(c.slots[i].entry), key) {
 		return h, -1
@@ -115,7 +128,7 @@ func (c *tokenCache) put(name string, u store.User, toks []store.Token, gen uint
 	}
 	key := foldName(nil, name)
 	entry := encodeEntry(key, u, toks)
-	h := c.hash(key)
+	h := c.hashOf(key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if i, ok := c.idx[h]; ok {

@@ -105,7 +105,7 @@ func TestTokenCacheFoldsCase(t *testing.T) {
 // never the other's tokens.
 func TestTokenCacheHashCollision(t *testing.T) {
 	c := newTokenCache(10)
-	c.hash = func([]byte) uint64 { return 42 }
+	c.collide = true
 	ua, ta := cacheTestUser("alice")
 	ub, tb := cacheTestUser("bob")
 	tb[0].ID, tb[0].Version = 12, 1
