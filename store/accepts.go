@@ -221,6 +221,20 @@ func (s *SQLite) JournalAccept(ctx context.Context, gen uint64, c AuthCommit, wa
 	return s.jr.append(ctx, gen, &r, ta.ReadCounter, ta.ReadLastStep, e.Serial, wait)
 }
 
+// JournalOwnedElsewhere reports whether another process owns the accept
+// journal now: a server with synchronous NORMAL decides this database's
+// logins, and an accept from here would be refused.
+func (s *SQLite) JournalOwnedElsewhere() bool {
+	if s.jOwned {
+		return false
+	}
+	ok, err := s.jr.lock()
+	if ok {
+		s.jr.unlock()
+	}
+	return err == nil && !ok
+}
+
 // foreignAccept commits op, an authentication with an accept, in a
 // process that does not own the journal: only while no process owns it
 // (a server that does decides the logins of its database, from state the

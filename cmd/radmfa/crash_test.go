@@ -19,13 +19,34 @@ import (
 // (separated by \x1f) instead of the tests: a server the test can SIGKILL.
 const serveArgsEnv = "RADMFA_TEST_MAIN_ARGS"
 
+// journalEnv runs this package's tests a second time with the servers
+// the tests start in-process on synchronous NORMAL, so that they journal
+// their accepts (see store's journal): every end-to-end behaviour must
+// hold both ways.
+const journalEnv = "RADMFA_TEST_SERVE_JOURNAL"
+
+// journaled tells whether startServer's servers journal their accepts.
+var journaled = os.Getenv(journalEnv) != ""
+
 func TestMain(m *testing.M) {
 	if args := os.Getenv(serveArgsEnv); args != "" {
 		os.Args = append([]string{"radmfa"}, strings.Split(args, "\x1f")...)
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if journaled || code != 0 {
+		os.Exit(code)
+	}
+	fmt.Println("cmd/radmfa: again, with the servers journaling accepts")
+	cmd := exec.Command(os.Args[0], os.Args[1:]...)
+	cmd.Env = append(os.Environ(), journalEnv+"=1")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Println("cmd/radmfa: with the servers journaling accepts:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
 }
 
 // startServeProcess runs `radmfa serve` as a child process and returns its

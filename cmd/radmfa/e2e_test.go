@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,6 +66,9 @@ func startServer(t *testing.T, e *cliEnv, args ...string) *server {
 	app := newApp(out, errs)
 	full := append([]string{"radmfa", "--data-dir", e.dir, "--log-level", "debug", "serve", "--radius-addr", "127.0.0.1:0",
 		"--metrics-addr", "127.0.0.1:0", "--reload-every", "100ms"}, args...)
+	if journaled && !slices.Contains(args, "--synchronous") {
+		full = append(full, "--synchronous", "NORMAL")
+	}
 	done := make(chan error, 1)
 	go func() { done <- app.RunContext(ctx, interspersed(app, full)) }()
 	deadline := time.Now().Add(10 * time.Second)
@@ -233,7 +237,10 @@ func (n *nas) verify(req, raw []byte) *radius.Packet {
 
 // awaitAccept waits for the (late) reply to req, already sent, and checks
 // it is an authentic Access-Accept.
-func (n *nas) awaitAccept(req []byte) {
+func (n *nas) awaitAccept(req []byte) { n.t.Helper(); n.await(req, radius.CodeAccessAccept) }
+
+// await reads the reply to req, which must be code.
+func (n *nas) await(req []byte, code radius.Code) {
 	n.t.Helper()
 	buf := make([]byte, 4096)
 	n.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -241,8 +248,8 @@ func (n *nas) awaitAccept(req []byte) {
 	if err != nil {
 		n.t.Fatal("no reply")
 	}
-	if p := n.verify(req, buf[:k]); p.Code != radius.CodeAccessAccept {
-		n.t.Fatalf("got %v, want Access-Accept", p.Code)
+	if p := n.verify(req, buf[:k]); p.Code != code {
+		n.t.Fatalf("got %v, want %v", p.Code, code)
 	}
 }
 
@@ -500,9 +507,13 @@ func holdWriteLock(t *testing.T, dir string) (release func()) {
 	return release
 }
 
-// slowLogin is a running server, a NAS, a user with a HOTP token, that
-// token's first login request built but not sent, and the database's write
-// lock held by another connection until release.
+// slowLogin is a running server, a NAS, a user with a HOTP token, a login
+// request built but not sent that must write to the database before it is
+// answered, and the database's write lock held by another connection until
+// release. It is the token's first code (want Access-Accept, row
+// accept:ok), or, with a server that journals its accepts (they need no
+// database write), a wrong code, whose failure count does (Access-Reject,
+// reject:bad_code).
 type slowLogin struct {
 	e       *cliEnv
 	srv     *server
@@ -510,6 +521,8 @@ type slowLogin struct {
 	serial  string
 	req     []byte
 	release func()
+	want    radius.Code
+	row     string
 }
 
 func startSlowLogin(t *testing.T, user string) slowLogin {
@@ -520,8 +533,13 @@ func startSlowLogin(t *testing.T, user string) slowLogin {
 	serial, seed := e.enrollSecret(user, "--type", "hotp")
 	srv := startServer(t, e)
 	n := newNAS(t, "127.0.0.2", srv.addr, "s3cret-for-tests")
-	return slowLogin{e: e, srv: srv, n: n, serial: serial, release: holdWriteLock(t, e.dir),
-		req: n.build(radius.CodeAccessRequest, user, hotpAt(seed, 0), true)}
+	sl := slowLogin{e: e, srv: srv, n: n, serial: serial, release: holdWriteLock(t, e.dir),
+		req: n.build(radius.CodeAccessRequest, user, hotpAt(seed, 0), true), want: radius.CodeAccessAccept, row: "accept:ok"}
+	if journaled {
+		sl.req = n.build(radius.CodeAccessRequest, user, "000000", true)
+		sl.want, sl.row = radius.CodeAccessReject, "reject:bad_code"
+	}
+	return sl
 }
 
 func TestRetransmissionWhileInFlightEvaluatedOnce(t *testing.T) {
@@ -533,12 +551,12 @@ func TestRetransmissionWhileInFlightEvaluatedOnce(t *testing.T) {
 		}
 	}
 	release()
-	n.awaitAccept(req)
+	n.await(req, sl.want)
 	if got := srv.metric(t, `radmfa_radius_duplicates_total{kind="in_flight"}`); got != 2 {
 		t.Fatalf("in-flight duplicates = %v, want 2", got)
 	}
-	if rows := e.authRows("slow"); len(rows) != 1 || rows[0] != "accept:ok" {
-		t.Fatalf("audit %v, want one accept", rows)
+	if rows := e.authRows("slow"); len(rows) != 1 || rows[0] != sl.row {
+		t.Fatalf("audit %v, want one %s", rows, sl.row)
 	}
 }
 
@@ -552,13 +570,18 @@ func TestGracefulShutdownAnswersInFlight(t *testing.T) {
 	go func() { stopped <- srv.stop() }() // SIGTERM's path: the serve context ends
 	time.Sleep(200 * time.Millisecond)
 	release()
-	n.awaitAccept(req) // the request in flight at shutdown is still answered
+	n.await(req, sl.want) // the request in flight at shutdown is still answered
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
 	}
-	// The accept is durable: the same code is a replay after a restart.
-	if out, _, _ := e.run("token", "show", sl.serial, "--json"); !strings.Contains(out, `"counter": 1`) {
-		t.Fatalf("counter not stored: %s", out)
+	// What it wrote is durable: the accept's counter (the same code is a
+	// replay after a restart), or the failure's count.
+	stored := `"counter": 1`
+	if journaled {
+		stored = `"fail_count": 1`
+	}
+	if out, _, _ := e.run("token", "show", sl.serial, "--json"); !strings.Contains(out, stored) {
+		t.Fatalf("%s not stored: %s", stored, out)
 	}
 }
 
