@@ -8,7 +8,9 @@
 # bench-results/. The three OTP scenarios run side by side, alternating (see
 # scale_scenarios), with serve --procs 1 (PROCS=0: all CPUs), the faster
 # setting on a 2-core machine shared with the load tool; the push scenarios
-# run on all CPUs (device-API TLS handshakes).
+# run on all CPUs (device-API TLS handshakes). All run with --synchronous
+# NORMAL (SYNC=FULL to change), so accepts go to the accept journal.
+# ONLY=scale or ONLY=push runs one of the two groups.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-50000}
@@ -97,8 +99,8 @@ push_scenarios() {
   ulimit -n 20000 2>/dev/null || true # 10,000 NAS sockets in the load tool
   dir=$(mktemp -d /tmp/radmfa-push.XXXXXX)
   ./bin/radmfa-load seed --data-dir "$dir" --users 10000 --type push
-  ./bin/radmfa --data-dir "$dir" --log-level warn serve --dev --radius-addr "$ADDR" --metrics-addr "$metrics" \
-    --http-addr "$api" --push-provider none --push-timeout 120s >"$dir/log" 2>&1 &
+  ./bin/radmfa --data-dir "$dir" --log-level warn serve --dev --synchronous "${SYNC:-NORMAL}" --radius-addr "$ADDR" \
+    --metrics-addr "$metrics" --http-addr "$api" --push-provider none --push-timeout 120s >"$dir/log" 2>&1 &
   pid=$!
   sleep 1
   # 10,000 triggers at once (NAS retries every 5 s), held until the phones
@@ -125,7 +127,13 @@ import_scenario() { # 100,000 PSK-encrypted hardware keys into the inventory
   rm -rf "$dir"
 }
 
-scale_scenarios
-push_scenarios
+case ${ONLY:-} in
+scale) scale_scenarios ;;
+push) push_scenarios ;;
+*)
+  scale_scenarios
+  push_scenarios
+  ;;
+esac
 import_scenario
 echo "results: $RESULTS"
