@@ -14,7 +14,7 @@ import (
 // authFixture is a store with users u0..n-1, each with one active HOTP
 // token T0..n-1, and a long linger so that concurrent writes share a
 // transaction. opts change the Options before the store opens.
-func authFixture(t *testing.T, n int, opts ...func(*Options)) (s *SQLite, path string, users []User, toks []Token) {
+func authFixture(t testing.TB, n int, opts ...func(*Options)) (s *SQLite, path string, users []User, toks []Token) {
 	t.Helper()
 	dir := t.TempDir()
 	key, err := CreateKey(filepath.Join(dir, "master.key"))

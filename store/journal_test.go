@@ -15,7 +15,7 @@ import (
 
 // journalFixture is authFixture with the store owning the accept journal
 // (synchronous NORMAL), applying it every apply (0: the default).
-func journalFixture(t *testing.T, n int, apply time.Duration) (*SQLite, string, []User, []Token) {
+func journalFixture(t testing.TB, n int, apply time.Duration) (*SQLite, string, []User, []Token) {
 	t.Helper()
 	if apply > 0 {
 		old := journalApplyEvery
@@ -507,5 +507,20 @@ func TestJournalReadsCatchUpBesideWrites(t *testing.T) {
 		if n := uint64(len(serialAuths(t, s, "T0"))); n != c+1 {
 			t.Fatalf("after accept %d: %d audit rows, want %d", c, n, c+1)
 		}
+	}
+}
+
+// BenchmarkJournalAccept: accepts recorded back to back, as fast as the
+// applier beside them (on its own thread) makes room: the sustained rate.
+func BenchmarkJournalAccept(b *testing.B) {
+	s, _, users, toks := journalFixture(b, 1, 0)
+	ctx := context.Background()
+	var c uint64
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.JournalAccept(ctx, s.Changes(), accept(toks[0], users[0], c), true); err != nil {
+			b.Fatal(err)
+		}
+		c++
 	}
 }
