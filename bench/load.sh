@@ -10,7 +10,7 @@
 # setting on a 2-core machine shared with the load tool; the push scenarios
 # run on all CPUs (device-API TLS handshakes). All run with --synchronous
 # NORMAL (SYNC=FULL to change), so accepts go to the accept journal.
-# ONLY=scale or ONLY=push runs one of the two groups.
+# ONLY=scale, ONLY=push or ONLY=import runs one group alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-50000}
@@ -130,10 +130,11 @@ import_scenario() { # 100,000 PSK-encrypted hardware keys into the inventory
 case ${ONLY:-} in
 scale) scale_scenarios ;;
 push) push_scenarios ;;
+import) import_scenario ;;
 *)
   scale_scenarios
   push_scenarios
+  import_scenario
   ;;
 esac
-import_scenario
 echo "results: $RESULTS"
