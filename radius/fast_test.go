@@ -51,19 +51,7 @@ func TestFastLoginsDecidedOnTheReadLoop(t *testing.T) {
 	}
 	a := &splitAuth{fast: map[string]int{}, slow: map[string]int{}, actors: map[string]bool{}}
 	tab := NewTable([]Client{{Name: "nas", Prefix: netip.MustParsePrefix("127.0.0.0/8"), Secret: secret}}, nil)
-	srv, err := NewServer(context.Background(), Deps{Auth: a, Source: staticSource{tab}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, conns) }()
-	defer func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Error(err)
-		}
-	}()
+	serveOn(t, conns, a, tab)
 	c, err := net.DialUDP("udp", nil, conns[0].LocalAddr().(*net.UDPAddr))
 	if err != nil {
 		t.Fatal(err)

@@ -65,21 +65,7 @@ func (m *mmsgConn) read(bufs [][]byte, ns []int, srcs []netip.AddrPort) (int, er
 		*h = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&m.rsa[i])), Namelen: unix.SizeofSockaddrInet6, Iov: &m.riv[i]}
 		h.SetIovlen(1)
 	}
-	var n int
-	var errno syscall.Errno
-	err := m.rc.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&m.rh[0])), uintptr(k), unix.MSG_DONTWAIT, 0, 0)
-			switch e {
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false // the poller waits for more
-			}
-			n, errno = int(r), e
-			return true
-		}
-	})
+	n, errno, err := mmsg(m.rc.Read, unix.SYS_RECVMMSG, m.rh[:k])
 	if err != nil {
 		return 0, err
 	}
@@ -91,6 +77,28 @@ func (m *mmsgConn) read(bufs [][]byte, ns []int, srcs []netip.AddrPort) (int, er
 		srcs[i] = m.source(&m.rsa[i])
 	}
 	return n, nil
+}
+
+// mmsg makes the raw recvmmsg or sendmmsg (trap) of hs through wait, the
+// RawConn's Read or Write: when the socket is not ready (EAGAIN) the
+// poller waits until it is.
+func mmsg(wait func(func(fd uintptr) bool) error, trap uintptr, hs []mmsghdr) (int, syscall.Errno, error) {
+	var n int
+	var errno syscall.Errno
+	err := wait(func(fd uintptr) bool {
+		for {
+			r, _, e := unix.RawSyscall6(trap, fd, uintptr(unsafe.Pointer(&hs[0])), uintptr(len(hs)), unix.MSG_DONTWAIT, 0, 0)
+			switch e {
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false
+			}
+			n, errno = int(r), e
+			return true
+		}
+	})
+	return n, errno, err
 }
 
 // source is the address recvmmsg wrote, in the form ReadFromUDPAddrPort
@@ -160,21 +168,7 @@ func (m *mmsgConn) write(q []outMsg) (int, error) {
 			h.Namelen = unix.SizeofSockaddrInet6
 		}
 	}
-	var n int
-	var errno syscall.Errno
-	err := m.rc.Write(func(fd uintptr) bool {
-		for {
-			r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&m.wh[0])), uintptr(k), unix.MSG_DONTWAIT, 0, 0)
-			switch e {
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false // the socket's send buffer is full: wait
-			}
-			n, errno = int(r), e
-			return true
-		}
-	})
+	n, errno, err := mmsg(m.rc.Write, unix.SYS_SENDMMSG, m.wh[:k])
 	if err != nil {
 		return 0, err
 	}

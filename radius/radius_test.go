@@ -484,6 +484,26 @@ func (c *clientRecorder) Authenticate(_ context.Context, r auth.Request) auth.Re
 	return auth.Result{Decision: auth.Accept}
 }
 
+// serveOn runs a Server deciding with a and tab on conns until the test
+// ends, and then checks that Serve returned cleanly.
+func serveOn(t *testing.T, conns []*net.UDPConn, a Authenticator, tab *Table) *Server {
+	t.Helper()
+	srv, err := NewServer(context.Background(), Deps{Auth: a, Source: staticSource{tab}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, conns) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Error(err)
+		}
+	})
+	return srv
+}
+
 // TestServeReadsBursts sends bursts of requests at real sockets faster
 // than they are read: the batched reads answer every one, see each
 // source as the client table knows it (plain IPv4 on an IPv4 socket, IPv6
@@ -509,19 +529,7 @@ func TestServeReadsBursts(t *testing.T) {
 				{Name: "v4", Prefix: netip.MustParsePrefix("127.0.0.0/8"), Secret: secret},
 				{Name: "v6", Prefix: netip.MustParsePrefix("::1/128"), Secret: secret},
 			}, nil)
-			srv, err := NewServer(context.Background(), Deps{Auth: rec, Source: staticSource{tab}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			served := make(chan error, 1)
-			go func() { served <- srv.Serve(ctx, conns) }()
-			defer func() {
-				cancel()
-				if err := <-served; err != nil {
-					t.Error(err)
-				}
-			}()
+			srv := serveOn(t, conns, rec, tab)
 			port := conns[0].LocalAddr().(*net.UDPAddr).Port
 			c, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.ParseIP(tc.dial), Port: port})
 			if err != nil {

@@ -8,21 +8,29 @@ import (
 	"layeh.com/radius"
 )
 
+// journalingServer is a server on synchronous NORMAL, a NAS, and user with
+// a HOTP token whose first code (counter 0) has logged in.
+func journalingServer(t *testing.T, user string) (*cliEnv, *server, *nas, string, []byte) {
+	t.Helper()
+	e := newCLI(t)
+	e.ok("client", "add", "nas", "--cidr", "127.0.0.2/32", "--secret", "s3cret-for-tests")
+	e.ok("user", "add", user)
+	serial, seed := e.enrollSecret(user, "--type", "hotp")
+	srv := startServer(t, e, "--synchronous", "NORMAL")
+	n := newNAS(t, "127.0.0.2", srv.addr, "s3cret-for-tests")
+	if p := n.exchange(user, hotpAt(seed, 0)); p.Code != radius.CodeAccessAccept {
+		t.Fatalf("first login: %v", p.Code)
+	}
+	return e, srv, n, serial, seed
+}
+
 // TestJournaledAcceptsBesideALockedDatabase: a server on synchronous
 // NORMAL journals its accepts, so logins are accepted (and their codes
 // used up) while another process holds the database's write lock (an
 // admin's long import), and their audit rows and counters arrive once it
 // lets go.
 func TestJournaledAcceptsBesideALockedDatabase(t *testing.T) {
-	e := newCLI(t)
-	e.ok("client", "add", "nas", "--cidr", "127.0.0.2/32", "--secret", "s3cret-for-tests")
-	e.ok("user", "add", "jo")
-	serial, seed := e.enrollSecret("jo", "--type", "hotp")
-	srv := startServer(t, e, "--synchronous", "NORMAL")
-	n := newNAS(t, "127.0.0.2", srv.addr, "s3cret-for-tests")
-	if p := n.exchange("jo", hotpAt(seed, 0)); p.Code != radius.CodeAccessAccept {
-		t.Fatalf("first login: %v", p.Code)
-	}
+	e, srv, n, serial, seed := journalingServer(t, "jo")
 	release := holdWriteLock(t, e.dir)
 	for c := range uint64(3) {
 		req := n.build(radius.CodeAccessRequest, "jo", hotpAt(seed, c+1), true)
@@ -55,15 +63,7 @@ func TestJournaledAcceptsBesideALockedDatabase(t *testing.T) {
 // refuses to run beside one (and says what to do instead); once the
 // server stopped it works and finds the server's accepts.
 func TestTokenCheckBesideAJournalingServer(t *testing.T) {
-	e := newCLI(t)
-	e.ok("client", "add", "nas", "--cidr", "127.0.0.2/32", "--secret", "s3cret-for-tests")
-	e.ok("user", "add", "kim")
-	_, seed := e.enrollSecret("kim", "--type", "hotp")
-	srv := startServer(t, e, "--synchronous", "NORMAL")
-	n := newNAS(t, "127.0.0.2", srv.addr, "s3cret-for-tests")
-	if p := n.exchange("kim", hotpAt(seed, 0)); p.Code != radius.CodeAccessAccept {
-		t.Fatalf("first login: %v", p.Code)
-	}
+	e, srv, _, _, seed := journalingServer(t, "kim")
 	_, errOut, code := e.run("token", "check", "kim", hotpAt(seed, 1))
 	if code == 0 || !strings.Contains(errOut, "radtest") || strings.Contains(errOut, "level=ERROR") {
 		t.Fatalf("token check beside a journaling server: exit %d, %q", code, errOut)
