@@ -34,10 +34,6 @@ type AcceptJournal interface {
 	JournalAccept(ctx context.Context, gen uint64, c AuthCommit, wait bool) error
 }
 
-// ErrJournalFull is JournalAccept's answer, when it may not wait, while the
-// journal has no room until the writer applies it.
-var ErrJournalFull = errJournalFull
-
 // journalApplyEvery is how long after an accept finds the journal empty
 // the writer applies it; a variable for tests.
 var journalApplyEvery = 20 * time.Millisecond

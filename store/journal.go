@@ -396,13 +396,14 @@ func (r *journalRec) encode(p []byte) {
 	}
 }
 
-// errJournalFull is append's answer when it may not wait for space.
-var errJournalFull = errors.New("store: journal full")
+// ErrJournalFull is JournalAccept's answer, when it may not wait, while the
+// journal has no room until the writer applies it.
+var ErrJournalFull = errors.New("store: journal full")
 
 // append journals one accept unless the change generation is no longer
 // gen or the token moved on since readCounter and readLastStep were
 // read (ErrConflict). When the ring is full it waits for the writer to
-// free space, or returns errJournalFull at once unless wait.
+// free space, or returns ErrJournalFull at once unless wait.
 func (j *journal) append(ctx context.Context, gen uint64, r *journalRec, readCounter uint64, readLastStep int64, serial string, wait bool) error {
 	n := r.size()
 	if n > maxRecPayload {
@@ -434,7 +435,7 @@ func (j *journal) append(ctx context.Context, gen uint64, r *journalRec, readCou
 		j.waits.Add(1)
 		signal(j.urgent)
 		if !wait {
-			return errJournalFull
+			return ErrJournalFull
 		}
 		select {
 		case <-freed:
@@ -521,7 +522,7 @@ func (j *journal) behind() (bool, uint64) {
 	return j.appliedSeq.Load() < a, a
 }
 
-// applied reports whether the owner's database has every record up to seq.
+// hasApplied reports whether the owner's database has every record up to seq.
 func (j *journal) hasApplied(seq uint64) bool { return j.appliedSeq.Load() >= seq }
 
 // overlay brings tokens read from the database up to their journaled
