@@ -351,8 +351,14 @@ func (s *Server) handle(conn, now PacketConn, b []byte, src netip.AddrPort) {
 		}
 		return
 	}
-	if s.fast != nil && s.decideNow(now, src, client, pkt, key) {
-		return
+	// The login, read from the packet once for both ways of deciding it.
+	req, refused, ok := s.request(*client, pkt)
+	if ok && s.fast != nil {
+		start := time.Now()
+		if res, decided := s.fast.TryAuthenticate(req); decided {
+			s.answer(now, src, client, pkt, key, req, res, start)
+			return
+		}
 	}
 	select {
 	case s.sem <- struct{}{}:
@@ -363,16 +369,20 @@ func (s *Server) handle(conn, now PacketConn, b []byte, src netip.AddrPort) {
 	}
 	s.wg.Add(1)
 	s.metrics.InFlight.Inc()
-	s.dispatch(job{conn: conn, src: src, client: *client, pkt: pkt, key: key})
+	s.dispatch(job{conn: conn, src: src, client: *client, pkt: pkt, key: key, req: req, refused: refused, ok: ok})
 }
 
-// job is an Access-Request that holds an evaluation slot.
+// job is an Access-Request that holds an evaluation slot, with the login
+// it asks for (request's results).
 type job struct {
-	conn   PacketConn
-	src    netip.AddrPort
-	client Client
-	pkt    *radius.Packet
-	key    dupKey
+	conn    PacketConn
+	src     netip.AddrPort
+	client  Client
+	pkt     *radius.Packet
+	key     dupKey
+	req     auth.Request
+	refused auth.Result
+	ok      bool
 }
 
 // maxIdleWorkers bounds the request goroutines kept for reuse.
@@ -426,15 +436,15 @@ func (s *Server) run(j job) {
 		release()
 		s.wg.Done()
 	}()
-	s.serveAccess(j.conn, j.src, j.client, j.pkt, j.key, release)
+	s.serveAccess(j, release)
 }
 
-func (s *Server) serveAccess(conn PacketConn, src netip.AddrPort, client Client, pkt *radius.Packet, key dupKey, release func()) {
+func (s *Server) serveAccess(j job, release func()) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
 	defer cancel()
-	req, res, ok := s.request(client, pkt)
-	if ok {
+	req, res, client := j.req, j.refused, j.client
+	if j.ok {
 		res = s.auth.Authenticate(ctx, req)
 		if res.Wait != nil {
 			release()
@@ -447,24 +457,7 @@ func (s *Server) serveAccess(conn PacketConn, src netip.AddrPort, client Client,
 	} else if res.Reason == "no_pap_password" {
 		s.log.Info("radius: reject: request has no PAP User-Password", "client", client.Name, "user", req.User)
 	}
-	s.answer(conn, src, &client, pkt, key, req, res, start)
-}
-
-// decideNow answers an Access-Request on the read loop if the
-// authenticator can decide it at once (FastAuthenticator); it reports
-// whether it did.
-func (s *Server) decideNow(conn PacketConn, src netip.AddrPort, client *Client, pkt *radius.Packet, key dupKey) bool {
-	start := time.Now()
-	req, _, ok := s.request(*client, pkt)
-	if !ok {
-		return false
-	}
-	res, ok := s.fast.TryAuthenticate(req)
-	if !ok {
-		return false
-	}
-	s.answer(conn, src, client, pkt, key, req, res, start)
-	return true
+	s.answer(j.conn, j.src, &client, j.pkt, j.key, req, res, start)
 }
 
 // request is the login an Access-Request asks for; without a user name or

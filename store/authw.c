@@ -145,15 +145,14 @@ static int run(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int nto
 		const radmfa_authw_audit *audits, const char *blob, int *conflict) {
 	int k = 0;
 	for (int i = 0; i < nauth; i++) {
-		int *c = &conflict[i];
-		*c = -1;
+		conflict[i] = -1;
 		int end = k;
 		while (end < ntoks && toks[end].auth == i) {
 			end++;
 		}
 		// Accepts first, so an authentication that loses its
 		// compare-and-set has written nothing.
-		for (int j = k; j < end && *c < 0; j++) {
+		for (int j = k; j < end && conflict[i] < 0; j++) {
 			if (toks[j].kind == RADMFA_AUTHW_FAIL) {
 				continue;
 			}
@@ -162,10 +161,10 @@ static int run(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int nto
 				return rc;
 			}
 			if (sqlite3_changes(w->db) != 1) {
-				*c = j;
+				conflict[i] = j;
 			}
 		}
-		for (int j = k; j < end && *c < 0; j++) {
+		for (int j = k; j < end && conflict[i] < 0; j++) {
 			if (toks[j].kind != RADMFA_AUTHW_FAIL) {
 				continue;
 			}
@@ -174,7 +173,7 @@ static int run(radmfa_authw *w, int nauth, const radmfa_authw_tok *toks, int nto
 				return rc;
 			}
 		}
-		if (*c < 0) {
+		if (conflict[i] < 0) {
 			int rc = audit(w, &audits[i], blob);
 			if (rc != RS_SQLITE_OK) {
 				return rc;
