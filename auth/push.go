@@ -15,7 +15,7 @@ import (
 // TypePush is the token type of a push token: a TOTP token (SHA-1, 6
 // digits, 30 s) whose seed is agreed with the phone at activation, so the
 // user can type a code when push is not at hand.
-const TypePush = "push"
+const TypePush = store.TypePush
 
 // Activation code rules.
 const (
@@ -215,8 +215,8 @@ func (s *Service) awaitPush(ctx context.Context, req Request, r *push.Request) R
 func (s *Service) commitPushApproval(ctx context.Context, req Request, now time.Time, r *push.Request) Result {
 	ctx = context.WithoutCancel(ctx)
 	for range maxConflictRetries + 1 {
-		gen := s.changes()
-		user, tokens, err := s.store.UserTokens(ctx, req.User)
+		st, err := s.store.LoginState(ctx, req.User, true)
+		user, tokens := st.User, st.Tokens
 		if err != nil {
 			s.log.Error("auth: push approval", "user", req.User, "err", err)
 			return s.record(ctx, req, now, Result{Reason: ReasonInternal, Serial: r.Serial})
@@ -236,13 +236,11 @@ func (s *Service) commitPushApproval(ctx context.Context, req Request, now time.
 		}
 		res := Result{Decision: Accept, Reason: ReasonPushApproved, User: user, Serial: r.Serial}
 		up := store.TokenAuth{ID: tok.ID, UserID: user.ID, Accepted: true, Activate: tok.State == store.StateAssigned,
-			Version: tok.Version, Counter: tok.Counter, LastStep: tok.LastStep, Drift: tok.Drift,
-			ReadCounter: tok.Counter, ReadLastStep: tok.LastStep}
-		res, err = s.commit(ctx, req, now, res, []store.TokenAuth{up}, gen)
+			Version: tok.Version, Counter: tok.Counter, LastStep: tok.LastStep, Drift: tok.Drift}
+		res, err = s.commit(ctx, req, now, res, []store.TokenAuth{up})
 		if errors.Is(err, store.ErrConflict) {
 			continue
 		}
-		s.cache.drop(req.User)
 		return res
 	}
 	return s.record(ctx, req, now, Result{Reason: ReasonPushTokenChanged, Serial: r.Serial})

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/radmfa/radmfa/otp"
@@ -64,6 +65,17 @@ const (
 	ReasonPushTimeout      = "push_timeout"
 	ReasonPushTokenChanged = "push_token_changed"
 	ReasonUnknownState     = "unknown_state"
+
+	ReasonNoUserName        = "no_user_name"
+	ReasonUnsupportedMethod = "unsupported_method"
+)
+
+// Authentication methods a request can carry instead of a password that
+// holds the OTP (Request.Method). None can carry a code radmfa can check.
+const (
+	MethodCHAP   = "chap"
+	MethodMSCHAP = "mschap"
+	MethodEAP    = "eap"
 )
 
 // Config holds the OTP rules. Zero values take the defaults.
@@ -75,7 +87,6 @@ type Config struct {
 	LockDuration  time.Duration // how long; negative: until an admin unlocks (default 15m)
 	FailureBurst  int           // failed logins per user before rate limiting (default 10)
 	FailureEvery  time.Duration // one more failure allowed per (default 6s)
-	CacheUsers    int           // users whose tokens are cached in memory (default 100000; negative: off)
 	Issuer        string        // otpauth issuer (default "radmfa")
 }
 
@@ -102,9 +113,6 @@ func (c Config) WithDefaults() Config {
 	if c.FailureEvery == 0 {
 		c.FailureEvery = 6 * time.Second
 	}
-	if c.CacheUsers == 0 {
-		c.CacheUsers = 100000
-	}
 	if c.Issuer == "" {
 		c.Issuer = "radmfa"
 	}
@@ -125,6 +133,9 @@ type Request struct {
 	State []byte
 	// NumberMatching is the client's push setting: "on", "off", "" (default).
 	NumberMatching string
+	// Method, when set, is the method (MethodCHAP, ...) the request used
+	// instead of a plain password: refused, and recorded.
+	Method string
 }
 
 // Result is the decision with what the front end needs to answer.
@@ -151,11 +162,7 @@ type Service struct {
 	log     *slog.Logger
 	cfg     Config
 	limiter *failureLimiter
-	cache   *tokenCache
 	push    *push.Manager
-	// journal, when the store journals accepts, takes them instead of
-	// CommitAuth (see store.AcceptJournal).
-	journal store.AcceptJournal
 }
 
 // Deps are what a Service is built from.
@@ -176,20 +183,27 @@ func New(d Deps) *Service {
 		d.Logger = slog.Default()
 	}
 	cfg := d.Config.WithDefaults()
-	s := &Service{store: d.Store, now: d.Now, log: d.Logger, cfg: cfg,
-		limiter: newFailureLimiter(cfg.FailureBurst, cfg.FailureEvery), cache: newTokenCache(cfg.CacheUsers), push: d.Push}
-	if j, ok := d.Store.(store.AcceptJournal); ok && j.Journaling() {
-		s.journal = j
-	}
-	return s
+	return &Service{store: d.Store, now: d.Now, log: d.Logger, cfg: cfg,
+		limiter: newFailureLimiter(cfg.FailureBurst, cfg.FailureEvery), push: d.Push}
 }
 
 // maxConflictRetries bounds re-reads after a concurrent change to a token.
 const maxConflictRetries = 3
 
-// Authenticate decides one login and records it.
+// Authenticate decides one login and records it. This is the one place a
+// login is decided: the state is read (from memory where the store keeps
+// it), the password checked against it, and the outcome recorded against
+// that state. A conflict (the state changed meanwhile) decides again on a
+// fresh read, and nobody is refused on a read that may be stale.
 func (s *Service) Authenticate(ctx context.Context, req Request) Result {
 	now := s.now()
+	switch {
+	case req.User == "":
+		return s.record(ctx, req, now, Result{Reason: ReasonNoUserName})
+	case req.Method != "":
+		// Not a guess at anyone's code: recorded, not counted.
+		return s.record(ctx, req, now, Result{Reason: ReasonUnsupportedMethod})
+	}
 	if !s.limiter.Allow(req.User, now) {
 		return s.finish(ctx, req, now, Result{Reason: ReasonRateLimited})
 	}
@@ -200,9 +214,9 @@ func (s *Service) Authenticate(ctx context.Context, req Request) Result {
 	} else if len(req.Password) <= 1 {
 		return s.pushLogin(ctx, req, now)
 	}
-	fresh := false // from the cache first; always from the store before a refusal
+	fresh := false
 	for range maxConflictRetries + 1 {
-		res, updates, cached, gen, err := s.evaluate(ctx, req, now, fresh)
+		res, updates, cached, err := s.evaluate(ctx, req, now, fresh)
 		if err != nil {
 			s.log.Error("auth: evaluate", "user", req.User, "err", err)
 			return s.finish(ctx, req, now, Result{Reason: ReasonInternal})
@@ -211,92 +225,33 @@ func (s *Service) Authenticate(ctx context.Context, req Request) Result {
 			fresh = true
 			continue
 		}
-		res, err = s.commit(ctx, req, now, res, updates, gen)
+		res, err = s.commit(ctx, req, now, res, updates)
 		if errors.Is(err, store.ErrConflict) {
 			fresh = true // the token moved on under us: look again
 			continue
-		}
-		if res.Decision == Accept {
-			s.cache.accepted(req.User, updates[0])
-		} else {
-			s.cache.drop(req.User) // failure counts changed the versions
 		}
 		return res
 	}
 	return s.finish(ctx, req, now, Result{Reason: ReasonReplay})
 }
 
-// TryAuthenticate decides a login at once, without blocking, when it can:
-// an OTP accepted from the token cache (read at the current change
-// generation) and journaled without waiting (see store.AcceptJournal).
-// Anything else (a refusal, a PIN to hash, a cache miss, a push, a full
-// journal, a store without a journal) returns false having written
-// nothing, and Authenticate decides it. The RADIUS server calls it on its
-// read loop, saving a request goroutine and its hand-overs per login.
-func (s *Service) TryAuthenticate(req Request) (Result, bool) {
-	if s.journal == nil || len(req.State) > 0 || len(req.Password) <= 1 {
-		return Result{}, false
-	}
-	now := s.now()
-	if !s.limiter.Allow(req.User, now) {
-		return Result{}, false
-	}
-	var buf [2]store.Token
-	user, tokens, gen, ok := s.cache.getInto(req.User, buf[:0])
-	if !ok || gen != s.journal.Changes() {
-		return Result{}, false
-	}
-	for _, t := range tokens {
-		if t.HasPIN() {
-			return Result{}, false // hashing a PIN takes milliseconds: not here
-		}
-	}
-	res, updates := s.decide(user, tokens, req.Password, now)
-	if res.Decision != Accept {
-		return Result{}, false
-	}
-	c := store.AuthCommit{At: now, Tokens: updates, Audit: s.auditEvent(req, res)}
-	if err := s.journal.JournalAccept(context.Background(), gen, c, false); err != nil {
-		return Result{}, false
-	}
-	s.cache.accepted(req.User, updates[0])
-	return res, true
-}
-
-// evaluate checks the password against the user's tokens (cached unless
-// fresh) without writing anything; the bool tells whether the cache
-// decided, gen is the store's change generation the tokens were read at
-// (with an accept journal).
-func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fresh bool) (res Result, updates []store.TokenAuth, cached bool, gen uint64, err error) {
-	var user store.User
-	var tokens []store.Token
-	var buf [2]store.Token // most users have one or two tokens
-	cu, ctoks, cgen, cached := s.cache.getInto(req.User, buf[:0])
-	cached = cached && !fresh
-	if cached && s.journal != nil && cgen != s.journal.Changes() {
-		cached = false // read before an admin's change: its accept would conflict
-	}
-	if cached {
-		user, tokens, gen = cu, ctoks, cgen
-	} else {
-		gen = s.changes() // before the read, so no change after it goes unseen
-		if user, tokens, err = s.store.UserTokens(ctx, req.User); err == nil {
-			s.cache.put(req.User, user, tokens, gen)
-		}
-	}
+// evaluate checks the password against the user's login state without
+// writing anything; cached tells whether the state came from memory.
+func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fresh bool) (res Result, updates []store.TokenAuth, cached bool, err error) {
+	st, err := s.store.LoginState(ctx, req.User, fresh)
 	if errors.Is(err, store.ErrNotFound) {
 		// Cost the same as checking a PIN, so timing does not tell that
 		// the user does not exist.
 		if len(req.Password) > 8 {
 			_, _ = VerifyPIN(dummyPINHash, req.Password)
 		}
-		return Result{Reason: ReasonUnknownUser}, nil, cached, gen, nil
+		return Result{Reason: ReasonUnknownUser}, nil, false, nil
 	}
 	if err != nil {
-		return Result{}, nil, cached, gen, err
+		return Result{}, nil, false, err
 	}
-	res, updates = s.decide(user, tokens, req.Password, now)
-	return res, updates, cached, gen, nil
+	res, updates = s.decide(st.User, st.Tokens, req.Password, now)
+	return res, updates, st.Cached, nil
 }
 
 // decide checks password against the user's tokens, writing nothing: an
@@ -404,8 +359,7 @@ func (s *Service) check(u store.User, t store.Token, password string, now time.T
 	}
 	p := otp.Params{Type: otpType(t.Type), Algorithm: otp.Algorithm(t.Algorithm), Digits: t.Digits, Period: t.Period}
 	up := store.TokenAuth{ID: t.ID, UserID: u.ID, Accepted: true, Activate: t.State == store.StateAssigned,
-		Version: t.Version, Counter: t.Counter, LastStep: t.LastStep, Drift: t.Drift,
-		ReadCounter: t.Counter, ReadLastStep: t.LastStep}
+		Version: t.Version, Counter: t.Counter, LastStep: t.LastStep, Drift: t.Drift}
 	var codeOK bool
 	switch p.Type {
 	case otp.HOTP:
@@ -451,25 +405,10 @@ func (s *Service) replayed(t store.Token, p otp.Params, code string, now time.Ti
 	return false
 }
 
-// changes is the store's change generation with an accept journal, else 0.
-func (s *Service) changes() uint64 {
-	if s.journal == nil {
-		return 0
-	}
-	return s.journal.Changes()
-}
-
-// commit writes the outcome (token changes and audit row) and returns the
-// result; ErrConflict means the caller should evaluate again. gen is the
-// change generation the tokens were read at.
-func (s *Service) commit(ctx context.Context, req Request, now time.Time, res Result, updates []store.TokenAuth, gen uint64) (Result, error) {
-	c := store.AuthCommit{At: now, Tokens: updates, Audit: s.auditEvent(req, res)}
-	var err error
-	if s.journal != nil && res.Decision == Accept {
-		err = s.journal.JournalAccept(ctx, gen, c, true)
-	} else {
-		err = s.store.CommitAuth(ctx, c)
-	}
+// commit records the outcome (token changes and audit row) and returns the
+// result; ErrConflict means the caller should evaluate again.
+func (s *Service) commit(ctx context.Context, req Request, now time.Time, res Result, updates []store.TokenAuth) (Result, error) {
+	err := s.store.CommitAuth(ctx, store.AuthCommit{At: now, Tokens: updates, Audit: s.auditEvent(req, res)})
 	if errors.Is(err, store.ErrConflict) {
 		return res, err
 	}
@@ -503,6 +442,9 @@ func (s *Service) auditEvent(req Request, res Result) store.AuditEvent {
 	detail := ""
 	if req.CallingStationID != "" || req.NASIdentifier != "" {
 		detail = fmt.Sprintf("calling-station=%q nas-id=%q nas-ip=%q", req.CallingStationID, req.NASIdentifier, req.NASIPAddress)
+	}
+	if req.Method != "" {
+		detail = strings.TrimSpace(fmt.Sprintf("method=%s %s", req.Method, detail))
 	}
 	return store.AuditEvent{Actor: req.Actor, Action: "auth", User: user, Serial: res.Serial, Client: req.Client,
 		Result: res.Decision.String() + ":" + res.Reason, Detail: detail}

@@ -11,6 +11,8 @@ import (
 	"github.com/radmfa/radmfa/auth"
 	"github.com/radmfa/radmfa/otp"
 	"github.com/radmfa/radmfa/store"
+	"github.com/radmfa/radmfa/store/cache"
+	"github.com/radmfa/radmfa/store/sqlite"
 )
 
 // clock is a fixed clock tests move by hand.
@@ -27,8 +29,9 @@ func (c *clock) Add(d time.Duration) {
 }
 
 type env struct {
-	t     *testing.T
-	store *store.SQLite
+	t *testing.T
+	// store is what the server uses: the cache over SQLite.
+	store store.Store
 	svc   *auth.Service
 	clock *clock
 	dir   string
@@ -36,13 +39,13 @@ type env struct {
 
 // cli opens a second store on e's database, as the CLI does beside a
 // running server.
-func (e *env) cli() *store.SQLite {
+func (e *env) cli() store.Store {
 	e.t.Helper()
 	key, err := store.LoadKey(filepath.Join(e.dir, "master.key"))
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	st, err := store.OpenSQLite(store.Options{Path: filepath.Join(e.dir, "radmfa.db"), Key: key, Now: e.clock.Now})
+	st, err := sqlite.Open(sqlite.Options{Path: filepath.Join(e.dir, "radmfa.db"), Key: key, Now: e.clock.Now})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -58,14 +61,11 @@ func newEnv(t *testing.T, cfg auth.Config) *env {
 		t.Fatal(err)
 	}
 	clk := &clock{t: time.Unix(1_750_000_005, 0)}
-	o := store.Options{Path: filepath.Join(dir, "radmfa.db"), Key: key, Now: clk.Now}
-	if journaled {
-		o.Synchronous, o.Journal = "NORMAL", true
-	}
-	st, err := store.OpenSQLite(o)
+	backend, err := sqlite.Open(sqlite.Options{Path: filepath.Join(dir, "radmfa.db"), Key: key, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
+	st := cache.New(backend, cache.Options{Users: 1000})
 	t.Cleanup(func() { st.Close() })
 	return &env{t: t, store: st, clock: clk, dir: dir, svc: auth.New(auth.Deps{Store: st, Now: clk.Now, Config: cfg})}
 }
@@ -271,6 +271,12 @@ func TestFailureRateLimit(t *testing.T) {
 	e := newEnv(t, auth.Config{FailureBurst: 3, FailureEvery: 10 * time.Second, LockAfter: 100})
 	e.user("judy")
 	tok := e.enroll("judy", totp6, "")
+	// A NAS trying CHAP guesses at no code: refused without counting.
+	for range 5 {
+		if r := e.svc.Authenticate(context.Background(), auth.Request{User: "judy", Method: auth.MethodMSCHAP}); r.Reason != auth.ReasonUnsupportedMethod {
+			t.Fatalf("MS-CHAP request: %s", r.Reason)
+		}
+	}
 	for range 3 {
 		e.expect("judy", "999999", auth.Reject, auth.ReasonBadCode)
 	}
@@ -286,6 +292,14 @@ func TestEveryOutcomeAudited(t *testing.T) {
 	e.svc.Authenticate(context.Background(), auth.Request{User: "kim", Password: e.code(tok, 0), Actor: "radius:vpn", Client: "vpn", CallingStationID: "203.0.113.9"})
 	e.login("kim", "000000")
 	e.login("ghost", "000000")
+	for _, r := range []auth.Request{
+		{User: "", Password: "123456", Actor: "radius:vpn"},
+		{User: "kim", Method: auth.MethodCHAP, Actor: "radius:vpn"},
+	} {
+		if res := e.svc.Authenticate(context.Background(), r); res.Decision != auth.Reject {
+			t.Fatalf("%+v: %v, want a reject", r, res.Decision)
+		}
+	}
 	ev, err := e.store.AuditEvents(context.Background(), store.AuditFilter{})
 	if err != nil {
 		t.Fatal(err)
@@ -299,7 +313,8 @@ func TestEveryOutcomeAudited(t *testing.T) {
 			}
 		}
 	}
-	want := []string{"kim accept:ok", "kim reject:bad_code", "ghost reject:unknown_user"}
+	want := []string{"kim accept:ok", "kim reject:bad_code", "ghost reject:unknown_user",
+		" reject:no_user_name", "kim reject:unsupported_method"}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("audit = %q, want %q", got, want)
 	}
@@ -362,30 +377,30 @@ func TestCacheNeverOutlivesAdminChanges(t *testing.T) {
 	hotp := otp.Params{Type: otp.HOTP, Algorithm: otp.SHA1, Digits: 6}
 	tests := []struct {
 		name   string
-		change func(e *env, st *store.SQLite, tok store.Token)
+		change func(e *env, st store.Store, tok store.Token)
 		// after the change, login with password(tok) must give want
 		password func(e *env, tok store.Token) string
 		want     auth.Decision
 		reason   string
 	}{
-		{"user disabled", func(e *env, st *store.SQLite, tok store.Token) {
+		{"user disabled", func(e *env, st store.Store, tok store.Token) {
 			st.SetUserDisabled(ctx, "cli", "u", true)
 		}, func(e *env, tok store.Token) string { return e.code(tok, 1) }, auth.Reject, auth.ReasonUserDisabled},
-		{"token revoked", func(e *env, st *store.SQLite, tok store.Token) {
+		{"token revoked", func(e *env, st store.Store, tok store.Token) {
 			st.UpdateToken(ctx, "cli", tok.Serial, "token.revoke", func(t *store.Token) error { t.State = store.StateRevoked; return nil })
 		}, func(e *env, tok store.Token) string { return e.code(tok, 1) }, auth.Reject, auth.ReasonNoToken},
-		{"token deleted", func(e *env, st *store.SQLite, tok store.Token) {
+		{"token deleted", func(e *env, st store.Store, tok store.Token) {
 			st.DeleteToken(ctx, "cli", tok.Serial)
 		}, func(e *env, tok store.Token) string { return e.code(tok, 1) }, auth.Reject, auth.ReasonNoToken},
-		{"PIN set", func(e *env, st *store.SQLite, tok store.Token) {
+		{"PIN set", func(e *env, st store.Store, tok store.Token) {
 			h, _ := auth.HashPIN("2468")
 			st.UpdateToken(ctx, "cli", tok.Serial, "token.pin-set", func(t *store.Token) error { t.PINHash = h; return nil })
 		}, func(e *env, tok store.Token) string { return e.code(tok, 1) }, auth.Reject, auth.ReasonBadPIN},
-		{"counter moved on", func(e *env, st *store.SQLite, tok store.Token) {
+		{"counter moved on", func(e *env, st store.Store, tok store.Token) {
 			// A resync found the token 5 codes on: the cached counter (1) is stale.
 			st.UpdateToken(ctx, "cli", tok.Serial, "token.resync", func(t *store.Token) error { t.Counter = 6; return nil })
 		}, func(e *env, tok store.Token) string { return e.code(tok, 3) }, auth.Reject, auth.ReasonReplay},
-		{"new token enrolled", func(e *env, st *store.SQLite, tok store.Token) {}, nil, auth.Accept, auth.ReasonOK},
+		{"new token enrolled", func(e *env, st store.Store, tok store.Token) {}, nil, auth.Accept, auth.ReasonOK},
 	}
 	for _, by := range []string{"this process", "another process"} {
 		for _, tc := range tests {
@@ -414,15 +429,15 @@ func TestCacheNeverOutlivesAdminChanges(t *testing.T) {
 	}
 }
 
-// countingStore counts the reads of users' tokens.
+// countingStore counts the reads of login state that reach the backend.
 type countingStore struct {
-	*store.SQLite
+	store.Store
 	reads int
 }
 
-func (c *countingStore) UserTokens(ctx context.Context, name string) (store.User, []store.Token, error) {
+func (c *countingStore) LoginState(ctx context.Context, name string, fresh bool) (store.LoginState, error) {
 	c.reads++
-	return c.SQLite.UserTokens(ctx, name)
+	return c.Store.LoginState(ctx, name, fresh)
 }
 
 // A refusal decided from the database is not decided again; one decided
@@ -431,8 +446,8 @@ func TestRefusalReadsTheStoreOnce(t *testing.T) {
 	e := newEnv(t, auth.Config{})
 	e.user("nia")
 	tok := e.enroll("nia", otp.Params{Type: otp.HOTP, Algorithm: otp.SHA1, Digits: 6}, "")
-	cs := &countingStore{SQLite: e.store}
-	svc := auth.New(auth.Deps{Store: cs, Now: e.clock.Now})
+	cs := &countingStore{Store: e.cli()}
+	svc := auth.New(auth.Deps{Store: cache.New(cs, cache.Options{Users: 10}), Now: e.clock.Now})
 	tests := []struct {
 		name, user, password string
 		reads                int

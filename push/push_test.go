@@ -17,6 +17,7 @@ import (
 
 	"github.com/radmfa/radmfa/push"
 	"github.com/radmfa/radmfa/store"
+	"github.com/radmfa/radmfa/store/sqlite"
 )
 
 // clock is a settable clock for the API's and manager's notion of now.
@@ -33,7 +34,7 @@ func (c *clock) Add(d time.Duration) {
 }
 
 type env struct {
-	st   *store.SQLite
+	st   *sqlite.Store
 	clk  *clock
 	mgr  *push.Manager
 	srv  *httptest.Server
@@ -46,7 +47,7 @@ func newEnv(t *testing.T, cfg push.Config, provider push.Provider) *env {
 	t.Helper()
 	clk := &clock{t: time.Now().Truncate(time.Second)}
 	key := bytes.Repeat([]byte{7}, 32)
-	st, err := store.OpenSQLite(store.Options{Path: filepath.Join(t.TempDir(), "radmfa.db"), Key: key, Now: clk.Now})
+	st, err := sqlite.Open(sqlite.Options{Path: filepath.Join(t.TempDir(), "radmfa.db"), Key: key, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,14 +27,6 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, req auth.Request) auth.Result
 }
 
-// FastAuthenticator decides some logins at once, without blocking
-// (*auth.Service is one: see its TryAuthenticate). The server decides
-// those on its read loop and answers them in one batch per read; the
-// others go to request goroutines.
-type FastAuthenticator interface {
-	TryAuthenticate(req auth.Request) (auth.Result, bool)
-}
-
 // TableSource loads the client table and tells when it changed.
 type TableSource interface {
 	Version(ctx context.Context) (int64, error)
@@ -82,7 +74,6 @@ func (c Config) withDefaults() Config {
 // Server answers Access-Requests and Status-Server on UDP.
 type Server struct {
 	auth    Authenticator
-	fast    FastAuthenticator // auth, if it is one
 	source  TableSource
 	log     *slog.Logger
 	metrics *Metrics
@@ -90,10 +81,12 @@ type Server struct {
 	now     func() time.Time
 
 	table   atomic.Pointer[Table]
-	version int64
-	cache   *replyCache
-	sem     chan struct{}
-	wg      sync.WaitGroup
+	version int64 // of the table loaded; Serve's goroutine alone
+	// reloadNow asks Serve to load the client table at once (Reload).
+	reloadNow chan struct{}
+	cache     *replyCache
+	sem       chan struct{}
+	wg        sync.WaitGroup
 
 	// Request goroutines are reused (see dispatch): idle ones wait on jobs
 	// until quit closes, at most maxIdleWorkers of them.
@@ -130,8 +123,8 @@ func NewServer(ctx context.Context, d Deps) (*Server, error) {
 	cfg := d.Config.withDefaults()
 	s := &Server{auth: d.Auth, source: d.Source, log: d.Logger, metrics: d.Metrics, cfg: cfg, now: d.Now,
 		cache: newReplyCache(cfg.ReplyCacheTTL), sem: make(chan struct{}, cfg.MaxInFlight),
-		jobs: make(chan job), quit: make(chan struct{}), unknownSeen: map[netip.Addr]time.Time{}}
-	s.fast, _ = d.Auth.(FastAuthenticator)
+		jobs: make(chan job), quit: make(chan struct{}), unknownSeen: map[netip.Addr]time.Time{},
+		reloadNow: make(chan struct{}, 1)}
 	if err := s.reload(ctx, true); err != nil {
 		return nil, err
 	}
@@ -157,6 +150,15 @@ func (s *Server) reload(ctx context.Context, force bool) error {
 		s.log.Info("radius: client table reloaded", "clients", t.Len())
 	}
 	return nil
+}
+
+// Reload makes Serve load the client table now rather than at its next
+// check (an administrator's SIGHUP).
+func (s *Server) Reload() {
+	select {
+	case s.reloadNow <- struct{}{}:
+	default: // one is pending already
+	}
 }
 
 // readBuffer is the socket receive buffer Listen asks for.
@@ -205,6 +207,12 @@ func (s *Server) Serve(ctx context.Context, conns []*net.UDPConn) error {
 				s.log.Error("radius: reload", "err", err)
 			}
 			s.cache.sweep(s.now())
+		case <-s.reloadNow:
+			if err := s.reload(ctx, true); err != nil && ctx.Err() == nil {
+				s.log.Error("radius: reload", "err", err)
+			} else if err == nil {
+				s.log.Info("radius: client table reloaded on request", "clients", s.table.Load().Len())
+			}
 		}
 	}
 	// Stop reading; replies can still be written on the sockets.
@@ -351,15 +359,6 @@ func (s *Server) handle(conn, now PacketConn, b []byte, src netip.AddrPort) {
 		}
 		return
 	}
-	// The login, read from the packet once for both ways of deciding it.
-	req, refused, ok := s.request(*client, pkt)
-	if ok && s.fast != nil {
-		start := time.Now()
-		if res, decided := s.fast.TryAuthenticate(req); decided {
-			s.answer(now, src, client, pkt, key, req, res, start)
-			return
-		}
-	}
 	select {
 	case s.sem <- struct{}{}:
 	default:
@@ -369,20 +368,16 @@ func (s *Server) handle(conn, now PacketConn, b []byte, src netip.AddrPort) {
 	}
 	s.wg.Add(1)
 	s.metrics.InFlight.Inc()
-	s.dispatch(job{conn: conn, src: src, client: *client, pkt: pkt, key: key, req: req, refused: refused, ok: ok})
+	s.dispatch(job{conn: conn, src: src, client: *client, pkt: pkt, key: key})
 }
 
-// job is an Access-Request that holds an evaluation slot, with the login
-// it asks for (request's results).
+// job is an Access-Request that holds an evaluation slot.
 type job struct {
-	conn    PacketConn
-	src     netip.AddrPort
-	client  Client
-	pkt     *radius.Packet
-	key     dupKey
-	req     auth.Request
-	refused auth.Result
-	ok      bool
+	conn   PacketConn
+	src    netip.AddrPort
+	client Client
+	pkt    *radius.Packet
+	key    dupKey
 }
 
 // maxIdleWorkers bounds the request goroutines kept for reuse.
@@ -443,27 +438,26 @@ func (s *Server) serveAccess(j job, release func()) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
 	defer cancel()
-	req, res, client := j.req, j.refused, j.client
-	if j.ok {
-		res = s.auth.Authenticate(ctx, req)
-		if res.Wait != nil {
-			release()
-			s.metrics.Held.Inc()
-			hctx, hcancel := context.WithTimeout(context.Background(), s.cfg.HoldTimeout)
-			res = res.Wait(hctx)
-			hcancel()
-			s.metrics.Held.Dec()
-		}
-	} else if res.Reason == "no_pap_password" {
-		s.log.Info("radius: reject: request has no PAP User-Password", "client", client.Name, "user", req.User)
+	client := j.client
+	req := s.request(client, j.pkt)
+	res := s.auth.Authenticate(ctx, req)
+	if res.Wait != nil {
+		release()
+		s.metrics.Held.Inc()
+		hctx, hcancel := context.WithTimeout(context.Background(), s.cfg.HoldTimeout)
+		res = res.Wait(hctx)
+		hcancel()
+		s.metrics.Held.Dec()
 	}
 	s.answer(j.conn, j.src, &client, j.pkt, j.key, req, res, start)
 }
 
-// request is the login an Access-Request asks for; without a user name or
-// a PAP password it is refused as it is (ok false, the reason in res).
-func (s *Server) request(client Client, pkt *radius.Packet) (req auth.Request, res auth.Result, ok bool) {
-	req = auth.Request{
+// request is the login an Access-Request asks for. The server decides
+// nothing itself: a request without a user name, or with CHAP, MS-CHAP or
+// EAP instead of a PAP password, goes to auth like any other, which
+// refuses and records it.
+func (s *Server) request(client Client, pkt *radius.Packet) auth.Request {
+	req := auth.Request{
 		User:             rfc2865.UserName_GetString(pkt),
 		Actor:            client.actorName(),
 		Client:           client.Name,
@@ -475,21 +469,14 @@ func (s *Server) request(client Client, pkt *radius.Packet) (req auth.Request, r
 	if ip := rfc2865.NASIPAddress_Get(pkt); ip != nil {
 		req.NASIPAddress = ip.String()
 	}
-	pw, err := rfc2865.UserPassword_LookupString(pkt)
-	if err != nil && !otherAuthMethod(pkt) {
-		// No password at all (radtest and some NASes omit an empty one):
-		// the empty password, the push trigger.
-		pw, err = "", nil
+	if m := otherAuthMethod(pkt); m != "" {
+		req.Method = m
+		return req
 	}
-	switch {
-	case req.User == "":
-		return req, auth.Result{Reason: "no_user_name"}, false
-	case err != nil:
-		// CHAP, MS-CHAP and EAP cannot carry an OTP we can check.
-		return req, auth.Result{Reason: "no_pap_password"}, false
-	}
-	req.Password = pw
-	return req, auth.Result{}, true
+	// No password at all (radtest and some NASes omit an empty one): the
+	// empty password, the push trigger.
+	req.Password, _ = rfc2865.UserPassword_LookupString(pkt)
+	return req
 }
 
 // answer sends the reply to a decided Access-Request.
@@ -523,23 +510,26 @@ func (s *Server) answer(conn PacketConn, src netip.AddrPort, client *Client, pkt
 	}
 }
 
-// otherAuthMethod reports whether a request without User-Password carries
-// another authentication method (CHAP, EAP, MS-CHAP), which cannot carry an
-// OTP we can check.
-func otherAuthMethod(pkt *radius.Packet) bool {
+// otherAuthMethod names the authentication method (CHAP, EAP, MS-CHAP) a
+// request without User-Password carries instead, which cannot carry an OTP
+// we can check; "" for a PAP request or one with no method at all.
+func otherAuthMethod(pkt *radius.Packet) string {
+	if _, ok := pkt.Lookup(rfc2865.UserPassword_Type); ok {
+		return ""
+	}
 	if _, ok := pkt.Lookup(rfc2865.CHAPPassword_Type); ok {
-		return true
+		return auth.MethodCHAP
 	}
 	if _, ok := pkt.Lookup(79); ok { // EAP-Message
-		return true
+		return auth.MethodEAP
 	}
 	for _, a := range pkt.Attributes {
 		if a.Type == rfc2865.VendorSpecific_Type && len(a.Attribute) >= 4 &&
 			a.Attribute[0] == 0 && a.Attribute[1] == 0 && a.Attribute[2] == 0x01 && a.Attribute[3] == 0x37 { // Microsoft (311)
-			return true
+			return auth.MethodMSCHAP
 		}
 	}
-	return false
+	return ""
 }
 
 // send signs and sends a reply, caching it for retransmissions when key is set.

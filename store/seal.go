@@ -64,10 +64,15 @@ func (s *Sealer) Open(sealed []byte, ad string) ([]byte, error) {
 	return plain, nil
 }
 
-func seedAD(serial string) string   { return "radmfa/token-seed\x00" + serial }
-func secretAD(client string) string { return "radmfa/client-secret\x00" + client }
+// SeedAD is the associated data that binds a sealed token seed to its serial.
+func SeedAD(serial string) string { return "radmfa/token-seed\x00" + serial }
 
-const keyCheckAD = "radmfa/key-check"
+// SecretAD is the associated data that binds a sealed client secret to its client.
+func SecretAD(client string) string { return "radmfa/client-secret\x00" + client }
+
+// KeyCheckAD is the associated data of the value a backend seals at its
+// first open, so that a later open with another master key is refused.
+const KeyCheckAD = "radmfa/key-check"
 
 // LoadKey reads a master key file (64 hex digits). It refuses a file that
 // group or others can read or write.

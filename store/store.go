@@ -1,7 +1,10 @@
-// Package store keeps radmfa's state: users, tokens, RADIUS clients and the
-// audit log. Store is the contract every backend meets (store/storetest is
-// its test suite); SQLite is the embedded default. Token seeds and client
-// secrets are sealed at rest with a master key that is not in the database.
+// Package store is the contract of radmfa's state: users, tokens, RADIUS
+// clients, push devices and the audit log. It holds the interfaces (Store,
+// and Logins, the seam the login path uses), the types, the errors callers
+// branch on, and the sealing of secrets at rest with a master key that is
+// not in the database. Backends live in packages of their own (store/sqlite,
+// the embedded default); store/storetest is the suite every backend and
+// every decorator passes.
 package store
 
 import (
@@ -36,6 +39,15 @@ const (
 
 // Usable reports whether a token in state s may authenticate.
 func (s TokenState) Usable() bool { return s == StateAssigned || s == StateActive }
+
+// Token types.
+const (
+	TypeTOTP = "totp"
+	TypeHOTP = "hotp"
+	// TypePush is a TOTP token bound to a phone: it answers pushes, and
+	// its codes log in when push is not at hand.
+	TypePush = "push"
+)
 
 // Origin says how a token came to exist.
 const (
@@ -151,27 +163,23 @@ type AuditFilter struct {
 	Limit  int
 }
 
-// TokenAuth is the outcome of one authentication for one token.
+// TokenAuth is the outcome of one login for one token.
 type TokenAuth struct {
 	ID int64
-	// Accepted: the compare-and-set of an accepted code. Version is the one
-	// read; Counter/LastStep/Drift the new values. The commit fails with
-	// ErrConflict, writing nothing, unless the token still has Version, is
-	// still usable and still belongs to UserID, and that user is enabled.
+	// Accepted: the compare-and-set of an accepted code. Version and
+	// UserID are what the login read; Counter/LastStep/Drift the new
+	// values. Recording fails with ErrConflict, writing nothing, unless
+	// the token still has Version, is still usable and still belongs to
+	// UserID, and that user is enabled.
 	Accepted bool
 	// Activate: the token was read 'assigned'; its first accept makes it
-	// 'active'. Only then is the state (and its index) written.
+	// 'active'.
 	Activate bool
 	UserID   int64
 	Version  int64
 	Counter  uint64
 	LastStep int64
 	Drift    int64
-	// ReadCounter and ReadLastStep are the token's counter and last step
-	// the code was checked against: a journaled accept (AcceptJournal)
-	// compares them instead of Version.
-	ReadCounter  uint64
-	ReadLastStep int64
 	// Failed counts a failure; at LockAfter consecutive failures the token
 	// is locked until LockUntil.
 	Failed    bool
@@ -179,11 +187,32 @@ type TokenAuth struct {
 	LockUntil int64
 }
 
-// AuthCommit is what one authentication writes, atomically.
+// AuthCommit is what one login records, atomically: its token changes
+// (at most one accepted token) and its audit row.
 type AuthCommit struct {
 	At     time.Time
 	Tokens []TokenAuth
 	Audit  AuditEvent
+}
+
+// BulkItem is one user to create, with tokens already assigned to them.
+// Tokens with an empty User and no owner go to the inventory.
+type BulkItem struct {
+	User   *User
+	Tokens []Token
+	// Devices[j], when it has a public key, binds Tokens[j] (a push token)
+	// to a phone.
+	Devices []Device
+}
+
+// ReplyAttr is an attribute added to the Access-Accept of a user group or
+// of a client, written as the dictionary names it.
+type ReplyAttr struct {
+	ID     int64
+	Scope  string // "group" or "client"
+	Target string // the group or client name
+	Attr   string
+	Value  string
 }
 
 // DeletedUser reports what happened to a deleted user's tokens.
@@ -192,9 +221,46 @@ type DeletedUser struct {
 	Deleted     []string // soft tokens, deleted with their seeds
 }
 
-// Store is radmfa's persistence contract. Mutating admin methods record
-// their audit row (actor by) in the same transaction as the change.
+// Logins is the seam between the login decision (package auth) and a
+// backend: read a user's login state, then record the outcome against the
+// state that was read. Every backend and every decorator implements it,
+// and store/storetest holds them to it:
+//
+//   - a code is accepted at most once: of any number of concurrent
+//     CommitAuth calls that accept one token at one version, exactly one
+//     succeeds and the others return ErrConflict, writing nothing;
+//   - an accept based on a stale read (the token changed, was revoked,
+//     moved to another user, or the user was disabled) returns ErrConflict
+//     and writes nothing; the caller reads again and decides again;
+//   - refusals record their failure counts and lock the token at the
+//     threshold; every recorded login has its audit row in the same
+//     transaction, and CommitAuth returns only once both are durable.
+type Logins interface {
+	// LoginState returns a user and all their tokens, with seeds. With
+	// fresh false a decorator may answer from memory, which may be older
+	// than the newest change: CommitAuth's compare-and-set catches that
+	// for an accept, and the caller reads again with fresh true before it
+	// refuses a login. A backend always reads its newest state.
+	LoginState(ctx context.Context, name string, fresh bool) (LoginState, error)
+	// CommitAuth records a login's outcome: its token changes and its
+	// audit row.
+	CommitAuth(ctx context.Context, c AuthCommit) error
+}
+
+// LoginState is what a login is decided on.
+type LoginState struct {
+	User   User
+	Tokens []Token // with seeds
+	// Cached: read from memory, possibly older than the newest change.
+	Cached bool
+}
+
+// Store is radmfa's persistence contract: the login seam and the admin's
+// records. Mutating admin methods record their audit row (actor by) in the
+// same transaction as the change.
 type Store interface {
+	Logins
+
 	CreateUser(ctx context.Context, by string, u User) (User, error)
 	User(ctx context.Context, name string) (User, error)
 	Users(ctx context.Context) ([]User, error)
@@ -207,7 +273,8 @@ type Store interface {
 	Token(ctx context.Context, serial string) (Token, error)
 	// Tokens lists tokens without seeds, ordered by serial.
 	Tokens(ctx context.Context, f TokenFilter) ([]Token, error)
-	// UserTokens returns a user and all their tokens with seeds.
+	// UserTokens returns a user and all their tokens with seeds, as they
+	// are now (LoginState with fresh true).
 	UserTokens(ctx context.Context, name string) (User, []Token, error)
 	// UpdateToken reads a token with its seed, lets fn change it, and writes
 	// it back with an audit row (action) in one transaction. If fn returns an
@@ -219,8 +286,6 @@ type Store interface {
 	ExistingSerials(ctx context.Context, serials []string) ([]string, error)
 	// Bulk creates users and tokens in one transaction, all or nothing.
 	Bulk(ctx context.Context, by, action string, items []BulkItem) error
-	// CommitAuth writes an authentication's token changes and its audit row.
-	CommitAuth(ctx context.Context, c AuthCommit) error
 
 	CreateClient(ctx context.Context, by string, c Client) (Client, error)
 	Client(ctx context.Context, name string) (Client, error)

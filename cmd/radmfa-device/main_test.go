@@ -15,6 +15,7 @@ import (
 	"github.com/radmfa/radmfa/otp"
 	"github.com/radmfa/radmfa/push"
 	"github.com/radmfa/radmfa/store"
+	"github.com/radmfa/radmfa/store/sqlite"
 )
 
 func run(t *testing.T, args ...string) (string, error) {
@@ -27,7 +28,7 @@ func run(t *testing.T, args ...string) (string, error) {
 // TestReferenceDevice drives the commands against a real device API.
 func TestReferenceDevice(t *testing.T) {
 	dir := t.TempDir()
-	st, err := store.OpenSQLite(store.Options{Path: filepath.Join(dir, "radmfa.db"), Key: bytes.Repeat([]byte{1}, 32)})
+	st, err := sqlite.Open(sqlite.Options{Path: filepath.Join(dir, "radmfa.db"), Key: bytes.Repeat([]byte{1}, 32)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/radmfa/radmfa/store"
+	"github.com/radmfa/radmfa/store/sqlite"
 )
 
 // AnchorSeed is the benchmark seed of user i: SHA1("anchor-user-i"), the
@@ -116,14 +117,14 @@ func seedCommand() *cli.Command {
 	}
 }
 
-func openStore(dir string) (*store.SQLite, error) {
+func openStore(dir string) (*sqlite.Store, error) {
 	db, keyPath := filepath.Join(dir, "radmfa.db"), filepath.Join(dir, "master.key")
 	key, err := store.LoadKey(keyPath)
-	if errors.Is(err, store.ErrKeyMissing) && !store.HasData(db) {
+	if errors.Is(err, store.ErrKeyMissing) && !sqlite.HasData(db) {
 		key, err = store.CreateKey(keyPath)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return store.OpenSQLite(store.Options{Path: db, Key: key})
+	return sqlite.Open(sqlite.Options{Path: db, Key: key})
 }

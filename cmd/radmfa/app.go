@@ -15,6 +15,7 @@ import (
 
 	"github.com/radmfa/radmfa/auth"
 	"github.com/radmfa/radmfa/store"
+	"github.com/radmfa/radmfa/store/sqlite"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=...".
@@ -131,18 +132,18 @@ func globalString(c *cli.Context, name string) string {
 
 // openStore opens the database, creating it and its master key on first use.
 // An existing database never gets a new key.
-func openStore(c *cli.Context) (*store.SQLite, error) { return openStoreSync(c, "", false) }
+func openStore(c *cli.Context) (*sqlite.Store, error) { return openStoreWith(c, sqlite.Options{}) }
 
-// openStoreSync is openStore with SQLite's synchronous setting, owning the
-// accept journal when journal (serve with synchronous NORMAL).
-func openStoreSync(c *cli.Context, synchronous string, journal bool) (*store.SQLite, error) {
+// openStoreWith is openStore with the backend's options (serve's
+// synchronous setting and logger); path, key and clock are filled in.
+func openStoreWith(c *cli.Context, o sqlite.Options) (*sqlite.Store, error) {
 	db, keyPath := paths(c)
-	if err := store.CheckFile(db); err != nil {
+	if err := sqlite.CheckFile(db); err != nil {
 		return nil, friendly(err)
 	}
 	key, err := store.LoadKey(keyPath)
 	if errors.Is(err, store.ErrKeyMissing) {
-		if store.HasData(db) {
+		if sqlite.HasData(db) {
 			return nil, fmt.Errorf("master key %s is missing but database %s exists; restore the key or point --key-file at it", keyPath, db)
 		}
 		key, err = store.CreateKey(keyPath)
@@ -150,16 +151,34 @@ func openStoreSync(c *cli.Context, synchronous string, journal bool) (*store.SQL
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.OpenSQLite(store.Options{Path: db, Key: key, Synchronous: synchronous, Journal: journal})
+	o.Path, o.Key = db, key
+	st, err := sqlite.Open(o)
 	return st, friendly(err)
 }
 
 func logger(c *cli.Context) (*slog.Logger, error) {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.String("log-level"))
+	log, _, err := leveledLogger(c)
+	return log, err
+}
+
+// leveledLogger is logger with the level it logs at, which serve changes
+// on SIGHUP.
+func leveledLogger(c *cli.Context) (*slog.Logger, *slog.LevelVar, error) {
+	lvl, err := parseLevel(c.String("log-level"))
+	if err != nil {
+		return nil, nil, err
 	}
-	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: lvl})), nil
+	v := new(slog.LevelVar)
+	v.Set(lvl)
+	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: v})), v, nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
+	}
+	return lvl, nil
 }
 
 // actor names the person at the CLI for the audit log.
@@ -172,7 +191,7 @@ func actor() string {
 
 // env is what most commands need: the store and the auth service.
 type env struct {
-	store *store.SQLite
+	store store.Store
 	auth  *auth.Service
 	by    string
 }

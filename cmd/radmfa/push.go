@@ -240,7 +240,7 @@ func pushMetrics(reg prometheus.Registerer) (push.Metrics, func(string)) {
 
 // startPush sets up push logins when the device API is configured: the
 // manager, the provider, the HTTPS listener, and the settings the CLI reads.
-func startPush(c *cli.Context, st *store.SQLite, log *slog.Logger, reg prometheus.Registerer, dev bool) (*pushServe, error) {
+func startPush(c *cli.Context, st store.Store, log *slog.Logger, reg prometheus.Registerer, dev bool) (*pushServe, error) {
 	addr := c.String("http-addr")
 	if addr == "" && dev && !c.IsSet("http-addr") {
 		addr = "127.0.0.1:8443"

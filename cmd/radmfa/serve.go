@@ -9,9 +9,9 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"os"
 	"os/signal"
 	"runtime"
-	"strings"
 	"syscall"
 	"time"
 
@@ -26,6 +26,8 @@ import (
 	"github.com/radmfa/radmfa/push"
 	"github.com/radmfa/radmfa/radius"
 	"github.com/radmfa/radmfa/store"
+	"github.com/radmfa/radmfa/store/cache"
+	"github.com/radmfa/radmfa/store/sqlite"
 )
 
 const (
@@ -49,7 +51,8 @@ func serveFlags() []cli.Flag {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "procs", Usage: "CPUs that run radmfa's Go code at once (GOMAXPROCS; 0: all). 1 is fastest where radmfa shares a small machine with other busy processes (README, Performance)", EnvVars: []string{"RADMFA_PROCS"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "gc-headroom", Value: 64, Usage: "MiB the heap may grow between garbage collections at least (more if GOGC's proportion of the live heap is larger); 0: GOGC alone", EnvVars: []string{"RADMFA_GC_HEADROOM"}}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "pprof", Usage: "also serve /debug/pprof on --metrics-addr (profiling; keep it on loopback)", EnvVars: []string{"RADMFA_PPROF"}}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "synchronous", Value: "FULL", Usage: "SQLite synchronous: FULL (durable across power loss) or NORMAL (across crashes; accepts go to the accept journal)", EnvVars: []string{"RADMFA_SYNCHRONOUS"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "synchronous", Value: "FULL", Usage: "SQLite synchronous: FULL (every answered login is on disk: survives a power loss) or NORMAL (survives a crash of radmfa; a power loss can lose the last logins, and so let their codes be used again)", EnvVars: []string{"RADMFA_SYNCHRONOUS"}}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "cache-users", Value: 100000, Usage: "users whose tokens are kept in memory, so that their logins need no database read (0: none)", EnvVars: []string{"RADMFA_CACHE_USERS"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "failure-burst", Value: 10, Usage: "failed logins a user may have before they are rate limited", EnvVars: []string{"RADMFA_FAILURE_BURST"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "failure-every", Value: 6 * time.Second, Usage: "then one more failed login per this", EnvVars: []string{"RADMFA_FAILURE_EVERY"}}),
 	}, append(pushServeFlags(), otpRuleFlags()...)...)
@@ -68,7 +71,7 @@ func serveCommand() *cli.Command {
 
 // storeSource builds the radius client table from the store.
 type storeSource struct {
-	store *store.SQLite
+	store store.Store
 	dict  *radius.Dictionary
 	log   *slog.Logger
 }
@@ -111,7 +114,7 @@ func serve(c *cli.Context) error {
 	if c.NArg() != 0 {
 		return fmt.Errorf("usage: radmfa serve [flags]")
 	}
-	log, err := logger(c)
+	log, level, err := leveledLogger(c)
 	if err != nil {
 		return err
 	}
@@ -154,14 +157,15 @@ func serve(c *cli.Context) error {
 		return err
 	}
 
-	// With synchronous NORMAL (durable across a process kill), accepts go
-	// to the accept journal, which is as durable, instead of a database
-	// commit each.
-	st, err := openStoreSync(c, c.String("synchronous"), strings.EqualFold(c.String("synchronous"), "NORMAL"))
+	backend, err := openStoreWith(c, sqlite.Options{Synchronous: c.String("synchronous"), Logger: log})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer backend.Close()
+	if c.Int("cache-users") < 0 {
+		return fmt.Errorf("--cache-users %d: want 0 or more", c.Int("cache-users"))
+	}
+	st := cache.New(backend, cache.Options{Users: c.Int("cache-users")})
 	if dev {
 		if err := devSetup(c, st); err != nil {
 			return err
@@ -171,7 +175,7 @@ func serve(c *cli.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := radius.NewMetrics(reg)
-	observeCommits(st, reg)
+	reg.MustRegister(backend)
 	ps, err := startPush(c, st, log, reg, dev)
 	if err != nil {
 		return err
@@ -185,7 +189,6 @@ func serve(c *cli.Context) error {
 	svc := auth.New(auth.Deps{Store: st, Logger: log, Config: cfg, Push: mgr})
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	go watchJournal(ctx, st, log)
 	srv, err := radius.NewServer(ctx, radius.Deps{Auth: svc, Source: storeSource{st, dict, log}, Logger: log, Metrics: metrics,
 		Config: radius.Config{MaxInFlight: c.Int("max-in-flight"), RequestTimeout: c.Duration("request-timeout"),
 			ReplyCacheTTL: c.Duration("reply-cache-ttl"), ReloadEvery: c.Duration("reload-every"),
@@ -226,6 +229,7 @@ func serve(c *cli.Context) error {
 		fmt.Fprintf(c.App.Writer, "radmfa: listening on %s (RADIUS authentication)\n", conn.LocalAddr())
 	}
 	log.Info("serve: started", "version", Version, "radius", addrs, "metrics", metricsAddr, "procs", runtime.GOMAXPROCS(0))
+	defer onHangup(ctx, func() { reload(c, level, srv, log) })()
 	err = srv.Serve(ctx, conns)
 	if httpSrv != nil {
 		shutCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -238,7 +242,7 @@ func serve(c *cli.Context) error {
 
 // devSetup makes the loopback client `make run` users need and tells them
 // what to do next.
-func devSetup(c *cli.Context, st *store.SQLite) error {
+func devSetup(c *cli.Context, st store.Store) error {
 	cls, err := st.Clients(c.Context)
 	if err != nil {
 		return err
@@ -260,90 +264,56 @@ func devSetup(c *cli.Context, st *store.SQLite) error {
 	return nil
 }
 
-// observeCommits exports how the store's group commit batches (writes per
-// transaction and the time each transaction takes) and what the WAL
-// checkpointer does.
-func observeCommits(st *store.SQLite, reg prometheus.Registerer) {
-	batch := prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "radmfa_store_commit_writes", Help: "Writes (logins, admin changes) committed together in one SQLite transaction.",
-		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
-	})
-	took := prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "radmfa_store_commit_duration_seconds", Help: "Time of one SQLite write transaction, begin to commit.",
-		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .5},
-	})
-	ckpts := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "radmfa_store_checkpoints_total", Help: "WAL checkpoints the checkpointer ran (PASSIVE, every 250 ms).",
-	}, func() float64 { return float64(st.CheckpointStats().Runs) })
-	ckptFails := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "radmfa_store_checkpoint_failures_total", Help: "WAL checkpoints that failed (not counting those that found another checkpoint running).",
-	}, func() float64 { return float64(st.CheckpointStats().Failed) })
-	wal := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "radmfa_store_wal_frames", Help: "Pages in the WAL after the last checkpoint; it restarts from 0 once everything was copied back.",
-	}, func() float64 { return float64(max(st.CheckpointStats().LogFrames, 0)) })
-	catchUps := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "radmfa_store_checkpoint_catchups_total", Help: "Checkpoints that held the login writer back for a moment to copy the rest of the WAL, so that it restarts (once it reaches 32 MiB).",
-	}, func() float64 { return float64(st.CheckpointStats().CatchUps) })
-	gateHeld := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "radmfa_store_checkpoint_catchup_seconds_total", Help: "Time those catch-ups held the login writer back, in all.",
-	}, func() float64 { return st.CheckpointStats().GateHeld.Seconds() })
-	gateMax := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "radmfa_store_checkpoint_catchup_max_seconds", Help: "The longest a catch-up held the login writer back since the server started.",
-	}, func() float64 { return st.CheckpointStats().GateHeldMax.Seconds() })
-	reg.MustRegister(batch, took, ckpts, ckptFails, wal, catchUps, gateHeld, gateMax)
-	st.ObserveCommits(func(n int, d time.Duration) {
-		batch.Observe(float64(n))
-		took.Observe(d.Seconds())
-	})
-	if !st.Journaling() {
-		return
-	}
-	journal := func(name, help string, counter bool, f func(store.JournalStats) float64) {
-		if counter {
-			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return f(st.JournalStats()) }))
-		} else {
-			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(st.JournalStats()) }))
+// onHangup calls fn at every SIGHUP until ctx ends or the returned func is
+// called. Without it a SIGHUP would end the server.
+func onHangup(ctx context.Context, fn func()) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				fn()
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			}
 		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
 	}
-	journal("radmfa_store_journal_accepts_total", "Accepted logins recorded in the accept journal.", true,
-		func(j store.JournalStats) float64 { return float64(j.Appends) })
-	journal("radmfa_store_journal_full_total", "Accepts that found the accept journal full and waited for the database.", true,
-		func(j store.JournalStats) float64 { return float64(j.Waits) })
-	journal("radmfa_store_journal_applies_total", "Transactions that moved journaled accepts into the database.", true,
-		func(j store.JournalStats) float64 { return float64(j.Applies) })
-	journal("radmfa_store_journal_applied_total", "Journaled accepts moved into the database.", true,
-		func(j store.JournalStats) float64 { return float64(j.Applied) })
-	journal("radmfa_store_journal_apply_failures_total", "Attempts to move journaled accepts into the database that failed (they stay in the journal and are tried again).", true,
-		func(j store.JournalStats) float64 { return float64(j.Failed) })
-	journal("radmfa_store_journal_apply_seconds_total", "Time spent moving journaled accepts into the database.", true,
-		func(j store.JournalStats) float64 { return j.ApplyTime.Seconds() })
-	journal("radmfa_store_journal_pending_bytes", "Bytes of the accept journal not yet in the database.", false,
-		func(j store.JournalStats) float64 { return float64(j.PendingB) })
-	journal("radmfa_store_journal_size_bytes", "The accept journal's ring size.", false,
-		func(j store.JournalStats) float64 { return float64(j.RingB) })
 }
 
-// watchJournal logs, once per failure, that journaled accepts could not
-// be moved into the database (a full disk, a lock held too long): logins
-// go on until the journal is full, then wait.
-func watchJournal(ctx context.Context, st *store.SQLite, log *slog.Logger) {
-	if !st.Journaling() {
+// reload is what a SIGHUP does: the client table (and reply attributes)
+// is read again at once, and the log level is taken from the --config
+// file, where there is one and it names a level. What else a restart
+// would change (addresses, the store) stays as it is.
+func reload(c *cli.Context, level *slog.LevelVar, srv *radius.Server, log *slog.Logger) {
+	srv.Reload()
+	path := c.String("config")
+	if path == "" {
+		log.Info("serve: SIGHUP: clients reloaded; no --config file to take a log level from")
 		return
 	}
-	var failed int64
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		j := st.JournalStats()
-		if j.Failed > failed {
-			log.Error("store: journaled accepts not applied to the database", "err", j.LastFailed,
-				"failures", j.Failed-failed, "pending_bytes", j.PendingB, "journal_bytes", j.RingB)
-			failed = j.Failed
-		}
+	src, err := altsrc.NewYamlSourceFromFile(path)
+	if err != nil {
+		log.Error("serve: SIGHUP: config not read; the log level stays", "config", path, "err", err)
+		return
 	}
+	name, err := src.String("log-level")
+	if err != nil || name == "" {
+		log.Info("serve: SIGHUP: clients reloaded; the config names no log-level", "config", path)
+		return
+	}
+	lvl, err := parseLevel(name)
+	if err != nil {
+		log.Error("serve: SIGHUP: the log level stays", "config", path, "err", err)
+		return
+	}
+	level.Set(lvl)
+	log.Log(context.Background(), max(lvl, slog.LevelInfo), "serve: SIGHUP: clients reloaded; log level set", "level", lvl.String())
 }

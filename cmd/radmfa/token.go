@@ -198,11 +198,6 @@ func tokenCommand() *cli.Command {
 						}
 						pw = strings.TrimRight(line, "\r\n")
 					}
-					if e.store.JournalOwnedElsewhere() {
-						return errors.New("a radmfa serve with --synchronous NORMAL is running on this database: it journals " +
-							"its accepts, which the database has only moments later, so a check from here could accept a code " +
-							"it took; check against the server instead (radtest USER CODE HOST 0 SECRET), or stop it")
-					}
 					r := e.auth.Authenticate(c.Context, auth.Request{User: c.Args().First(), Password: pw, Actor: e.by, Client: "cli"})
 					if r.Decision != auth.Accept {
 						fmt.Fprintf(c.App.Writer, "reject (%s)\n", r.Reason)

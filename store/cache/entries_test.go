@@ -1,4 +1,4 @@
-package auth
+package cache
 
 import (
 	"bytes"
@@ -46,7 +46,7 @@ func TestTokenCacheRoundTrip(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newTokenCache(10)
-			c.put(tc.user.Name, tc.user, tc.toks, 0)
+			c.put(tc.user.Name, tc.user, tc.toks)
 			e, ok := c.get(tc.user.Name)
 			if !ok {
 				t.Fatal("miss after put")
@@ -74,7 +74,7 @@ func TestTokenCacheRoundTrip(t *testing.T) {
 func TestTokenCacheCopies(t *testing.T) {
 	c := newTokenCache(10)
 	u, toks := cacheTestUser("alice")
-	c.put("alice", u, toks, 0)
+	c.put("alice", u, toks)
 	toks[0].Seed[0] = 'X'
 	toks[0].Counter = 100
 	e, _ := c.get("alice")
@@ -89,7 +89,7 @@ func TestTokenCacheCopies(t *testing.T) {
 func TestTokenCacheFoldsCase(t *testing.T) {
 	c := newTokenCache(10)
 	u, toks := cacheTestUser("Alice")
-	c.put("Alice", u, toks, 0)
+	c.put("Alice", u, toks)
 	for _, name := range []string{"alice", "ALICE", "aLiCe"} {
 		if _, ok := c.get(name); !ok {
 			t.Errorf("get(%q) missed", name)
@@ -109,11 +109,11 @@ func TestTokenCacheHashCollision(t *testing.T) {
 	ua, ta := cacheTestUser("alice")
 	ub, tb := cacheTestUser("bob")
 	tb[0].ID, tb[0].Version = 12, 1
-	c.put("alice", ua, ta, 0)
+	c.put("alice", ua, ta)
 	if _, ok := c.get("bob"); ok {
 		t.Fatal("bob got alice's entry")
 	}
-	c.put("bob", ub, tb, 0)
+	c.put("bob", ub, tb)
 	if _, ok := c.get("alice"); ok {
 		t.Error("alice still cached after bob took the slot")
 	}
@@ -133,7 +133,7 @@ func TestTokenCacheEvicts(t *testing.T) {
 	for i := range 10 {
 		name := fmt.Sprintf("user%d", i)
 		u, toks := cacheTestUser(name)
-		c.put(name, u, toks, 0)
+		c.put(name, u, toks)
 		if _, ok := c.get(name); !ok {
 			t.Fatalf("%s missed right after put", name)
 		}
@@ -178,7 +178,7 @@ func TestTokenCacheAccepted(t *testing.T) {
 			c := newTokenCache(10)
 			u, toks := cacheTestUser("alice")
 			toks[0].State, toks[0].FailCount = tc.state, 2
-			c.put("alice", u, toks, 0)
+			c.put("alice", u, toks)
 			c.accepted("ALICE", tc.up)
 			e, ok := c.get("alice")
 			if ok != tc.kept {
@@ -205,13 +205,13 @@ func TestTokenCacheAcceptedBesideReaders(t *testing.T) {
 	c := newTokenCache(10)
 	u, toks := cacheTestUser("alice")
 	toks[0].Version, toks[0].Counter, toks[0].LastStep = 0, 0, 0
-	c.put("alice", u, toks, 0)
+	c.put("alice", u, toks)
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
 			for range 2000 {
 				var buf [2]store.Token
-				_, got, _, ok := c.getInto("alice", buf[:0])
+				_, got, ok := c.getInto("alice", buf[:0])
 				if !ok {
 					t.Error("entry gone")
 					return
@@ -255,7 +255,7 @@ func BenchmarkTokenCacheGC(b *testing.B) {
 		name := fmt.Sprintf("user%06d", i)
 		u, toks := cacheTestUser(name)
 		toks[0].Seed = []byte(name + "-seed-0123456789")
-		c.put(name, u, toks, 0)
+		c.put(name, u, toks)
 	}
 	runtime.GC()
 	b.ResetTimer()
@@ -268,7 +268,7 @@ func BenchmarkTokenCacheGC(b *testing.B) {
 func BenchmarkTokenCacheGet(b *testing.B) {
 	c := newTokenCache(1000)
 	u, toks := cacheTestUser("alice")
-	c.put("alice", u, toks, 0)
+	c.put("alice", u, toks)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, ok := c.get("alice"); !ok {

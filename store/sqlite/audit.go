@@ -1,23 +1,22 @@
-package store
+package sqlite
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
 	"time"
+
+	"github.com/radmfa/radmfa/store"
 )
 
 // Audit records one event.
-func (s *SQLite) Audit(ctx context.Context, e AuditEvent) error {
-	return s.enqueue(ctx, writeOp{fn: func(tx *sql.Tx) error { return s.audit(tx, e) }, quiet: true})
+func (s *Store) Audit(ctx context.Context, e store.AuditEvent) error {
+	return s.enqueue(ctx, writeOp{fn: func(tx *sql.Tx) error { return s.audit(tx, e) }})
 }
 
 // AuditEvents returns matching audit rows, oldest first; with a Limit, the
 // newest Limit rows.
-func (s *SQLite) AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
-	if err := s.caughtUp(ctx); err != nil {
-		return nil, fmt.Errorf("store: audit: %w", err)
-	}
+func (s *Store) AuditEvents(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error) {
 	q := `SELECT id, at, actor, action, user, serial, client, result, detail FROM audit WHERE at >= ?`
 	args := []any{f.Since.UnixMilli()}
 	if f.Since.IsZero() {
@@ -44,9 +43,9 @@ func (s *SQLite) AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, 
 		return nil, fmt.Errorf("store: audit: %w", err)
 	}
 	defer rows.Close()
-	var out []AuditEvent
+	var out []store.AuditEvent
 	for rows.Next() {
-		var e AuditEvent
+		var e store.AuditEvent
 		var at int64
 		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.User, &e.Serial, &e.Client, &e.Result, &e.Detail); err != nil {
 			return nil, fmt.Errorf("store: audit: %w", err)

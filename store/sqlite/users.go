@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/radmfa/radmfa/store"
 )
 
 const userCols = `id, name, email, grp, disabled, created_at, push_locked_until`
 
-func scanUser(sc interface{ Scan(...any) error }) (User, error) {
-	var u User
+func scanUser(sc interface{ Scan(...any) error }) (store.User, error) {
+	var u store.User
 	var created int64
 	err := sc.Scan(&u.ID, &u.Name, &u.Email, &u.Group, &u.Disabled, &created, &u.PushLockedUntil)
 	u.CreatedAt = unixTime(created)
@@ -19,43 +21,43 @@ func scanUser(sc interface{ Scan(...any) error }) (User, error) {
 }
 
 // CreateUser adds a user.
-func (s *SQLite) CreateUser(ctx context.Context, by string, u User) (User, error) {
+func (s *Store) CreateUser(ctx context.Context, by string, u store.User) (store.User, error) {
 	u.CreatedAt = s.now().UTC().Truncate(1e9)
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec(`INSERT INTO users(name, email, grp, disabled, created_at) VALUES (?, ?, ?, ?, ?)`,
 			u.Name, u.Email, u.Group, u.Disabled, u.CreatedAt.Unix())
 		if isUnique(err) {
-			return clean(fmt.Errorf("store: user %q: %w", u.Name, ErrExists))
+			return clean(fmt.Errorf("store: user %q: %w", u.Name, store.ErrExists))
 		}
 		if err != nil {
 			return fmt.Errorf("store: user %q: %w", u.Name, err)
 		}
 		u.ID, _ = res.LastInsertId()
-		return s.audit(tx, AuditEvent{Actor: by, Action: "user.add", User: u.Name, Result: "ok"})
+		return s.audit(tx, store.AuditEvent{Actor: by, Action: "user.add", User: u.Name, Result: "ok"})
 	})
 	return u, err
 }
 
 // User returns one user by name (case-insensitive).
-func (s *SQLite) User(ctx context.Context, name string) (User, error) {
+func (s *Store) User(ctx context.Context, name string) (store.User, error) {
 	u, err := scanUser(s.stmts.user.QueryRowContext(ctx, name))
 	if errors.Is(err, sql.ErrNoRows) {
-		return User{}, fmt.Errorf("store: user %q: %w", name, ErrNotFound)
+		return store.User{}, fmt.Errorf("store: user %q: %w", name, store.ErrNotFound)
 	}
 	if err != nil {
-		return User{}, fmt.Errorf("store: user %q: %w", name, err)
+		return store.User{}, fmt.Errorf("store: user %q: %w", name, err)
 	}
 	return u, nil
 }
 
 // Users lists all users by name.
-func (s *SQLite) Users(ctx context.Context) ([]User, error) {
+func (s *Store) Users(ctx context.Context) ([]store.User, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("store: users: %w", err)
 	}
 	defer rows.Close()
-	var out []User
+	var out []store.User
 	for rows.Next() {
 		u, err := scanUser(rows)
 		if err != nil {
@@ -67,7 +69,7 @@ func (s *SQLite) Users(ctx context.Context) ([]User, error) {
 }
 
 // SetUserDisabled disables or enables a user.
-func (s *SQLite) SetUserDisabled(ctx context.Context, by, name string, disabled bool) error {
+func (s *Store) SetUserDisabled(ctx context.Context, by, name string, disabled bool) error {
 	action := "user.enable"
 	if disabled {
 		action = "user.disable"
@@ -76,26 +78,26 @@ func (s *SQLite) SetUserDisabled(ctx context.Context, by, name string, disabled 
 		var canonical string
 		err := tx.QueryRow(`UPDATE users SET disabled = ? WHERE name = ? RETURNING name`, disabled, name).Scan(&canonical)
 		if errors.Is(err, sql.ErrNoRows) {
-			return clean(fmt.Errorf("store: user %q: %w", name, ErrNotFound))
+			return clean(fmt.Errorf("store: user %q: %w", name, store.ErrNotFound))
 		}
 		if err != nil {
 			return fmt.Errorf("store: user %q: %w", name, err)
 		}
-		return s.audit(tx, AuditEvent{Actor: by, Action: action, User: canonical, Result: "ok"})
+		return s.audit(tx, store.AuditEvent{Actor: by, Action: action, User: canonical, Result: "ok"})
 	})
 }
 
 // DeleteUser deletes a user: hardware tokens go back to the inventory (reset
 // and unlocked, PIN cleared), soft tokens are deleted with their seeds.
-func (s *SQLite) DeleteUser(ctx context.Context, by, name string) (DeletedUser, error) {
-	var out DeletedUser
+func (s *Store) DeleteUser(ctx context.Context, by, name string) (store.DeletedUser, error) {
+	var out store.DeletedUser
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		out = DeletedUser{}
+		out = store.DeletedUser{}
 		var id int64
 		var canonical string
 		err := tx.QueryRow(`SELECT id, name FROM users WHERE name = ?`, name).Scan(&id, &canonical)
 		if errors.Is(err, sql.ErrNoRows) {
-			return clean(fmt.Errorf("store: user %q: %w", name, ErrNotFound))
+			return clean(fmt.Errorf("store: user %q: %w", name, store.ErrNotFound))
 		}
 		if err != nil {
 			return fmt.Errorf("store: user %q: %w", name, err)
@@ -110,7 +112,7 @@ func (s *SQLite) DeleteUser(ctx context.Context, by, name string) (DeletedUser, 
 				rows.Close()
 				return fmt.Errorf("store: user %q: %w", name, err)
 			}
-			if origin == OriginHardware {
+			if origin == store.OriginHardware {
 				out.ToInventory = append(out.ToInventory, serial)
 			} else {
 				out.Deleted = append(out.Deleted, serial)
@@ -122,12 +124,12 @@ func (s *SQLite) DeleteUser(ctx context.Context, by, name string) (DeletedUser, 
 		}
 		if _, err := tx.Exec(`UPDATE tokens SET user_id = NULL, state = ?, pin_hash = '', fail_count = 0,
 			locked_until = 0, version = version + 1 WHERE user_id = ? AND origin = ? AND state != ?`,
-			StateInventory, id, OriginHardware, StateRevoked); err != nil {
+			store.StateInventory, id, store.OriginHardware, store.StateRevoked); err != nil {
 			return fmt.Errorf("store: user %q: %w", name, err)
 		}
 		// Revoked hardware tokens stay revoked, just unassigned.
 		if _, err := tx.Exec(`UPDATE tokens SET user_id = NULL, version = version + 1 WHERE user_id = ?
-			AND origin = ?`, id, OriginHardware); err != nil {
+			AND origin = ?`, id, store.OriginHardware); err != nil {
 			return fmt.Errorf("store: user %q: %w", name, err)
 		}
 		if _, err := tx.Exec(`DELETE FROM tokens WHERE user_id = ?`, id); err != nil {
@@ -138,7 +140,7 @@ func (s *SQLite) DeleteUser(ctx context.Context, by, name string) (DeletedUser, 
 		}
 		detail := fmt.Sprintf("tokens deleted: [%s]; tokens back to inventory: [%s]",
 			strings.Join(out.Deleted, " "), strings.Join(out.ToInventory, " "))
-		return s.audit(tx, AuditEvent{Actor: by, Action: "user.delete", User: canonical, Result: "ok", Detail: detail})
+		return s.audit(tx, store.AuditEvent{Actor: by, Action: "user.delete", User: canonical, Result: "ok", Detail: detail})
 	})
 	return out, err
 }

@@ -1,4 +1,4 @@
-package auth
+package cache
 
 import (
 	"bytes"
@@ -12,12 +12,7 @@ import (
 	"github.com/radmfa/radmfa/store"
 )
 
-// tokenCache keeps users' tokens (with seeds) in memory so that a login
-// needs no database read. It is only ever a hint: an accept from it is
-// committed with the store's compare-and-set (token version, usable state,
-// owner, user enabled), which fails on anything stale, and a login is never
-// refused on its word alone (Authenticate re-reads first). Seeds are kept
-// decrypted in memory as they are during every check anyway.
+// tokenCache keeps users' tokens (with seeds) in memory.
 //
 // A large site keeps a hundred thousand users here for as long as the
 // server runs, and the garbage collector marks all that is live at every
@@ -44,9 +39,6 @@ type tokenCache struct {
 
 type cacheSlot struct {
 	hash uint64
-	// gen is the store's change generation read before the entry was
-	// (with an accept journal, see store.AcceptJournal; else 0).
-	gen uint64
 	// entry is decoded and patched (accepted) under the cache's lock;
 	// decoding copies all it returns, so no reader sees it change.
 	entry []byte
@@ -98,16 +90,15 @@ func (c *tokenCache) find(key []byte) (h uint64, i int) {
 
 // get decodes name's entry.
 func (c *tokenCache) get(name string) (cached, bool) {
-	u, toks, _, ok := c.getInto(name, nil)
+	u, toks, ok := c.getInto(name, nil)
 	return cached{user: u, tokens: toks}, ok
 }
 
 // getInto is get with the tokens decoded into buf's array when it is
-// large enough (a caller's array on its stack: no allocation), and the
-// change generation the entry was read at.
-func (c *tokenCache) getInto(name string, buf []store.Token) (store.User, []store.Token, uint64, bool) {
+// large enough.
+func (c *tokenCache) getInto(name string, buf []store.Token) (store.User, []store.Token, bool) {
 	if c == nil {
-		return store.User{}, nil, 0, false
+		return store.User{}, nil, false
 	}
 	var kb [64]byte
 	key := foldName(kb[:0], name)
@@ -115,14 +106,13 @@ func (c *tokenCache) getInto(name string, buf []store.Token) (store.User, []stor
 	defer c.mu.Unlock()
 	_, i := c.find(key)
 	if i < 0 {
-		return store.User{}, nil, 0, false
+		return store.User{}, nil, false
 	}
-	u, toks, ok := decodeEntry(c.slots[i].entry, buf)
-	return u, toks, c.slots[i].gen, ok
+	return decodeEntry(c.slots[i].entry, buf)
 }
 
-// put caches name's user and tokens, read at change generation gen.
-func (c *tokenCache) put(name string, u store.User, toks []store.Token, gen uint64) {
+// put caches name's user and tokens.
+func (c *tokenCache) put(name string, u store.User, toks []store.Token) {
 	if c == nil || c.max == 0 {
 		return
 	}
@@ -133,14 +123,14 @@ func (c *tokenCache) put(name string, u store.User, toks []store.Token, gen uint
 	defer c.mu.Unlock()
 	if i, ok := c.idx[h]; ok {
 		// The same user, or a name whose hash collides: the newer wins.
-		c.slots[i].entry, c.slots[i].gen = entry, gen
+		c.slots[i].entry = entry
 		return
 	}
 	if len(c.slots) >= c.max {
 		c.remove(rand.IntN(len(c.slots))) // evict one arbitrary entry
 	}
 	c.idx[h] = len(c.slots)
-	c.slots = append(c.slots, cacheSlot{hash: h, gen: gen, entry: entry})
+	c.slots = append(c.slots, cacheSlot{hash: h, entry: entry})
 }
 
 // remove deletes slot i, moving the last slot into its place; under c.mu.
@@ -166,6 +156,18 @@ func (c *tokenCache) drop(name string) {
 	if _, i := c.find(key); i >= 0 {
 		c.remove(i)
 	}
+}
+
+// reset empties the cache.
+func (c *tokenCache) reset() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.idx)
+	clear(c.slots)
+	c.slots = c.slots[:0]
 }
 
 func (c *tokenCache) len() int {
@@ -318,7 +320,7 @@ func decodeEntry(e []byte, buf []store.Token) (store.User, []store.Token, bool) 
 		code := td.byte()
 		t.Serial = td.string()
 		t.User = td.string(u.Name)
-		t.Type = td.string(TypePush, string(otp.HOTP), string(otp.TOTP))
+		t.Type = td.string(store.TypePush, string(otp.HOTP), string(otp.TOTP))
 		t.Origin = td.string(store.OriginSoft, store.OriginHardware)
 		switch {
 		case code == 0:

@@ -1,4 +1,4 @@
-package store_test
+package sqlite_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/radmfa/radmfa/store"
+	"github.com/radmfa/radmfa/store/sqlite"
 )
 
 // BenchmarkCommitAuth measures durable accepts (compare-and-set + audit
@@ -21,7 +22,7 @@ func BenchmarkCommitAuth(b *testing.B) {
 func benchCommitAuth(b *testing.B, synchronous string) {
 	dir := b.TempDir()
 	key, _ := store.CreateKey(dir + "/master.key")
-	s, err := store.OpenSQLite(store.Options{Path: dir + "/radmfa.db", Key: key, Synchronous: synchronous})
+	s, err := sqlite.Open(sqlite.Options{Path: dir + "/radmfa.db", Key: key, Synchronous: synchronous})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -73,7 +74,7 @@ func benchCommitAuth(b *testing.B, synchronous string) {
 func BenchmarkLoneCommit(b *testing.B) {
 	dir := b.TempDir()
 	key, _ := store.CreateKey(dir + "/master.key")
-	s, err := store.OpenSQLite(store.Options{Path: dir + "/radmfa.db", Key: key, Synchronous: "NORMAL"})
+	s, err := sqlite.Open(sqlite.Options{Path: dir + "/radmfa.db", Key: key, Synchronous: "NORMAL"})
 	if err != nil {
 		b.Fatal(err)
 	}

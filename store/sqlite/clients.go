@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -7,49 +7,51 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/radmfa/radmfa/store"
 )
 
 const clientCols = `id, name, cidr, secret, require_ma, nas_type, number_matching, created_at`
 
-func (s *SQLite) scanClient(sc interface{ Scan(...any) error }) (Client, error) {
-	var c Client
+func (s *Store) scanClient(sc interface{ Scan(...any) error }) (store.Client, error) {
+	var c store.Client
 	var cidr string
 	var sealed []byte
 	var created int64
 	if err := sc.Scan(&c.ID, &c.Name, &cidr, &sealed, &c.RequireMessageAuthenticator, &c.NASType, &c.NumberMatching, &created); err != nil {
-		return Client{}, err
+		return store.Client{}, err
 	}
 	p, err := netip.ParsePrefix(cidr)
 	if err != nil {
-		return Client{}, fmt.Errorf("client %q: stored cidr %q: %w", c.Name, cidr, err)
+		return store.Client{}, fmt.Errorf("client %q: stored cidr %q: %w", c.Name, cidr, err)
 	}
 	c.Prefix = p
 	c.CreatedAt = unixTime(created)
-	c.Secret, err = s.sealer.Open(sealed, secretAD(c.Name))
+	c.Secret, err = s.sealer.Open(sealed, store.SecretAD(c.Name))
 	if err != nil {
-		return Client{}, fmt.Errorf("client %q secret: %w", c.Name, err)
+		return store.Client{}, fmt.Errorf("client %q secret: %w", c.Name, err)
 	}
 	return c, nil
 }
 
-func (s *SQLite) bumpClientsVersion(tx *sql.Tx) error {
+func (s *Store) bumpClientsVersion(tx *sql.Tx) error {
 	_, err := tx.Exec(`INSERT INTO meta(k, v) VALUES ('clients_version', 1)
 		ON CONFLICT(k) DO UPDATE SET v = v + 1`)
 	return err
 }
 
 // CreateClient adds a RADIUS client.
-func (s *SQLite) CreateClient(ctx context.Context, by string, c Client) (Client, error) {
+func (s *Store) CreateClient(ctx context.Context, by string, c store.Client) (store.Client, error) {
 	if !c.Prefix.IsValid() || len(c.Secret) == 0 {
-		return Client{}, fmt.Errorf("store: client %q needs a prefix and a secret: %w", c.Name, ErrInvalid)
+		return store.Client{}, fmt.Errorf("store: client %q needs a prefix and a secret: %w", c.Name, store.ErrInvalid)
 	}
 	if c.NumberMatching != "" && c.NumberMatching != "on" && c.NumberMatching != "off" {
-		return Client{}, fmt.Errorf("store: client %q: number matching %q is not on, off or empty: %w", c.Name, c.NumberMatching, ErrInvalid)
+		return store.Client{}, fmt.Errorf("store: client %q: number matching %q is not on, off or empty: %w", c.Name, c.NumberMatching, store.ErrInvalid)
 	}
 	c.Prefix = c.Prefix.Masked()
-	sealed, err := s.sealer.Seal(c.Secret, secretAD(c.Name))
+	sealed, err := s.sealer.Seal(c.Secret, store.SecretAD(c.Name))
 	if err != nil {
-		return Client{}, err
+		return store.Client{}, err
 	}
 	c.CreatedAt = s.now().UTC().Truncate(time.Second)
 	err = s.write(ctx, func(tx *sql.Tx) error {
@@ -57,7 +59,7 @@ func (s *SQLite) CreateClient(ctx context.Context, by string, c Client) (Client,
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, c.Name, c.Prefix.String(), sealed, c.RequireMessageAuthenticator,
 			c.NASType, c.NumberMatching, c.CreatedAt.Unix())
 		if isUnique(err) {
-			return clean(fmt.Errorf("store: client %q: %w", c.Name, ErrExists))
+			return clean(fmt.Errorf("store: client %q: %w", c.Name, store.ErrExists))
 		}
 		if err != nil {
 			return fmt.Errorf("store: client %q: %w", c.Name, err)
@@ -66,35 +68,35 @@ func (s *SQLite) CreateClient(ctx context.Context, by string, c Client) (Client,
 		if err := s.bumpClientsVersion(tx); err != nil {
 			return fmt.Errorf("store: client %q: %w", c.Name, err)
 		}
-		return s.audit(tx, AuditEvent{Actor: by, Action: "client.add", Client: c.Name, Result: "ok",
+		return s.audit(tx, store.AuditEvent{Actor: by, Action: "client.add", Client: c.Name, Result: "ok",
 			Detail: "cidr=" + c.Prefix.String()})
 	})
 	if err != nil {
-		return Client{}, err
+		return store.Client{}, err
 	}
 	return c, nil
 }
 
 // Client returns one client with its secret.
-func (s *SQLite) Client(ctx context.Context, name string) (Client, error) {
+func (s *Store) Client(ctx context.Context, name string) (store.Client, error) {
 	c, err := s.scanClient(s.rdb.QueryRowContext(ctx, `SELECT `+clientCols+` FROM clients WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Client{}, fmt.Errorf("store: client %q: %w", name, ErrNotFound)
+		return store.Client{}, fmt.Errorf("store: client %q: %w", name, store.ErrNotFound)
 	}
 	if err != nil {
-		return Client{}, fmt.Errorf("store: %w", err)
+		return store.Client{}, fmt.Errorf("store: %w", err)
 	}
 	return c, nil
 }
 
 // Clients lists all clients with their secrets, by name.
-func (s *SQLite) Clients(ctx context.Context) ([]Client, error) {
+func (s *Store) Clients(ctx context.Context) ([]store.Client, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT `+clientCols+` FROM clients ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("store: clients: %w", err)
 	}
 	defer rows.Close()
-	var out []Client
+	var out []store.Client
 	for rows.Next() {
 		c, err := s.scanClient(rows)
 		if err != nil {
@@ -106,24 +108,24 @@ func (s *SQLite) Clients(ctx context.Context) ([]Client, error) {
 }
 
 // DeleteClient removes a client.
-func (s *SQLite) DeleteClient(ctx context.Context, by, name string) error {
+func (s *Store) DeleteClient(ctx context.Context, by, name string) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec(`DELETE FROM clients WHERE name = ?`, name)
 		if err != nil {
 			return fmt.Errorf("store: client %q: %w", name, err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return clean(fmt.Errorf("store: client %q: %w", name, ErrNotFound))
+			return clean(fmt.Errorf("store: client %q: %w", name, store.ErrNotFound))
 		}
 		if err := s.bumpClientsVersion(tx); err != nil {
 			return fmt.Errorf("store: client %q: %w", name, err)
 		}
-		return s.audit(tx, AuditEvent{Actor: by, Action: "client.remove", Client: name, Result: "ok"})
+		return s.audit(tx, store.AuditEvent{Actor: by, Action: "client.remove", Client: name, Result: "ok"})
 	})
 }
 
 // ClientsVersion changes whenever a client is added or removed.
-func (s *SQLite) ClientsVersion(ctx context.Context) (int64, error) {
+func (s *Store) ClientsVersion(ctx context.Context) (int64, error) {
 	var v int64
 	err := s.rdb.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = 'clients_version'`).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -1,25 +1,17 @@
-package store
+package sqlite
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
-)
 
-// BulkItem is one user to create, with tokens already assigned to them.
-// Tokens with an empty User and no owner go to the inventory.
-type BulkItem struct {
-	User   *User
-	Tokens []Token
-	// Devices[j], when it has a public key, binds Tokens[j] (a push token)
-	// to a phone.
-	Devices []Device
-}
+	"github.com/radmfa/radmfa/store"
+)
 
 // Bulk creates many users and tokens in one transaction: all or nothing.
 // It is the fast path for imports and benchmark set-ups; one audit row
 // summarises the whole batch.
-func (s *SQLite) Bulk(ctx context.Context, by, action string, items []BulkItem) error {
+func (s *Store) Bulk(ctx context.Context, by, action string, items []store.BulkItem) error {
 	now := s.now().UTC().Unix()
 	// Seal outside the write transaction: it is the slow part.
 	sealed := make([][][]byte, len(items))
@@ -58,7 +50,7 @@ func (s *SQLite) Bulk(ctx context.Context, by, action string, items []BulkItem) 
 			if it.User != nil {
 				res, err := userStmt.Exec(it.User.Name, it.User.Email, it.User.Group, it.User.Disabled, now)
 				if isUnique(err) {
-					return fmt.Errorf("store: user %q: %w", it.User.Name, ErrExists)
+					return fmt.Errorf("store: user %q: %w", it.User.Name, store.ErrExists)
 				}
 				if err != nil {
 					return fmt.Errorf("store: user %q: %w", it.User.Name, err)
@@ -72,7 +64,7 @@ func (s *SQLite) Bulk(ctx context.Context, by, action string, items []BulkItem) 
 					sealed[i][j], int64(t.Counter), t.LastStep, t.Drift, t.PINHash, now, t.Description,
 					t.Manufacturer, t.Model, unixOf(t.ValidFrom), unixOf(t.ValidUntil))
 				if isUnique(err) {
-					return fmt.Errorf("store: token %q: %w", t.Serial, ErrExists)
+					return fmt.Errorf("store: token %q: %w", t.Serial, store.ErrExists)
 				}
 				if err != nil {
 					return fmt.Errorf("store: token %q: %w", t.Serial, err)
@@ -88,7 +80,7 @@ func (s *SQLite) Bulk(ctx context.Context, by, action string, items []BulkItem) 
 				tokens++
 			}
 		}
-		return s.audit(tx, AuditEvent{Actor: by, Action: action, Result: "ok",
+		return s.audit(tx, store.AuditEvent{Actor: by, Action: action, Result: "ok",
 			Detail: fmt.Sprintf("%d users, %d tokens", users, tokens)})
 	})
 }

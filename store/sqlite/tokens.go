@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -6,7 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
+
+	"github.com/radmfa/radmfa/store"
 )
 
 const tokenCols = `t.id, t.serial, COALESCE(u.name, ''), t.type, t.origin, t.state, t.algorithm, t.digits,
@@ -17,8 +18,8 @@ const tokenFrom = ` FROM tokens t LEFT JOIN users u ON u.id = t.user_id`
 
 // scanToken reads a row of tokenCols, after the columns scanned into pre;
 // the seed is opened when withSeed.
-func (s *SQLite) scanToken(sc interface{ Scan(...any) error }, withSeed bool, pre ...any) (Token, error) {
-	var t Token
+func (s *Store) scanToken(sc interface{ Scan(...any) error }, withSeed bool, pre ...any) (store.Token, error) {
+	var t store.Token
 	var sealed []byte
 	var counter int64
 	var lastUsed, created, from, until int64
@@ -26,26 +27,26 @@ func (s *SQLite) scanToken(sc interface{ Scan(...any) error }, withSeed bool, pr
 		&t.Period, &sealed, &counter, &t.LastStep, &t.Drift, &t.PINHash, &t.FailCount, &t.LockedUntil,
 		&lastUsed, &created, &t.Description, &t.Version, &t.Manufacturer, &t.Model, &from, &until)...)
 	if err != nil {
-		return Token{}, err
+		return store.Token{}, err
 	}
 	t.Counter = uint64(counter)
 	t.LastUsed = unixTime(lastUsed)
 	t.CreatedAt = unixTime(created)
 	t.ValidFrom, t.ValidUntil = unixTime(from), unixTime(until)
 	if withSeed && sealed != nil {
-		t.Seed, err = s.sealer.Open(sealed, seedAD(t.Serial))
+		t.Seed, err = s.sealer.Open(sealed, store.SeedAD(t.Serial))
 		if err != nil {
-			return Token{}, fmt.Errorf("token %q seed: %w", t.Serial, err)
+			return store.Token{}, fmt.Errorf("token %q seed: %w", t.Serial, err)
 		}
 	}
 	return t, nil
 }
 
-func (s *SQLite) sealSeed(t Token) ([]byte, error) {
+func (s *Store) sealSeed(t store.Token) ([]byte, error) {
 	if t.Seed == nil {
 		return nil, nil
 	}
-	return s.sealer.Seal(t.Seed, seedAD(t.Serial))
+	return s.sealer.Seal(t.Seed, store.SeedAD(t.Serial))
 }
 
 // userID resolves a user name inside a transaction; "" is no user.
@@ -56,19 +57,19 @@ func userID(tx *sql.Tx, name string) (any, error) {
 	var id int64
 	err := tx.QueryRow(`SELECT id FROM users WHERE name = ?`, name).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, clean(fmt.Errorf("store: user %q: %w", name, ErrNotFound))
+		return nil, clean(fmt.Errorf("store: user %q: %w", name, store.ErrNotFound))
 	}
 	return id, err
 }
 
 // CreateToken stores a new token.
-func (s *SQLite) CreateToken(ctx context.Context, by string, t Token) (Token, error) {
+func (s *Store) CreateToken(ctx context.Context, by string, t store.Token) (store.Token, error) {
 	if t.Serial == "" {
-		return Token{}, fmt.Errorf("store: token without serial: %w", ErrInvalid)
+		return store.Token{}, fmt.Errorf("store: token without serial: %w", store.ErrInvalid)
 	}
 	sealed, err := s.sealSeed(t)
 	if err != nil {
-		return Token{}, err
+		return store.Token{}, err
 	}
 	t.CreatedAt = s.now().UTC().Truncate(1e9)
 	t.Version = 1
@@ -84,48 +85,35 @@ func (s *SQLite) CreateToken(ctx context.Context, by string, t Token) (Token, er
 			sealed, int64(t.Counter), t.LastStep, t.Drift, t.PINHash, t.CreatedAt.Unix(), t.Description,
 			t.Manufacturer, t.Model, unixOf(t.ValidFrom), unixOf(t.ValidUntil))
 		if isUnique(err) {
-			return clean(fmt.Errorf("store: token %q: %w", t.Serial, ErrExists))
+			return clean(fmt.Errorf("store: token %q: %w", t.Serial, store.ErrExists))
 		}
 		if err != nil {
 			return fmt.Errorf("store: token %q: %w", t.Serial, err)
 		}
 		t.ID, _ = res.LastInsertId()
-		return s.audit(tx, AuditEvent{Actor: by, Action: "token.create", User: t.User, Serial: t.Serial,
+		return s.audit(tx, store.AuditEvent{Actor: by, Action: "token.create", User: t.User, Serial: t.Serial,
 			Result: "ok", Detail: fmt.Sprintf("type=%s origin=%s state=%s", t.Type, t.Origin, t.State)})
 	})
 	if err != nil {
-		return Token{}, err
+		return store.Token{}, err
 	}
 	return t, nil
 }
 
 // Token returns a token with its seed.
-func (s *SQLite) Token(ctx context.Context, serial string) (Token, error) {
-	if !s.jOwned {
-		if err := s.caughtUp(ctx); err != nil {
-			return Token{}, fmt.Errorf("store: token %q: %w", serial, err)
-		}
-	}
+func (s *Store) Token(ctx context.Context, serial string) (store.Token, error) {
 	t, err := s.scanToken(s.rdb.QueryRowContext(ctx, `SELECT `+tokenCols+tokenFrom+` WHERE t.serial = ?`, serial), true)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Token{}, fmt.Errorf("store: token %q: %w", serial, ErrNotFound)
+		return store.Token{}, fmt.Errorf("store: token %q: %w", serial, store.ErrNotFound)
 	}
 	if err != nil {
-		return Token{}, fmt.Errorf("store: token %q: %w", serial, err)
-	}
-	if s.jOwned {
-		toks := []Token{t}
-		s.jr.overlay(toks) // the database may not have the newest accepts yet
-		t = toks[0]
+		return store.Token{}, fmt.Errorf("store: token %q: %w", serial, err)
 	}
 	return t, nil
 }
 
 // Tokens lists tokens without their seeds.
-func (s *SQLite) Tokens(ctx context.Context, f TokenFilter) ([]Token, error) {
-	if err := s.caughtUp(ctx); err != nil {
-		return nil, fmt.Errorf("store: tokens: %w", err)
-	}
+func (s *Store) Tokens(ctx context.Context, f store.TokenFilter) ([]store.Token, error) {
 	var where []string
 	var args []any
 	if f.User != "" {
@@ -145,7 +133,7 @@ func (s *SQLite) Tokens(ctx context.Context, f TokenFilter) ([]Token, error) {
 		return nil, fmt.Errorf("store: tokens: %w", err)
 	}
 	defer rows.Close()
-	var out []Token
+	var out []store.Token
 	for rows.Next() {
 		t, err := s.scanToken(rows, false)
 		if err != nil {
@@ -159,33 +147,25 @@ func (s *SQLite) Tokens(ctx context.Context, f TokenFilter) ([]Token, error) {
 // UserTokens returns a user and their tokens with seeds: one query when the
 // user has tokens (the login path), a second to tell "no tokens" from
 // "no such user".
-func (s *SQLite) UserTokens(ctx context.Context, name string) (User, []Token, error) {
-	if !s.jOwned {
-		if err := s.caughtUp(ctx); err != nil {
-			return User{}, nil, fmt.Errorf("store: tokens of %q: %w", name, err)
-		}
-	}
+func (s *Store) UserTokens(ctx context.Context, name string) (store.User, []store.Token, error) {
 	rows, err := s.stmts.userTokens.QueryContext(ctx, name)
 	if err != nil {
-		return User{}, nil, fmt.Errorf("store: tokens of %q: %w", name, err)
+		return store.User{}, nil, fmt.Errorf("store: tokens of %q: %w", name, err)
 	}
 	defer rows.Close()
-	var u User
-	var out []Token
+	var u store.User
+	var out []store.Token
 	for rows.Next() {
 		var created int64
 		t, err := s.scanToken(rows, true, &u.ID, &u.Name, &u.Email, &u.Group, &u.Disabled, &created, &u.PushLockedUntil)
 		if err != nil {
-			return User{}, nil, fmt.Errorf("store: tokens of %q: %w", name, err)
+			return store.User{}, nil, fmt.Errorf("store: tokens of %q: %w", name, err)
 		}
 		u.CreatedAt = unixTime(created)
 		out = append(out, t)
 	}
 	if err := rows.Err(); err != nil {
-		return User{}, nil, fmt.Errorf("store: tokens of %q: %w", name, err)
-	}
-	if s.jOwned {
-		s.jr.overlay(out) // the database may not have the newest accepts yet
+		return store.User{}, nil, fmt.Errorf("store: tokens of %q: %w", name, err)
 	}
 	if len(out) == 0 {
 		u, err = s.User(ctx, name)
@@ -194,13 +174,19 @@ func (s *SQLite) UserTokens(ctx context.Context, name string) (User, []Token, er
 	return u, out, nil
 }
 
+// LoginState reads a user's login state; SQLite always reads its newest.
+func (s *Store) LoginState(ctx context.Context, name string, _ bool) (store.LoginState, error) {
+	u, toks, err := s.UserTokens(ctx, name)
+	return store.LoginState{User: u, Tokens: toks}, err
+}
+
 // UpdateToken changes a token through fn in one transaction with its audit row.
-func (s *SQLite) UpdateToken(ctx context.Context, by, serial, action string, fn func(*Token) error) (Token, error) {
-	var out Token
+func (s *Store) UpdateToken(ctx context.Context, by, serial, action string, fn func(*store.Token) error) (store.Token, error) {
+	var out store.Token
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		t, err := s.scanToken(tx.QueryRow(`SELECT `+tokenCols+tokenFrom+` WHERE t.serial = ?`, serial), true)
 		if errors.Is(err, sql.ErrNoRows) {
-			return clean(fmt.Errorf("store: token %q: %w", serial, ErrNotFound))
+			return clean(fmt.Errorf("store: token %q: %w", serial, store.ErrNotFound))
 		}
 		if err != nil {
 			return fmt.Errorf("store: token %q: %w", serial, err)
@@ -242,20 +228,20 @@ func (s *SQLite) UpdateToken(ctx context.Context, by, serial, action string, fn 
 			user = before.User
 		}
 		out = t
-		return s.audit(tx, AuditEvent{Actor: by, Action: action, User: user, Serial: serial, Result: "ok",
+		return s.audit(tx, store.AuditEvent{Actor: by, Action: action, User: user, Serial: serial, Result: "ok",
 			Detail: fmt.Sprintf("state=%s", t.State)})
 	})
 	return out, err
 }
 
 // DeleteToken deletes a token and its seed.
-func (s *SQLite) DeleteToken(ctx context.Context, by, serial string) error {
+func (s *Store) DeleteToken(ctx context.Context, by, serial string) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
 		var id int64
 		var user string
 		err := tx.QueryRow(`SELECT t.id, COALESCE(u.name, '')`+tokenFrom+` WHERE t.serial = ?`, serial).Scan(&id, &user)
 		if errors.Is(err, sql.ErrNoRows) {
-			return clean(fmt.Errorf("store: token %q: %w", serial, ErrNotFound))
+			return clean(fmt.Errorf("store: token %q: %w", serial, store.ErrNotFound))
 		}
 		if err != nil {
 			return fmt.Errorf("store: token %q: %w", serial, err)
@@ -263,88 +249,33 @@ func (s *SQLite) DeleteToken(ctx context.Context, by, serial string) error {
 		if _, err := tx.Exec(`DELETE FROM tokens WHERE id = ?`, id); err != nil {
 			return fmt.Errorf("store: token %q: %w", serial, err)
 		}
-		return s.audit(tx, AuditEvent{Actor: by, Action: "token.delete", User: user, Serial: serial, Result: "ok"})
+		return s.audit(tx, store.AuditEvent{Actor: by, Action: "token.delete", User: user, Serial: serial, Result: "ok"})
 	})
 }
 
-// CommitAuth writes the token changes of one authentication with its audit
-// row. Accepts (compare-and-set on the version) run first, so a lost race
-// fails before anything is written.
-func (s *SQLite) CommitAuth(ctx context.Context, c AuthCommit) error {
-	// The copies the writer reads come from a pool: a login's largest
-	// allocation otherwise. enqueue returns only once the writer is done
-	// with them.
-	op := authOps.Get().(*authOp)
-	op.c = c
-	op.e = c.Audit
-	op.e.At = c.At
-	var err error
-	switch {
-	case s.jOwned && accepts(c):
-		// Journaled accepts are checked against the journal's state, which
-		// the database may not have yet: the two cannot mix.
-		err = errors.New("store: this store journals its accepts: JournalAccept")
-	case accepts(c):
-		err = s.foreignAccept(ctx, writeOp{auth: &op.c, audit: &op.e})
-	default:
-		err = s.enqueue(ctx, writeOp{auth: &op.c, audit: &op.e})
-	}
-	*op = authOp{}
-	authOps.Put(op)
-	return err
-}
-
-// accepts reports whether c accepts a code.
-func accepts(c AuthCommit) bool {
+// CommitAuth records one login's outcome: its token changes and its audit
+// row, in the writer's next transaction (see writer). It returns once that
+// transaction is on disk. An accept is a compare-and-set: store.ErrConflict,
+// with nothing written, unless the token still has the version that was
+// read, is still usable and still belongs to that user, and the user is
+// still enabled.
+func (s *Store) CommitAuth(ctx context.Context, c store.AuthCommit) error {
+	accepts := 0
 	for _, ta := range c.Tokens {
 		if ta.Accepted {
-			return true
+			accepts++
 		}
 	}
-	return false
-}
-
-// authOp is what CommitAuth queues.
-type authOp struct {
-	c AuthCommit
-	e AuditEvent
-}
-
-var authOps = sync.Pool{New: func() any { return new(authOp) }}
-
-// writeAuth is CommitAuth's write through database/sql (its audit row
-// aside), for a batch the authentication writer does not take.
-func (s *SQLite) writeAuth(tx *sql.Tx, c *AuthCommit) error {
-	at := c.At.Unix()
-	for _, ta := range c.Tokens {
-		if !ta.Accepted {
-			continue
-		}
-		stmt := s.stmts.accept
-		if ta.Activate {
-			stmt = s.stmts.acceptActivate
-		}
-		res, err := tx.Stmt(stmt).Exec(int64(ta.Counter), ta.LastStep, ta.Drift, at, ta.ID, ta.Version, ta.UserID)
-		if err != nil {
-			return fmt.Errorf("store: token %d: %w", ta.ID, err)
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return clean(fmt.Errorf("store: token %d: %w", ta.ID, ErrConflict))
-		}
+	if accepts > 1 {
+		return fmt.Errorf("store: a login accepts one token, not %d: %w", accepts, store.ErrInvalid)
 	}
-	for _, ta := range c.Tokens {
-		if !ta.Failed {
-			continue
-		}
-		if _, err := tx.Stmt(s.stmts.fail).Exec(lockAfter(ta), ta.LockUntil, ta.ID); err != nil {
-			return fmt.Errorf("store: token %d: %w", ta.ID, err)
-		}
-	}
-	return nil
+	e := c.Audit
+	e.At = c.At
+	return s.enqueue(ctx, writeOp{login: &c, audit: &e})
 }
 
 // ExistingSerials returns which of serials are already in the database.
-func (s *SQLite) ExistingSerials(ctx context.Context, serials []string) ([]string, error) {
+func (s *Store) ExistingSerials(ctx context.Context, serials []string) ([]string, error) {
 	var out []string
 	for len(serials) > 0 {
 		n := min(len(serials), 500)

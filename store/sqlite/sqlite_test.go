@@ -1,22 +1,19 @@
-package store_test
+package sqlite_test
 
 import (
 	"bytes"
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/radmfa/radmfa/store"
+	"github.com/radmfa/radmfa/store/sqlite"
 	"github.com/radmfa/radmfa/store/storetest"
 )
 
@@ -29,9 +26,9 @@ func newKey(t *testing.T, dir string) []byte {
 	return key
 }
 
-func openSQLite(t *testing.T, dir string, key []byte) *store.SQLite {
+func openSQLite(t *testing.T, dir string, key []byte) *sqlite.Store {
 	t.Helper()
-	s, err := store.OpenSQLite(store.Options{Path: filepath.Join(dir, "radmfa.db"), Key: key})
+	s, err := sqlite.Open(sqlite.Options{Path: filepath.Join(dir, "radmfa.db"), Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,6 +39,14 @@ func TestSQLiteSuite(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		dir := t.TempDir()
 		return openSQLite(t, dir, newKey(t, dir))
+	})
+}
+
+func TestSQLiteLogins(t *testing.T) {
+	storetest.RunLogins(t, func(t *testing.T) (store.Store, store.Store) {
+		dir := t.TempDir()
+		key := newKey(t, dir)
+		return openSQLite(t, dir, key), openSQLite(t, dir, key)
 	})
 }
 
@@ -152,7 +157,7 @@ func TestOpenRefuses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			key := tc.prepare(t, dir)
-			s, err := store.OpenSQLite(store.Options{Path: filepath.Join(dir, "radmfa.db"), Key: key})
+			s, err := sqlite.Open(sqlite.Options{Path: filepath.Join(dir, "radmfa.db"), Key: key})
 			if err == nil {
 				s.Close()
 				t.Fatal("opened")
@@ -288,141 +293,5 @@ func TestBulkAllOrNothing(t *testing.T) {
 	}
 	if _, err := s.User(ctx, "u3"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatal("a failed batch left a user behind")
-	}
-}
-
-// observeCommits records the writes of each transaction s commits (and
-// fails t on one that took no time); the func returns them so far.
-func observeCommits(t *testing.T, s *store.SQLite) func() []int {
-	var mu sync.Mutex
-	var got []int
-	s.ObserveCommits(func(n int, d time.Duration) {
-		mu.Lock()
-		defer mu.Unlock()
-		got = append(got, n)
-		if d <= 0 {
-			t.Errorf("transaction took %v", d)
-		}
-	})
-	return func() []int {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(got)
-	}
-}
-
-// TestGroupCommitLingers: writes that arrive one after another, each within
-// Linger of the last, share one transaction; with lingering off each has
-// its own. The observer sees every transaction.
-func TestGroupCommitLingers(t *testing.T) {
-	tests := []struct {
-		name   string
-		linger time.Duration
-		want   []int // writes per transaction
-	}{
-		{"lingering", 200 * time.Millisecond, []int{6}},
-		{"off", -1, []int{1, 1, 1, 1, 1, 1}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			s, err := store.OpenSQLite(store.Options{Path: filepath.Join(dir, "radmfa.db"), Key: newKey(t, dir), Linger: tc.linger})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			sizes := observeCommits(t, s)
-			var wg sync.WaitGroup
-			for i := range 6 {
-				// 5 ms apart: far longer than a commit, far shorter than Linger.
-				time.Sleep(5 * time.Millisecond)
-				wg.Go(func() {
-					if err := s.Audit(context.Background(), store.AuditEvent{Actor: "t", Action: "test", Result: fmt.Sprint(i)}); err != nil {
-						t.Error(err)
-					}
-				})
-			}
-			wg.Wait()
-			if got := sizes(); !slices.Equal(got, tc.want) {
-				t.Fatalf("writes per transaction %v, want %v", got, tc.want)
-			}
-		})
-	}
-}
-
-// With the default linger the writer gathers the writes of the goroutines
-// ready to run when it wakes: eight logins released at once on one CPU
-// share one transaction. The operating system can still run something
-// else between them (a package's tests run beside others'), so it has
-// three tries; without gathering no try ever gets one transaction.
-func TestGroupCommitTakesReadyWrites(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	dir := t.TempDir()
-	s := openSQLite(t, dir, newKey(t, dir))
-	defer s.Close()
-	sizes := observeCommits(t, s)
-	var tries [][]int
-	for range 3 {
-		before := len(sizes())
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := range 8 {
-			wg.Go(func() {
-				<-start
-				if err := s.Audit(context.Background(), store.AuditEvent{Actor: "t", Action: "test", Result: fmt.Sprint(i)}); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-		close(start)
-		wg.Wait()
-		got := sizes()[before:]
-		if slices.Equal(got, []int{8}) {
-			return
-		}
-		tries = append(tries, got)
-	}
-	t.Fatalf("writes per transaction in each try %v, want [8] in one", tries)
-}
-
-// The checkpointer copies the WAL into the database file on its own while
-// the store is open, and Close leaves no WAL behind.
-func TestCheckpointerCopiesWAL(t *testing.T) {
-	dir := t.TempDir()
-	s := openSQLite(t, dir, newKey(t, dir))
-	db := filepath.Join(dir, "radmfa.db")
-	const name = "checkpointed-user-7f3a"
-	if _, err := s.CreateUser(context.Background(), "t", store.User{Name: name}); err != nil {
-		t.Fatal(err)
-	}
-	var st store.CheckpointStats
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st = s.CheckpointStats()
-		b, err := os.ReadFile(db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if bytes.Contains(b, []byte(name)) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the new row never reached the database file; checkpointer: %+v", st)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	// The checkpoint that copied the row counts itself once it returns,
-	// after syncing the database file.
-	for st = s.CheckpointStats(); st.Runs < 1 && time.Now().Before(deadline); st = s.CheckpointStats() {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if st.Runs < 1 || st.Failed != 0 || st.LastCode != 0 || st.LogFrames <= 0 {
-		t.Errorf("checkpointer stats %+v, want runs, no failures, WAL frames seen", st)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(db + "-wal"); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("WAL left after Close: %v", err)
 	}
 }

@@ -1,25 +1,17 @@
-package store
+package sqlite
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
+
+	"github.com/radmfa/radmfa/store"
 )
 
-// ReplyAttr is an attribute added to the Access-Accept of a user group or
-// of a client, written as the dictionary names it.
-type ReplyAttr struct {
-	ID     int64
-	Scope  string // "group" or "client"
-	Target string // the group or client name
-	Attr   string
-	Value  string
-}
-
 // AddReplyAttr stores a reply attribute.
-func (s *SQLite) AddReplyAttr(ctx context.Context, by string, a ReplyAttr) (ReplyAttr, error) {
+func (s *Store) AddReplyAttr(ctx context.Context, by string, a store.ReplyAttr) (store.ReplyAttr, error) {
 	if (a.Scope != "group" && a.Scope != "client") || a.Target == "" || a.Attr == "" {
-		return ReplyAttr{}, fmt.Errorf("store: reply attribute needs a group or client and a name: %w", ErrInvalid)
+		return store.ReplyAttr{}, fmt.Errorf("store: reply attribute needs a group or client and a name: %w", store.ErrInvalid)
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec(`INSERT INTO reply_attrs(scope, target, attr, value, created_at) VALUES (?, ?, ?, ?, ?)`,
@@ -31,7 +23,7 @@ func (s *SQLite) AddReplyAttr(ctx context.Context, by string, a ReplyAttr) (Repl
 		if err := s.bumpClientsVersion(tx); err != nil {
 			return fmt.Errorf("store: reply attribute: %w", err)
 		}
-		ev := AuditEvent{Actor: by, Action: "reply.add", Result: "ok", Detail: fmt.Sprintf("%s %s: %s", a.Scope, a.Target, a.Attr)}
+		ev := store.AuditEvent{Actor: by, Action: "reply.add", Result: "ok", Detail: fmt.Sprintf("%s %s: %s", a.Scope, a.Target, a.Attr)}
 		if a.Scope == "client" {
 			ev.Client = a.Target
 		}
@@ -41,15 +33,15 @@ func (s *SQLite) AddReplyAttr(ctx context.Context, by string, a ReplyAttr) (Repl
 }
 
 // ReplyAttrs lists all reply attributes in the order they were added.
-func (s *SQLite) ReplyAttrs(ctx context.Context) ([]ReplyAttr, error) {
+func (s *Store) ReplyAttrs(ctx context.Context) ([]store.ReplyAttr, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT id, scope, target, attr, value FROM reply_attrs ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: reply attributes: %w", err)
 	}
 	defer rows.Close()
-	var out []ReplyAttr
+	var out []store.ReplyAttr
 	for rows.Next() {
-		var a ReplyAttr
+		var a store.ReplyAttr
 		if err := rows.Scan(&a.ID, &a.Scope, &a.Target, &a.Attr, &a.Value); err != nil {
 			return nil, fmt.Errorf("store: reply attributes: %w", err)
 		}
@@ -59,18 +51,18 @@ func (s *SQLite) ReplyAttrs(ctx context.Context) ([]ReplyAttr, error) {
 }
 
 // DeleteReplyAttr removes one reply attribute by id.
-func (s *SQLite) DeleteReplyAttr(ctx context.Context, by string, id int64) error {
+func (s *Store) DeleteReplyAttr(ctx context.Context, by string, id int64) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec(`DELETE FROM reply_attrs WHERE id = ?`, id)
 		if err != nil {
 			return fmt.Errorf("store: reply attribute %d: %w", id, err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return clean(fmt.Errorf("store: reply attribute %d: %w", id, ErrNotFound))
+			return clean(fmt.Errorf("store: reply attribute %d: %w", id, store.ErrNotFound))
 		}
 		if err := s.bumpClientsVersion(tx); err != nil {
 			return fmt.Errorf("store: reply attribute: %w", err)
 		}
-		return s.audit(tx, AuditEvent{Actor: by, Action: "reply.remove", Result: "ok", Detail: fmt.Sprintf("id %d", id)})
+		return s.audit(tx, store.AuditEvent{Actor: by, Action: "reply.remove", Result: "ok", Detail: fmt.Sprintf("id %d", id)})
 	})
 }

@@ -1,0 +1,734 @@
+// Package sqlite is radmfa's embedded default store: a store.Store on one
+// SQLite file (through database/sql and github.com/mattn/go-sqlite3), with
+// its schema migrations. Reads run on a pool of read-only connections;
+// every write goes through one goroutine on one connection, which commits
+// the writes queued meanwhile together (group commit, see writer).
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/radmfa/radmfa/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// applicationID marks a SQLite file as radmfa's ("RMFA").
+const applicationID = 0x524d4641
+
+// maxBatch bounds how many queued writes share one transaction.
+const maxBatch = 256
+
+// Options configures a SQLite store.
+type Options struct {
+	// Path of the database file; created with its schema when missing.
+	Path string
+	// Key is the 32-byte master key that seals seeds and secrets.
+	Key []byte
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Synchronous is SQLite's synchronous setting: "FULL" (the default: a
+	// write is synced to disk before it is reported done, so it survives
+	// a power loss) or "NORMAL" (a write survives a crash of the process
+	// at once, and a power loss once the WAL is next synced).
+	Synchronous string
+	// Logger hears of failed transactions; slog.Default() when nil.
+	Logger *slog.Logger
+}
+
+// Store is the SQLite store.Store.
+type Store struct {
+	rdb    *sql.DB // read-only connections
+	wdb    *sql.DB // the one write connection, used by the writer goroutine alone
+	sealer *store.Sealer
+	now    func() time.Time
+	log    *slog.Logger
+	stmts  statements
+	// acceptN holds the statements that accept n+1 logins at once,
+	// prepared on wdb as batches of that size first come.
+	acceptN [maxBatch]*sql.Stmt
+
+	writes    chan writeOp
+	closeOnce sync.Once
+	done      chan struct{}
+	mu        sync.RWMutex // guards closed against sends on writes
+	closed    bool
+
+	metrics *metrics
+	path    string
+}
+
+var _ store.Store = (*Store)(nil)
+
+// writeOp is one write the writer commits: an admin change (fn), or a
+// login's outcome (login). Its audit row, when set, is inserted in the same
+// transaction if the write succeeds.
+type writeOp struct {
+	fn    func(tx *sql.Tx) error
+	login *store.AuthCommit
+	audit *store.AuditEvent
+	done  chan error
+}
+
+func dsn(path string, query url.Values) string {
+	u := url.URL{Scheme: "file", Opaque: path, RawQuery: query.Encode()}
+	return u.String()
+}
+
+// Open opens (creating if needed) the database at o.Path, checks that it
+// is radmfa's and that o.Key opens it, and applies pending migrations. The
+// database and its WAL are readable by their owner alone.
+func Open(o Options) (*Store, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	sync := strings.ToUpper(o.Synchronous)
+	if sync == "" {
+		sync = "FULL"
+	}
+	if sync != "FULL" && sync != "NORMAL" {
+		return nil, fmt.Errorf("store: synchronous %q: want FULL or NORMAL", o.Synchronous)
+	}
+	sealer, err := store.NewSealer(o.Key)
+	if err != nil {
+		return nil, err
+	}
+	if dir := filepath.Dir(o.Path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+	}
+	// SQLite creates the database, WAL and shared-memory files with the
+	// process's umask: keep them to the owner.
+	if err := touchPrivate(o.Path); err != nil {
+		return nil, err
+	}
+	q := url.Values{}
+	q.Set("_busy_timeout", "10000")
+	q.Set("_foreign_keys", "on")
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", sync)
+	q.Set("_txlock", "immediate")
+	wdb, err := sql.Open("sqlite3", dsn(o.Path, q))
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", o.Path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	s := &Store{wdb: wdb, sealer: sealer, now: o.Now, log: o.Logger, metrics: newMetrics(), path: o.Path}
+	if err := s.checkAndMigrate(o.Path); err != nil {
+		wdb.Close()
+		return nil, err
+	}
+	rq := url.Values{}
+	rq.Set("_busy_timeout", "10000")
+	rq.Set("_foreign_keys", "on")
+	rq.Set("_query_only", "1")
+	rdb, err := sql.Open("sqlite3", dsn(o.Path, rq))
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("store: open %s: %w", o.Path, err)
+	}
+	rdb.SetMaxOpenConns(8)
+	rdb.SetMaxIdleConns(8)
+	s.rdb = rdb
+	if err := s.prepare(); err != nil {
+		rdb.Close()
+		wdb.Close()
+		return nil, err
+	}
+	s.writes = make(chan writeOp, maxBatch)
+	s.done = make(chan struct{})
+	go s.writer()
+	return s, nil
+}
+
+// touchPrivate creates path and its WAL and shared-memory files, empty and
+// mode 0600, where they do not exist, and takes group and other access
+// away from any that do.
+func touchPrivate(path string) error {
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		fi, err := f.Stat()
+		if err == nil && fi.Mode().Perm()&0o077 != 0 {
+			err = f.Chmod(fi.Mode().Perm() &^ 0o077)
+		}
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) checkAndMigrate(path string) error {
+	ctx := context.Background()
+	var appID int64
+	if err := s.wdb.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+		var se sqlite3.Error
+		if errors.As(err, &se) && se.Code == sqlite3.ErrNotADB {
+			return fmt.Errorf("store: %s is not a radmfa database (not SQLite)", path)
+		}
+		return fmt.Errorf("store: %s: %w", path, err)
+	}
+	var version int
+	if err := s.wdb.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("store: %s: %w", path, err)
+	}
+	if appID == 0 {
+		var n int
+		if err := s.wdb.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
+			return fmt.Errorf("store: %s: %w", path, err)
+		}
+		if n > 0 {
+			return fmt.Errorf("store: %s is not a radmfa database (it holds other tables)", path)
+		}
+	} else if appID != applicationID {
+		return fmt.Errorf("store: %s is not a radmfa database (application id %#x)", path, appID)
+	}
+
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return fmt.Errorf("store: migrations: %w", err)
+	}
+	sort.Strings(names)
+	if version > len(names) {
+		return fmt.Errorf("store: %s has schema version %d, newer than this radmfa knows (%d); upgrade radmfa", path, version, len(names))
+	}
+	for i := version; i < len(names); i++ {
+		body, err := migrations.ReadFile(names[i])
+		if err != nil {
+			return fmt.Errorf("store: migration %s: %w", names[i], err)
+		}
+		if err := s.migrate(ctx, i+1, string(body)); err != nil {
+			return fmt.Errorf("store: migration %s: %w", names[i], err)
+		}
+	}
+	return s.checkKey(ctx)
+}
+
+// migrate applies one migration and records its version in one transaction.
+func (s *Store) migrate(ctx context.Context, version int, body string) error {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var cur int
+	// Another process may have migrated while we waited for the write lock.
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&cur); err != nil {
+		return err
+	}
+	if cur >= version {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, body); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "PRAGMA application_id = "+strconv.Itoa(applicationID)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(version)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// checkKey makes sure the master key is the one the database was made with:
+// the first open stores a sealed check value, later opens must open it.
+func (s *Store) checkKey(ctx context.Context) error {
+	var sealed []byte
+	err := s.wdb.QueryRowContext(ctx, "SELECT v FROM meta WHERE k = 'key_check'").Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		sealed, err = s.sealer.Seal([]byte("radmfa"), store.KeyCheckAD)
+		if err != nil {
+			return err
+		}
+		_, err = s.wdb.ExecContext(ctx, "INSERT OR IGNORE INTO meta(k, v) VALUES ('key_check', ?)", sealed)
+		if err != nil {
+			return fmt.Errorf("store: key check: %w", err)
+		}
+		return s.checkKey(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("store: key check: %w", err)
+	}
+	if _, err := s.sealer.Open(sealed, store.KeyCheckAD); err != nil {
+		return errors.New("store: the master key does not match this database (wrong --key-file?)")
+	}
+	return nil
+}
+
+// statements are the prepared statements of the hot paths: the login read
+// and the login write.
+type statements struct {
+	userTokens, user *sql.Stmt // on rdb
+	fail             *sql.Stmt // on wdb
+	// auditN[n] inserts n+1 audit rows: parsing one per transaction cost
+	// more than the rows it inserted.
+	auditN [auditBatch]*sql.Stmt
+}
+
+// sqlFail counts a failed login against a token and locks it at the
+// threshold: lock_after, locked_until, id.
+const sqlFail = `UPDATE tokens SET fail_count = fail_count + 1,
+	locked_until = CASE WHEN fail_count + 1 >= ? THEN ? ELSE locked_until END,
+	version = version + 1 WHERE id = ?`
+
+// acceptSQL is the statement that accepts n logins at once, each a
+// compare-and-set: a row is updated only if the token still has the
+// version that was read, is still usable, still belongs to the user who
+// logged in, and that user is still enabled. It returns the tokens it
+// updated; a login whose token it does not return lost the race.
+func acceptSQL(n int) string {
+	return `WITH v(id, version, user_id, counter, last_step, drift, last_used, activate) AS (VALUES ` +
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?), ", n), ", ") + `)
+	UPDATE tokens SET counter = v.counter, last_step = v.last_step, drift = v.drift, fail_count = 0,
+		last_used = v.last_used, state = CASE WHEN v.activate THEN 'active' ELSE tokens.state END,
+		version = tokens.version + 1
+	FROM v WHERE tokens.id = v.id AND tokens.version = v.version AND tokens.state IN ('assigned', 'active')
+		AND tokens.user_id = v.user_id
+		AND EXISTS (SELECT 1 FROM users WHERE users.id = v.user_id AND users.disabled = 0)
+	RETURNING tokens.id`
+}
+
+func (s *Store) prepare() error {
+	var err error
+	prep := func(db *sql.DB, q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = db.Prepare(q)
+		return st
+	}
+	s.stmts = statements{
+		userTokens: prep(s.rdb, `SELECT u.id, u.name, u.email, u.grp, u.disabled, u.created_at, u.push_locked_until, `+tokenCols+
+			` FROM tokens t JOIN users u ON u.id = t.user_id WHERE u.name = ? ORDER BY t.serial`),
+		user: prep(s.rdb, `SELECT `+userCols+` FROM users WHERE name = ?`),
+		fail: prep(s.wdb, sqlFail),
+	}
+	for n := range auditBatch {
+		s.stmts.auditN[n] = prep(s.wdb, auditInsert+strings.Repeat(", (?, ?, ?, ?, ?, ?, ?, ?)", n))
+	}
+	if err != nil {
+		return fmt.Errorf("store: prepare: %w", err)
+	}
+	return nil
+}
+
+// HasData reports whether a database file exists at path; a missing key
+// must not be created anew for an existing database.
+func HasData(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Size() > 0
+}
+
+// write queues fn and waits until it has been committed (or failed).
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.enqueue(ctx, writeOp{fn: fn})
+}
+
+// enqueue queues op and waits until it has been committed (or failed).
+// The writer is done with op once it answers.
+func (s *Store) enqueue(ctx context.Context, op writeOp) error {
+	// The writer answers each write once, so a channel read empty is as
+	// good as new.
+	op.done = doneChans.Get().(chan error)
+	defer doneChans.Put(op.done)
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return store.ErrClosed
+	}
+	select {
+	case s.writes <- op:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	s.mu.RUnlock()
+	// Once queued the write will be committed or fail; wait for the answer
+	// even if ctx ends, so the caller never reports a write that happened
+	// as one that did not.
+	return <-op.done
+}
+
+var doneChans = sync.Pool{New: func() any { return make(chan error, 1) }}
+
+// writer commits queued writes, one transaction at a time. While one
+// transaction commits (and, with synchronous FULL, waits for the disk),
+// the writes of the logins decided meanwhile queue up; the next
+// transaction takes them all, so concurrent logins share one commit and
+// one sync, and the next batch gathers while the previous one syncs. A
+// lone write waits for nobody.
+func (s *Store) writer() {
+	defer close(s.done)
+	batch := make([]writeOp, 0, maxBatch)
+	for op := range s.writes {
+		batch = s.gather(append(batch[:0], op))
+		s.commit(batch)
+		clear(batch) // let the callers' records go
+	}
+}
+
+// readyYields is how many times in a row gather yields without a new
+// write before it stops.
+const readyYields = 2
+
+// gather adds to batch the writes queued now and those of the goroutines
+// that are ready to run: it yields the processor while writes keep coming.
+// A timer cannot wait less than a millisecond here (an idle Go runtime
+// sleeps in epoll_wait, whose resolution is a millisecond), and a lone
+// login must not wait that long.
+func (s *Store) gather(batch []writeOp) []writeOp {
+	for idle := 0; len(batch) < maxBatch && idle < readyYields; {
+		select {
+		case op, ok := <-s.writes:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, op)
+			idle = 0
+			continue
+		default:
+		}
+		idle++
+		runtime.Gosched()
+	}
+	return batch
+}
+
+// cleanError marks an error returned by a write that wrote nothing before
+// failing (a lost compare-and-set, a duplicate key on its first insert):
+// the writes sharing its transaction can still commit.
+type cleanError struct{ err error }
+
+func (e cleanError) Error() string { return e.err.Error() }
+func (e cleanError) Unwrap() error { return e.err }
+
+// clean wraps err as a clean failure.
+func clean(err error) error { return cleanError{err} }
+
+func isClean(err error) bool {
+	var ce cleanError
+	return errors.As(err, &ce)
+}
+
+// commit runs a batch of writes in one transaction: first the logins'
+// accepts (one statement for all of them) and failures, then the admin
+// changes, then every audit row of a write that succeeded. A write that
+// fails cleanly just reports its error; any other failure rolls the batch
+// back and replays it one write per transaction, so a failing write never
+// takes another down with it and never leaves half of itself behind.
+func (s *Store) commit(batch []writeOp) {
+	start := time.Now()
+	results := make([]error, len(batch))
+	err := s.commitTx(batch, results)
+	if err != nil && len(batch) > 1 {
+		s.metrics.replays.Inc()
+		s.log.Warn("store: a transaction failed; committing its writes one by one", "writes", len(batch), "err", err)
+		for i := range batch {
+			s.commit(batch[i : i+1])
+		}
+		return
+	}
+	if err != nil {
+		// The caller has the error and acts on it (a duplicate name, a
+		// full disk): the store does not log it again.
+		s.metrics.failed.Inc()
+		results[0] = err
+	} else {
+		s.metrics.observe(batch, time.Since(start))
+	}
+	for i, op := range batch {
+		op.done <- results[i]
+	}
+}
+
+// commitTx runs batch in one transaction, putting each write's own clean
+// failure in results. It returns an error, having rolled everything back,
+// when the transaction failed.
+func (s *Store) commitTx(batch []writeOp, results []error) error {
+	accepts := planAccepts(batch, results)
+	var stmt *sql.Stmt
+	if len(accepts) > 0 {
+		// Prepared before the transaction, which holds the one connection.
+		var err error
+		if stmt, err = s.acceptStmt(len(accepts)); err != nil {
+			return err
+		}
+	}
+	tx, err := s.wdb.Begin()
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	if err := s.recordLogins(tx, stmt, accepts, batch, results); err != nil {
+		tx.Rollback()
+		return err
+	}
+	for i, op := range batch {
+		if op.fn == nil {
+			continue
+		}
+		if results[i] = op.fn(tx); results[i] != nil && !isClean(results[i]) {
+			tx.Rollback()
+			return results[i]
+		}
+	}
+	audits := make([]store.AuditEvent, 0, len(batch))
+	for i, op := range batch {
+		if results[i] == nil && op.audit != nil {
+			audits = append(audits, *op.audit)
+		}
+	}
+	if err := s.insertAudits(tx, audits); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// loginAccept is one login's accept in a batch.
+type loginAccept struct {
+	op int // index in the batch
+	ta store.TokenAuth
+	at int64
+}
+
+// planAccepts returns the accepts of batch to try. Two accepts of one
+// token in a batch were read at the same version at best, so only the
+// first is tried; the others conflict at once.
+func planAccepts(batch []writeOp, results []error) []loginAccept {
+	var accepts []loginAccept
+	var tried map[int64]bool
+	for i, op := range batch {
+		if op.login == nil {
+			continue
+		}
+		for _, ta := range op.login.Tokens {
+			if !ta.Accepted {
+				continue
+			}
+			if tried == nil {
+				tried = make(map[int64]bool, len(batch))
+				accepts = make([]loginAccept, 0, len(batch))
+			}
+			if tried[ta.ID] {
+				results[i] = clean(fmt.Errorf("store: token %d: %w", ta.ID, store.ErrConflict))
+				continue
+			}
+			tried[ta.ID] = true
+			accepts = append(accepts, loginAccept{op: i, ta: ta, at: op.login.At.Unix()})
+		}
+	}
+	return accepts
+}
+
+// acceptStmt returns the statement that accepts n logins, preparing it the
+// first time a batch of that size comes.
+func (s *Store) acceptStmt(n int) (*sql.Stmt, error) {
+	if st := s.acceptN[n-1]; st != nil {
+		return st, nil
+	}
+	st, err := s.wdb.Prepare(acceptSQL(n))
+	if err != nil {
+		return nil, fmt.Errorf("store: prepare accept: %w", err)
+	}
+	s.acceptN[n-1] = st
+	return st, nil
+}
+
+// recordLogins writes the logins of batch: the accepts (with stmt, from
+// acceptStmt) in one statement, then the failures of the logins that
+// have not failed.
+func (s *Store) recordLogins(tx *sql.Tx, stmt *sql.Stmt, accepts []loginAccept, batch []writeOp, results []error) error {
+	if len(accepts) > 0 {
+		won, err := s.accept(tx, stmt, accepts)
+		if err != nil {
+			return err
+		}
+		for _, a := range accepts {
+			if !won[a.ta.ID] {
+				results[a.op] = clean(fmt.Errorf("store: token %d: %w", a.ta.ID, store.ErrConflict))
+			}
+		}
+	}
+	for i, op := range batch {
+		if op.login == nil || results[i] != nil {
+			continue
+		}
+		for _, ta := range op.login.Tokens {
+			if !ta.Failed {
+				continue
+			}
+			if _, err := tx.Stmt(s.stmts.fail).Exec(lockAfter(ta), ta.LockUntil, ta.ID); err != nil {
+				return fmt.Errorf("store: token %d: %w", ta.ID, err)
+			}
+		}
+	}
+	return nil
+}
+
+// accept runs the accept statement for accepts and returns the tokens it
+// updated.
+func (s *Store) accept(tx *sql.Tx, stmt *sql.Stmt, accepts []loginAccept) (map[int64]bool, error) {
+	args := make([]any, 0, 8*len(accepts))
+	for _, a := range accepts {
+		ta := a.ta
+		args = append(args, ta.ID, ta.Version, ta.UserID, int64(ta.Counter), ta.LastStep, ta.Drift, a.at, ta.Activate)
+	}
+	rows, err := tx.Stmt(stmt).Query(args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: accept: %w", err)
+	}
+	defer rows.Close()
+	won := make(map[int64]bool, len(accepts))
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: accept: %w", err)
+		}
+		won[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: accept: %w", err)
+	}
+	return won, nil
+}
+
+// lockAfter is a failure's lock threshold as the fail statement takes it:
+// never, when not set.
+func lockAfter(ta store.TokenAuth) int64 {
+	if ta.LockAfter <= 0 {
+		return 1 << 30
+	}
+	return int64(ta.LockAfter)
+}
+
+// Close finishes queued writes and closes the database.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		close(s.writes)
+		s.mu.Unlock()
+		<-s.done
+	})
+	err1 := s.rdb.Close()
+	// The last connection to close checkpoints and removes the WAL.
+	err2 := s.wdb.Close()
+	return errors.Join(err1, err2)
+}
+
+// auditBatch is how many audit rows one INSERT carries.
+const auditBatch = 64
+
+// insertAudits inserts audit rows with as few statements as it can.
+func (s *Store) insertAudits(tx *sql.Tx, events []store.AuditEvent) error {
+	for len(events) > 0 {
+		n := min(len(events), auditBatch)
+		stmt := s.stmts.auditN[n-1]
+		args := make([]any, 0, 8*n)
+		for _, e := range events[:n] {
+			if e.At.IsZero() {
+				e.At = s.now()
+			}
+			args = append(args, e.At.UnixMilli(), e.Actor, e.Action, e.User, e.Serial, e.Client, e.Result, e.Detail)
+		}
+		if _, err := tx.Stmt(stmt).Exec(args...); err != nil {
+			return fmt.Errorf("store: audit: %w", err)
+		}
+		events = events[n:]
+	}
+	return nil
+}
+
+const auditInsert = `INSERT INTO audit(at, actor, action, user, serial, client, result, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+
+// audit inserts an audit row inside a write transaction.
+func (s *Store) audit(tx *sql.Tx, e store.AuditEvent) error {
+	if e.At.IsZero() {
+		e.At = s.now()
+	}
+	_, err := tx.Stmt(s.stmts.auditN[0]).Exec(e.At.UnixMilli(), e.Actor, e.Action, e.User, e.Serial, e.Client, e.Result, e.Detail)
+	if err != nil {
+		return fmt.Errorf("store: audit: %w", err)
+	}
+	return nil
+}
+
+func isUnique(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique
+}
+
+func unixTime(sec int64) time.Time {
+	if sec == 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, 0).UTC()
+}
+
+func unixOf(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// CheckFile tells, without a key, whether an existing file at path is a
+// radmfa database: SQLite's header with radmfa's application id (or a
+// database radmfa has not stamped yet). A missing or empty file passes.
+func CheckFile(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer f.Close()
+	hdr := make([]byte, 100)
+	n, _ := io.ReadFull(f, hdr)
+	if n == 0 {
+		return nil
+	}
+	if n < 100 || string(hdr[:16]) != "SQLite format 3\x00" {
+		return fmt.Errorf("store: %s is not a radmfa database (not SQLite)", path)
+	}
+	if id := binary.BigEndian.Uint32(hdr[68:72]); id != 0 && id != applicationID {
+		return fmt.Errorf("store: %s is not a radmfa database (application id %#x)", path, id)
+	}
+	return nil
+}
