@@ -15,6 +15,12 @@ type metrics struct {
 	failed  prometheus.Counter
 	replays prometheus.Counter
 	commits prometheus.Counter
+
+	syncs, syncFailures prometheus.Counter
+	syncTook            prometheus.Histogram
+
+	checkpoints, checkpointFailures prometheus.Counter
+	walPages                        prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -26,7 +32,7 @@ func newMetrics() *metrics {
 		}),
 		took: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "radmfa_store_commit_duration_seconds",
-			Help:    "Time of one SQLite write transaction, begin to synced commit.",
+			Help:    "Time of one SQLite write transaction, begin to commit (the sync of the WAL after it is radmfa_store_wal_sync_duration_seconds).",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .5},
 		}),
 		commits: prometheus.NewCounter(prometheus.CounterOpts{
@@ -41,6 +47,31 @@ func newMetrics() *metrics {
 			Name: "radmfa_store_write_failures_total",
 			Help: "Writes whose transaction failed (a duplicate name, a full disk); the caller has the error.",
 		}),
+		syncs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "radmfa_store_wal_syncs_total",
+			Help: "fsyncs of the WAL (synchronous FULL): each makes every transaction committed before it durable.",
+		}),
+		syncFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "radmfa_store_wal_sync_failures_total",
+			Help: "fsyncs of the WAL that failed; the writes waiting for them were refused.",
+		}),
+		syncTook: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "radmfa_store_wal_sync_duration_seconds",
+			Help:    "Time of one fsync of the WAL.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .5},
+		}),
+		checkpoints: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "radmfa_store_checkpoints_total",
+			Help: "PASSIVE WAL checkpoints run (every 250 ms, beside the writer).",
+		}),
+		checkpointFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "radmfa_store_checkpoint_failures_total",
+			Help: "WAL checkpoints that failed (logged).",
+		}),
+		walPages: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "radmfa_store_wal_frames",
+			Help: "Pages in the WAL at the last checkpoint; 0 after the WAL restarts.",
+		}),
 		replays: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "radmfa_store_batch_replays_total",
 			Help: "Transactions of several writes that failed and were committed again one write each.",
@@ -49,7 +80,7 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) all() []prometheus.Collector {
-	return []prometheus.Collector{m.writes, m.took, m.commits, m.logins, m.failed, m.replays}
+	return []prometheus.Collector{m.writes, m.took, m.commits, m.logins, m.failed, m.replays, m.syncs, m.syncFailures, m.syncTook, m.checkpoints, m.checkpointFailures, m.walPages}
 }
 
 // observe records a committed batch.

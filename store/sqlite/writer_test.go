@@ -220,3 +220,42 @@ func TestDatabaseFilesPrivate(t *testing.T) {
 		}
 	}
 }
+
+// With synchronous FULL a write is answered only after a sync of the WAL
+// that started after its commit: writes one after another need a sync
+// each. With NORMAL nothing is synced for them.
+func TestWritesAnsweredAfterTheirSync(t *testing.T) {
+	for _, tc := range []struct {
+		sync      string
+		wantSyncs float64
+	}{
+		{"FULL", 5},
+		{"NORMAL", 0},
+	} {
+		t.Run(tc.sync, func(t *testing.T) {
+			dir := t.TempDir()
+			key, err := store.CreateKey(filepath.Join(dir, "master.key"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := Open(Options{Path: filepath.Join(dir, "radmfa.db"), Key: key, Synchronous: tc.sync})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			var before dto.Metric
+			s.metrics.syncs.Write(&before)
+			for i := range 5 {
+				if err := s.CommitAuth(context.Background(), store.AuthCommit{At: time.Unix(1_700_000_000, 0),
+					Audit: store.AuditEvent{Actor: "t", Action: "auth", User: fmt.Sprint(i), Result: "reject:unknown_user"}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var after dto.Metric
+			s.metrics.syncs.Write(&after)
+			if got := after.GetCounter().GetValue() - before.GetCounter().GetValue(); got != tc.wantSyncs {
+				t.Fatalf("%v WAL syncs for 5 writes one after another, want %v", got, tc.wantSyncs)
+			}
+		})
+	}
+}
