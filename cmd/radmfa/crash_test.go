@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"database/sql"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,14 +35,21 @@ func TestMain(m *testing.M) {
 // RADIUS address once it listens.
 func startServeProcess(t *testing.T, dir string, args ...string) (*exec.Cmd, string) {
 	t.Helper()
-	full := append([]string{"--data-dir", dir, "--log-level", "warn", "serve", "--radius-addr", "127.0.0.1:0", "--metrics-addr", ""}, args...)
+	return startServeProcessWith(t, os.Stderr, []string{"--data-dir", dir, "--log-level", "warn"}, args...)
+}
+
+// startServeProcessWith is startServeProcess with the global flags given
+// and the server's standard error written to stderr.
+func startServeProcessWith(t *testing.T, stderr io.Writer, global []string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	full := append(append(global, "serve", "--radius-addr", "127.0.0.1:0", "--metrics-addr", ""), args...)
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), serveArgsEnv+"="+strings.Join(full, "\x1f"))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = os.Stderr
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
