@@ -49,15 +49,15 @@ func newMetrics() *metrics {
 		}),
 		syncs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "radmfa_store_wal_syncs_total",
-			Help: "fsyncs of the WAL (synchronous FULL): each makes every transaction committed before it durable.",
+			Help: "Syncs (fdatasync) of the WAL with synchronous FULL, one per transaction: each makes the transaction durable before its writes are answered.",
 		}),
 		syncFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "radmfa_store_wal_sync_failures_total",
-			Help: "fsyncs of the WAL that failed; the writes waiting for them were refused.",
+			Help: "Syncs of the WAL that failed; the writes of their transactions were refused.",
 		}),
 		syncTook: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "radmfa_store_wal_sync_duration_seconds",
-			Help:    "Time of one fsync of the WAL.",
+			Help:    "Time of one sync of the WAL.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .5},
 		}),
 		checkpoints: prometheus.NewCounter(prometheus.CounterOpts{

@@ -69,10 +69,9 @@ type Store struct {
 	stmts              statements
 
 	writes chan writeOp
-	// wal, with synchronous FULL, syncs the WAL for the syncer, which
-	// takes the committed batches from committed (see writer).
+	// wal, with synchronous FULL, syncs the WAL after each commit (see
+	// writer).
 	wal       *walFile
-	committed chan committedBatch
 	closeOnce sync.Once
 	done      chan struct{}
 	mu        sync.RWMutex // guards closed against sends on writes
@@ -177,7 +176,6 @@ func Open(o Options) (*Store, error) {
 			wdb.Close()
 			return nil, err
 		}
-		s.committed = make(chan committedBatch, maxUnsynced)
 	}
 	cq := url.Values{}
 	cq.Set("_busy_timeout", "10000")
@@ -421,92 +419,52 @@ func (s *Store) enqueue(ctx context.Context, op writeOp) error {
 
 var doneChans = sync.Pool{New: func() any { return make(chan error, 1) }}
 
-// writer commits queued writes, one transaction at a time. While one
-// transaction commits, the writes of the logins decided meanwhile queue
-// up; the next transaction takes them all, so concurrent logins share one
-// transaction. A lone write waits for nobody.
+// writer commits queued writes, one transaction at a time, and answers
+// them. While one transaction commits and syncs, the writes of the logins
+// decided meanwhile queue up; the next transaction takes them all, so
+// concurrent logins share one transaction and one sync, and the next batch
+// gathers while one syncs. A lone write waits for nobody.
 //
-// With synchronous FULL a committed batch is not answered here: the
-// transaction went to the WAL with SQLite's synchronous NORMAL (written,
-// not yet synced), and the syncer goroutine answers it once one fsync of
-// the WAL, started after the commit, has returned. That fsync covers
-// every batch committed before it, and the writer runs the next
-// transaction while it runs: group commit, pipelined.
+// With synchronous FULL the transaction goes to the WAL with SQLite's
+// synchronous NORMAL (written, not yet synced), then the writer syncs the
+// WAL itself with fdatasync (see walFile) before it answers anyone: every
+// answered write is on disk, as with SQLite's FULL, at a quarter of the
+// sync's cost. (Syncing on a goroutine of its own while the writer
+// committed the next batch was measured too: as fast, with 15% more CPU
+// per login here, for smaller batches and more syncs.)
 func (s *Store) writer() {
 	defer close(s.done)
-	if s.wal != nil {
-		synced := make(chan struct{})
-		go s.syncer(synced)
-		defer func() { close(s.committed); <-synced }()
-	}
 	for op := range s.writes {
 		batch := s.gather(append(make([]writeOp, 0, 16), op))
 		results := make([]error, len(batch))
 		s.commit(batch, results)
-		if s.wal == nil {
-			answer(batch, results)
-			continue
+		if s.wal != nil {
+			s.syncWAL(results)
 		}
-		s.committed <- committedBatch{batch, results}
+		for i, op := range batch {
+			op.done <- results[i]
+		}
 	}
 }
 
-// committedBatch is a batch committed but not yet synced, with its results.
-type committedBatch struct {
-	batch   []writeOp
-	results []error
-}
-
-func answer(batch []writeOp, results []error) {
-	for i, op := range batch {
-		op.done <- results[i]
+// syncWAL makes a committed batch durable with one sync of the WAL. A
+// failed sync fails its writes (they may be committed, but are not known
+// to be on disk: a login is refused rather than granted on a record that
+// a power loss could undo).
+func (s *Store) syncWAL(results []error) {
+	start := time.Now()
+	err := s.wal.sync()
+	s.metrics.syncs.Inc()
+	s.metrics.syncTook.Observe(time.Since(start).Seconds())
+	if err == nil {
+		return
 	}
-}
-
-// maxUnsynced bounds the batches committed and waiting for a sync: the
-// writer waits for the syncer beyond it.
-const maxUnsynced = 4
-
-// syncer makes committed batches durable: it takes every batch committed
-// so far, syncs the WAL once, and answers them. A failed sync fails them
-// all (they may be committed, but are not known to be on disk: a login is
-// refused rather than granted on a record that a power loss could undo).
-func (s *Store) syncer(done chan<- struct{}) {
-	defer close(done)
-	var pending []committedBatch
-	for cb := range s.committed {
-		pending = append(pending[:0], cb)
-	more:
-		for {
-			select {
-			case cb, ok := <-s.committed:
-				if !ok {
-					break more
-				}
-				pending = append(pending, cb)
-			default:
-				break more
-			}
+	s.metrics.syncFailures.Inc()
+	s.log.Error("store: syncing the WAL failed; the writes of this transaction are refused", "writes", len(results), "err", err)
+	for i := range results {
+		if results[i] == nil {
+			results[i] = fmt.Errorf("store: sync: %w", err)
 		}
-		start := time.Now()
-		err := s.wal.sync()
-		s.metrics.syncs.Inc()
-		s.metrics.syncTook.Observe(time.Since(start).Seconds())
-		if err != nil {
-			s.metrics.syncFailures.Inc()
-			s.log.Error("store: syncing the WAL failed; the writes of these transactions are refused", "transactions", len(pending), "err", err)
-		}
-		for _, cb := range pending {
-			if err != nil {
-				for i := range cb.results {
-					if cb.results[i] == nil {
-						cb.results[i] = fmt.Errorf("store: sync: %w", err)
-					}
-				}
-			}
-			answer(cb.batch, cb.results)
-		}
-		clear(pending)
 	}
 }
 

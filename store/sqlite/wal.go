@@ -7,11 +7,11 @@ import (
 	"sync"
 )
 
-// walFile syncs the database's write-ahead log from Go, so that the writer
-// can commit the next transaction while the last one is synced (see
-// writer). An fsync covers the whole file, frames and header alike: once
-// it returns, every transaction committed before it started is on disk, as
-// SQLite's synchronous FULL would have it at each commit.
+// walFile syncs the database's write-ahead log from Go, with fdatasync
+// where SQLite (as go-sqlite3 builds it) would fsync (see datasync). A
+// sync covers the whole file, frames and header alike: once it returns,
+// every transaction committed before it started is on disk, as SQLite's
+// synchronous FULL would have it at each commit.
 //
 // The file is the one SQLite writes as long as it is the file at the path:
 // SQLite removes the WAL only when the last connection to the database
@@ -19,7 +19,7 @@ import (
 // the same, and follows a new file.
 type walFile struct {
 	path string
-	mu   sync.Mutex // sync runs on the syncer; close on Close
+	mu   sync.Mutex // sync runs on the writer; close on Close
 	f    *os.File
 }
 
