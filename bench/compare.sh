@@ -8,71 +8,68 @@
 # sqltotp = secrets in SQLite) and each way of running it (stock, and
 # pinned to CPU 0 with the baseline's own PIN=0), it runs ROUNDS times
 # (default 3): FreeRADIUS (TOTP, codes reused: it has no replay
-# protection, one 30 s step), then radmfa with --procs 1 and radmfa on all
-# CPUs (HOTP, every request a fresh code, every accept durably recorded
-# with its audit row). 1000 users, 32 in flight, 50k requests, the load
-# tool's batched engine (SOCKETS=1; 0 = a socket per request). It prints
-# medians and ratios (all runs of each server; and each FreeRADIUS setting
-# against the radmfa runs made between its own runs, which the machine's
-# drift over the minutes of a run does not skew) and writes bench-results/.
-# radmfa runs with --synchronous NORMAL (SYNC=FULL to change): an accept is
-# on disk before its reply, so no process kill can make its code reusable
-# (TestAcceptsSurviveKill); FULL also survives power loss.
-# On a 2-core machine shared with the load tool, one CPU running Go code
-# (--procs 1) and FreeRADIUS pinned to one CPU are each server's faster
-# setting; both settings of both servers are measured and compared pairwise.
+# protection, one 30 s step), then radmfa as a new user runs it (`serve`
+# with no tuning flags: every accept and its audit row synced to disk
+# before the Access-Accept, power-loss safe) and radmfa with
+# --synchronous NORMAL (crash safe; a power loss can lose the last
+# accepts). radmfa's logins are HOTP, every request a fresh code. 1000
+# users, 32 in flight, 50k requests, the load tool's batched engine
+# (SOCKETS=1; 0 = a socket per request). Every run also reads the server's
+# CPU time (utime+stime, /proc) before and after: CPU per login.
+# It prints medians and ratios (all runs of each server; and each
+# FreeRADIUS setting against the radmfa runs made between its own runs,
+# which the machine's drift over the minutes of a run does not skew) and
+# writes bench-results/.
 # LOADCPU=1 pins the load tool to CPU 1, the one pinned FreeRADIUS leaves
-# free (a NAS never runs on the server's CPUs); by default the kernel
-# places it, and it then competes for CPU with whichever server it drives.
-# RATES="5000 10000" also compares FreeRADIUS in memory (pinned) and radmfa
-# --procs 1 at those fixed offered rates (an open loop, as a storm arrives:
-# radmfa-load --rate, at most 255 in flight, 3 s a run), ROUNDS times each,
-# alternating which goes first; rows are labelled NAME@RATE.
+# free; by default the kernel places it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
 N=${N:-50000}
 P=${P:-32}
 USERS=${USERS:-1000}
-SYNC=${SYNC:-NORMAL}
 SOCKETS=${SOCKETS:-1}
 SHARED=${SHARED:-../shared/bench}
 LOADCPU=${LOADCPU:-} # e.g. 1: the load tool runs on that CPU only
-RATES=${RATES:-}     # e.g. "5000 10000": open-loop runs at these rates too
 OUT=bench-results
 WORK=$(mktemp -d /tmp/radmfa-compare.XXXXXX)
 RADMFA_ADDR=127.0.0.1:18122
-RADMFA_ALL_ADDR=127.0.0.1:18126
+RADMFA_NORMAL_ADDR=127.0.0.1:18126
 FR_ADDR=127.0.0.1:18120
 mkdir -p "$OUT"
-trap 'kill $RADMFA_PID $RADMFA_ALL_PID 2>/dev/null || true; bash "$SHARED/fr-ctl.sh" stop >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
+trap 'kill $RADMFA_PID $RADMFA_NORMAL_PID 2>/dev/null || true; bash "$SHARED/fr-ctl.sh" stop >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 
 make build >/dev/null
 ./bin/radmfa-load seed --data-dir "$WORK/data" --users "$USERS" >/dev/null
-./bin/radmfa-load seed --data-dir "$WORK/data-all" --users "$USERS" >/dev/null
-./bin/radmfa --data-dir "$WORK/data" --log-level warn serve --dev --procs 1 --synchronous "$SYNC" --radius-addr "$RADMFA_ADDR" --http-addr 127.0.0.1:0 --metrics-addr "" \
+./bin/radmfa-load seed --data-dir "$WORK/data-normal" --users "$USERS" >/dev/null
+# --dev adds the loopback client; --http-addr :0 keeps the device API off
+# the default port; nothing else is tuned.
+./bin/radmfa --data-dir "$WORK/data" --log-level warn serve --dev --radius-addr "$RADMFA_ADDR" --http-addr 127.0.0.1:0 --metrics-addr "" \
   >"$WORK/radmfa.log" 2>&1 &
 RADMFA_PID=$!
-./bin/radmfa --data-dir "$WORK/data-all" --log-level warn serve --dev --synchronous "$SYNC" --radius-addr "$RADMFA_ALL_ADDR" --http-addr 127.0.0.1:0 --metrics-addr "" \
-  >"$WORK/radmfa-all.log" 2>&1 &
-RADMFA_ALL_PID=$!
+./bin/radmfa --data-dir "$WORK/data-normal" --log-level warn serve --dev --synchronous NORMAL --radius-addr "$RADMFA_NORMAL_ADDR" --http-addr 127.0.0.1:0 --metrics-addr "" \
+  >"$WORK/radmfa-normal.log" 2>&1 &
+RADMFA_NORMAL_PID=$!
 sleep 1
-if ! kill -0 "$RADMFA_PID" 2>/dev/null || ! kill -0 "$RADMFA_ALL_PID" 2>/dev/null; then
-  cat "$WORK/radmfa.log" "$WORK/radmfa-all.log" >&2
-  echo "compare.sh: radmfa did not start (ports $RADMFA_ADDR, $RADMFA_ALL_ADDR in use?)" >&2
+if ! kill -0 "$RADMFA_PID" 2>/dev/null || ! kill -0 "$RADMFA_NORMAL_PID" 2>/dev/null; then
+  cat "$WORK/radmfa.log" "$WORK/radmfa-normal.log" >&2
+  echo "compare.sh: radmfa did not start (ports $RADMFA_ADDR, $RADMFA_NORMAL_ADDR in use?)" >&2
   exit 1
 fi
 
 step_room() { while [ $(( 30 - $(date +%s) % 30 )) -lt 8 ]; do sleep 1; done; }
 
-run() { # run NAME ARGS... -> one JSON line in $WORK/results.jsonl
-  local name=$1; shift
+cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+run() { # run NAME PID ARGS... -> one JSON line in $WORK/results.jsonl
+  local name=$1 pid=$2; shift 2
+  local c0 c1
+  c0=$(cputicks "$pid")
   # The report goes to a file and is labelled afterwards: a process started
-  # beside the run (as a pipe's other end is) takes CPU from it. A python3
-  # at the end of such a pipe, starting up during the first ~50 ms of each
-  # 1.5 s run, put radmfa's p99 at 5.5 ms instead of 3.3.
-  ${LOADCPU:+taskset -c "$LOADCPU"} ./bin/radmfa-load run --json -n "${RUN_N:-$N}" -p "${RUN_P:-$P}" --sockets "$SOCKETS" --users "$USERS" "$@" >"$WORK/run.json"
-  sed "s/^{/{\"server\":\"$name\",\"segment\":\"$SEGMENT\",\"load_cpu\":\"$LOADCPU\",/" "$WORK/run.json" >>"$WORK/results.jsonl"
+  # beside the run (as a pipe's other end is) takes CPU from it.
+  ${LOADCPU:+taskset -c "$LOADCPU"} ./bin/radmfa-load run --json -n "$N" -p "$P" --sockets "$SOCKETS" --users "$USERS" "$@" >"$WORK/run.json"
+  c1=$(cputicks "$pid")
+  sed "s/^{/{\"server\":\"$name\",\"segment\":\"$SEGMENT\",\"load_cpu\":\"$LOADCPU\",\"server_cpu_s\":$(( c1 - c0 ))e-2,/" "$WORK/run.json" >>"$WORK/results.jsonl"
   tail -1 "$WORK/results.jsonl"
 }
 
@@ -82,30 +79,14 @@ for mode in totp sqltotp; do
     name=freeradius-$mode${pin:+-pinned}
     SEGMENT=$name # the radmfa runs interleaved with this setting's
     PIN=$pin bash "$SHARED/fr-ctl.sh" start >/dev/null
+    FR_PID=$(cat "${ANCHOR_DIR:-/tmp/freeradius-anchor}/radiusd.pid")
     for r in $(seq "$ROUNDS"); do
       step_room
-      run "$name" --target "$FR_ADDR" --mode totp --reuse-codes
-      run "radmfa" --target "$RADMFA_ADDR" --mode hotp --state-file "$WORK/hotp.state"
-      run "radmfa-allcpus" --target "$RADMFA_ALL_ADDR" --mode hotp --state-file "$WORK/hotp-all.state"
+      run "$name" "$FR_PID" --target "$FR_ADDR" --mode totp --reuse-codes
+      run "radmfa" "$RADMFA_PID" --target "$RADMFA_ADDR" --mode hotp --state-file "$WORK/hotp.state"
+      run "radmfa-normal" "$RADMFA_NORMAL_PID" --target "$RADMFA_NORMAL_ADDR" --mode hotp --state-file "$WORK/hotp-normal.state"
       sleep 5 # FreeRADIUS keeps answered requests 5 s (cleanup_delay)
     done
-    if [ "$mode$pin" = totp0 ]; then
-      for rate in $RATES; do
-        for r in $(seq "$ROUNDS"); do
-          step_room
-          order="fr radmfa"
-          if (( r % 2 == 0 )); then order="radmfa fr"; fi
-          for s in $order; do
-            if [ "$s" = fr ]; then
-              RUN_N=$((rate * 3)) RUN_P=255 run "$name@$rate" --target "$FR_ADDR" --mode totp --reuse-codes --rate "$rate"
-            else
-              RUN_N=$((rate * 3)) RUN_P=255 run "radmfa@$rate" --target "$RADMFA_ADDR" --mode hotp --state-file "$WORK/hotp.state" --rate "$rate"
-            fi
-            sleep 5
-          done
-        done
-      done
-    fi
     bash "$SHARED/fr-ctl.sh" stop >/dev/null
   done
 done
@@ -116,18 +97,20 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 by = {}
 for r in rows:
     by.setdefault(r["server"], []).append(r)
-med = {k: {f: statistics.median(x[f] for x in v) for f in ("requests_per_second", "p50_ms", "p99_ms")} | {"runs": len(v), "accepts": sum(x["accepts"] for x in v), "requests": sum(x["requests"] for x in v)} for k, v in by.items()}
-print(f"{'server':30} {'runs':>4} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'accepted':>9}")
+for r in rows:
+    r["cpu_us_per_login"] = r["server_cpu_s"] * 1e6 / r["requests"]
+fields = ("requests_per_second", "p50_ms", "p99_ms", "cpu_us_per_login")
+med = {k: {f: statistics.median(x[f] for x in v) for f in fields} | {"runs": len(v), "accepts": sum(x["accepts"] for x in v), "requests": sum(x["requests"] for x in v)} for k, v in by.items()}
+print(f"{'server':30} {'runs':>4} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'CPU us/login':>12} {'accepted':>9}")
 for k, m in med.items():
-    print(f"{k:30} {m['runs']:>4} {m['requests_per_second']:>9.0f} {m['p50_ms']:>7.2f} {m['p99_ms']:>7.2f} {m['accepts']:>5}/{m['requests']}")
-pairs = [("radmfa", "freeradius-totp-pinned"), ("radmfa", "freeradius-sqltotp-pinned"),
-         ("radmfa-allcpus", "freeradius-totp"), ("radmfa-allcpus", "freeradius-sqltotp"),
-         ("radmfa", "freeradius-totp"), ("radmfa", "freeradius-sqltotp")]
+    print(f"{k:30} {m['runs']:>4} {m['requests_per_second']:>9.0f} {m['p50_ms']:>7.2f} {m['p99_ms']:>7.2f} {m['cpu_us_per_login']:>12.1f} {m['accepts']:>5}/{m['requests']}")
+pairs = [(ours, fr) for ours in ("radmfa", "radmfa-normal")
+         for fr in ("freeradius-totp", "freeradius-totp-pinned", "freeradius-sqltotp", "freeradius-sqltotp-pinned")]
 for ours, fr in pairs:
     if ours in med and fr in med:
         r = med[ours]
         print(f"{ours} / {fr}: throughput x{r['requests_per_second']/med[fr]['requests_per_second']:.2f}, "
-              f"p99 {r['p99_ms']:.2f} vs {med[fr]['p99_ms']:.2f} ms")
+              f"p99 {r['p99_ms']:.2f} vs {med[fr]['p99_ms']:.2f} ms, CPU per login {r['cpu_us_per_login']:.1f} vs {med[fr]['cpu_us_per_login']:.1f} us")
 # The machine's speed drifts over the minutes a run takes (other tenants),
 # which is why the runs alternate: so also compare each FreeRADIUS setting
 # with the radmfa runs made between its own runs, medians of each.

@@ -6,10 +6,8 @@
 # retransmission storm (every request sent 3 times: pushes sent = logins).
 # Prints each run and the server's resident memory; appends JSON lines to
 # bench-results/. The three OTP scenarios run side by side, alternating (see
-# scale_scenarios), with serve --procs 1 (PROCS=0: all CPUs), the faster
-# setting on a 2-core machine shared with the load tool; the push scenarios
-# run on all CPUs (device-API TLS handshakes). All run with --synchronous
-# NORMAL (SYNC=FULL to change), so accepts go to the accept journal.
+# scale_scenarios). Servers run with the defaults (all CPUs, --synchronous
+# FULL); PROCS=1 or SYNC=NORMAL change that.
 # ONLY=scale, ONLY=push or ONLY=import runs one group alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,7 +44,7 @@ scale_scenarios() {
     dirs[i]=$(mktemp -d /tmp/radmfa-load.XXXXXX)
     addrs[i]=127.0.0.1:$((18124 + i))
     ./bin/radmfa-load seed --data-dir "${dirs[i]}" --users "${users[i]}" --inventory "${inv[i]}"
-    ./bin/radmfa --data-dir "${dirs[i]}" --log-level warn serve --dev --procs "${PROCS:-1}" --synchronous "${SYNC:-NORMAL}" \
+    ./bin/radmfa --data-dir "${dirs[i]}" --log-level warn serve --dev --procs "${PROCS:-0}" --synchronous "${SYNC:-FULL}" \
       --radius-addr "${addrs[i]}" --http-addr 127.0.0.1:0 --metrics-addr "" >"${dirs[i]}/log" 2>&1 &
     SCALE_PIDS[i]=$!
   done
@@ -99,7 +97,7 @@ push_scenarios() {
   ulimit -n 20000 2>/dev/null || true # 10,000 NAS sockets in the load tool
   dir=$(mktemp -d /tmp/radmfa-push.XXXXXX)
   ./bin/radmfa-load seed --data-dir "$dir" --users 10000 --type push
-  ./bin/radmfa --data-dir "$dir" --log-level warn serve --dev --synchronous "${SYNC:-NORMAL}" --radius-addr "$ADDR" \
+  ./bin/radmfa --data-dir "$dir" --log-level warn serve --dev --synchronous "${SYNC:-FULL}" --radius-addr "$ADDR" \
     --metrics-addr "$metrics" --http-addr "$api" --push-provider none --push-timeout 120s >"$dir/log" 2>&1 &
   pid=$!
   sleep 1
