@@ -20,14 +20,8 @@ import (
 // logins from 8 NASes without pause while this process runs 10 rounds of
 // CLI commands, every kind that reads or writes the database.
 func TestCLIBesideLoadRejectsNoLogin(t *testing.T) {
-	e := newCLI(t)
-	e.ok("client", "add", "nas", "--cidr", "127.0.0.2/32", "--secret", "s3cret-for-tests")
 	const users = 8
-	seeds := make([][]byte, users)
-	for i := range users {
-		e.ok("user", "add", fmt.Sprintf("b%d", i))
-		_, seeds[i] = e.enrollSecret(fmt.Sprintf("b%d", i), "--type", "hotp")
-	}
+	e, seeds := hotpUsers(t, "b", users)
 	e.ok("user", "add", "spare")
 	spareSerial, _ := e.enrollSecret("spare", "--type", "hotp")
 	_, addr := startServeProcess(t, e.dir)

@@ -80,14 +80,8 @@ func startServeProcessWith(t *testing.T, stderr io.Writer, global []string, args
 // audit row for every Access-Accept (and at most one more per login that
 // was in flight, committed but not answered when the server died).
 func TestAcceptsSurviveKill(t *testing.T) {
-	e := newCLI(t)
-	e.ok("client", "add", "nas", "--cidr", "127.0.0.2/32", "--secret", "s3cret-for-tests")
 	const users = 12
-	seeds := make([][]byte, users)
-	for i := range users {
-		e.ok("user", "add", fmt.Sprintf("k%d", i))
-		_, seeds[i] = e.enrollSecret(fmt.Sprintf("k%d", i), "--type", "hotp")
-	}
+	e, seeds := hotpUsers(t, "k", users)
 	cmd, addr := startServeProcess(t, e.dir)
 
 	// Each user logs in with fresh codes, one at a time, until the server
@@ -163,6 +157,21 @@ func TestAcceptsSurviveKill(t *testing.T) {
 		t.Fatalf("%d accept audit rows for %d Access-Accepts received and %d logins in flight at the kill", okRows, total, inFlight)
 	}
 	t.Logf("%d accepts before the kill, %d logins in flight, %d accept audit rows", total, inFlight, okRows)
+}
+
+// hotpUsers makes a data directory with client nas (127.0.0.2/32, secret
+// s3cret-for-tests) and n users PREFIX0.. with a HOTP token each, whose
+// seeds it returns.
+func hotpUsers(t *testing.T, prefix string, n int) (*cliEnv, [][]byte) {
+	t.Helper()
+	e := newCLI(t)
+	e.ok("client", "add", "nas", "--cidr", "127.0.0.2/32", "--secret", "s3cret-for-tests")
+	seeds := make([][]byte, n)
+	for i := range n {
+		e.ok("user", "add", fmt.Sprintf("%s%d", prefix, i))
+		_, seeds[i] = e.enrollSecret(fmt.Sprintf("%s%d", prefix, i), "--type", "hotp")
+	}
+	return e, seeds
 }
 
 // integrityCheck runs SQLite's integrity check on the database in dir.
