@@ -239,11 +239,9 @@ func (s *Server) Serve(ctx context.Context, conns []*net.UDPConn) error {
 const readBatch = 32
 
 // readLoop reads datagrams from c in batches and handles each in turn;
-// replies go out through w, those decided on the loop itself in one batch
-// once the read's datagrams are handled.
+// replies go out through w.
 func (s *Server) readLoop(c *net.UDPConn, w *batchConn) {
 	d := newDatagrams(c)
-	var now replyQueue
 	bufs := make([][]byte, readBatch)
 	for i := range bufs {
 		// One byte more than a packet may have, so a longer one shows.
@@ -262,23 +260,10 @@ func (s *Server) readLoop(c *net.UDPConn, w *batchConn) {
 		}
 		for i := range n {
 			if srcs[i].IsValid() {
-				s.handle(w, &now, bufs[i][:ns[i]], srcs[i])
+				s.HandlePacket(w, bufs[i][:ns[i]], srcs[i])
 			}
 		}
-		if len(now.q) > 0 {
-			w.send(now.q)
-			clear(now.q) // do not keep replies alive
-			now.q = now.q[:0]
-		}
 	}
-}
-
-// replyQueue is a PacketConn that keeps replies to be sent together.
-type replyQueue struct{ q []outMsg }
-
-func (r *replyQueue) WriteToUDPAddrPort(b []byte, dst netip.AddrPort) (int, error) {
-	r.q = append(r.q, outMsg{b: b, dst: dst})
-	return len(b), nil
 }
 
 // PacketConn is where replies go.
@@ -296,12 +281,6 @@ func (s *Server) drop(reason string, args ...any) {
 // HandlePacket processes one datagram read from conn. It never panics on
 // any input; the packet's bytes are copied before anything keeps them.
 func (s *Server) HandlePacket(conn PacketConn, b []byte, src netip.AddrPort) {
-	s.handle(conn, conn, b, src)
-}
-
-// handle is HandlePacket with the replies of logins decided at once going
-// to now.
-func (s *Server) handle(conn, now PacketConn, b []byte, src netip.AddrPort) {
 	if len(b) < 20 || len(b) > radius.MaxPacketLength {
 		s.drop(DropMalformed, "src", src, "len", len(b))
 		return
