@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"time"
 
@@ -68,7 +69,20 @@ const (
 
 	ReasonNoUserName        = "no_user_name"
 	ReasonUnsupportedMethod = "unsupported_method"
+	// ReasonOverloaded: no PIN-hash slot freed up in time (see HashBudget).
+	ReasonOverloaded = "overloaded"
 )
+
+// minCodeLen is the shortest code a token has. A password longer than it
+// may hold a PIN: every such login costs one PIN hash, whoever the user
+// is, so that timing tells nothing about who exists or has a PIN.
+const minCodeLen = 6
+
+// replayBack is how many codes before a token's last accepted one a
+// refused code is compared with: a code from among them is a replay (or
+// an old code), no guess at a fresh one, and does not count against the
+// user or the token.
+const replayBack = 64
 
 // Authentication methods a request can carry instead of a password that
 // holds the OTP (Request.Method). None can carry a code radmfa can check.
@@ -87,6 +101,7 @@ type Config struct {
 	LockDuration  time.Duration // how long; negative: until an admin unlocks (default 15m)
 	FailureBurst  int           // failed logins per user before rate limiting (default 10)
 	FailureEvery  time.Duration // one more failure allowed per (default 6s)
+	HashWait      time.Duration // how long a login waits for a PIN-hash slot (default 200ms)
 	Issuer        string        // otpauth issuer (default "radmfa")
 }
 
@@ -112,6 +127,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.FailureEvery == 0 {
 		c.FailureEvery = 6 * time.Second
+	}
+	if c.HashWait == 0 {
+		c.HashWait = 200 * time.Millisecond
 	}
 	if c.Issuer == "" {
 		c.Issuer = "radmfa"
@@ -163,6 +181,7 @@ type Service struct {
 	cfg     Config
 	limiter *failureLimiter
 	push    *push.Manager
+	hashes  *HashBudget
 }
 
 // Deps are what a Service is built from.
@@ -172,6 +191,8 @@ type Deps struct {
 	Logger *slog.Logger     // slog.Default() when nil
 	Config Config
 	Push   *push.Manager // nil: push logins are refused (push_unavailable)
+	// Hashes bounds the PIN hashes computed at once; nil: one per CPU.
+	Hashes *HashBudget
 }
 
 // New makes a Service.
@@ -183,8 +204,11 @@ func New(d Deps) *Service {
 		d.Logger = slog.Default()
 	}
 	cfg := d.Config.WithDefaults()
+	if d.Hashes == nil {
+		d.Hashes = NewHashBudget(runtime.NumCPU())
+	}
 	return &Service{store: d.Store, now: d.Now, log: d.Logger, cfg: cfg,
-		limiter: newFailureLimiter(cfg.FailureBurst, cfg.FailureEvery), push: d.Push}
+		limiter: newFailureLimiter(cfg.FailureBurst, cfg.FailureEvery), push: d.Push, hashes: d.Hashes}
 }
 
 // maxConflictRetries bounds re-reads after a concurrent change to a token.
@@ -215,13 +239,14 @@ func (s *Service) Authenticate(ctx context.Context, req Request) Result {
 		return s.pushLogin(ctx, req, now)
 	}
 	fresh := false
+	var a attempt
 	for range maxConflictRetries + 1 {
-		res, updates, cached, err := s.evaluate(ctx, req, now, fresh)
+		res, updates, cached, err := s.evaluate(ctx, req, now, fresh, &a)
 		if err != nil {
 			s.log.Error("auth: evaluate", "user", req.User, "err", err)
 			return s.finish(ctx, req, now, Result{Reason: ReasonInternal})
 		}
-		if res.Decision != Accept && cached {
+		if res.Decision != Accept && cached && res.Reason != ReasonOverloaded {
 			fresh = true
 			continue
 		}
@@ -235,29 +260,64 @@ func (s *Service) Authenticate(ctx context.Context, req Request) Result {
 	return s.finish(ctx, req, now, Result{Reason: ReasonReplay})
 }
 
+// attempt is what one login's evaluations (a first one on cached state,
+// then fresh ones) share: whether a PIN hash was computed, and its verdict,
+// so that a login costs one hash however often it is evaluated.
+type attempt struct {
+	hashed  bool
+	pinHash string // the hash checked, and the PIN typed
+	pin     string
+	pinOK   bool
+}
+
 // evaluate checks the password against the user's login state without
-// writing anything; cached tells whether the state came from memory.
-func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fresh bool) (res Result, updates []store.TokenAuth, cached bool, err error) {
+// writing anything; cached tells whether the state came from memory. A
+// password longer than the shortest code costs exactly one PIN hash,
+// whether the user exists, is disabled, or has a PIN: a dummy one when no
+// real PIN was checked.
+func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fresh bool, a *attempt) (res Result, updates []store.TokenAuth, cached bool, err error) {
 	st, err := s.store.LoginState(ctx, req.User, fresh)
-	if errors.Is(err, store.ErrNotFound) {
-		// Cost the same as checking a PIN, so timing does not tell that
-		// the user does not exist.
-		if len(req.Password) > 8 {
-			_, _ = VerifyPIN(dummyPINHash, req.Password)
-		}
-		return Result{Reason: ReasonUnknownUser}, nil, false, nil
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		res = Result{Reason: ReasonUnknownUser}
+	case err != nil:
 		return Result{}, nil, false, err
+	default:
+		res, updates = s.decide(ctx, st.User, st.Tokens, req.Password, now, a)
+		cached = st.Cached
 	}
-	res, updates = s.decide(st.User, st.Tokens, req.Password, now)
-	return res, updates, st.Cached, nil
+	if res.Reason == ReasonOverloaded {
+		return res, nil, cached, nil
+	}
+	if !a.hashed && len(req.Password) > minCodeLen {
+		if err := s.dummyHash(ctx, req.Password); err != nil {
+			return Result{Reason: ReasonOverloaded, User: res.User}, nil, cached, nil
+		}
+		a.hashed = true
+	}
+	return res, updates, cached, nil
+}
+
+// dummyHash costs what checking a PIN costs, under the same budget.
+func (s *Service) dummyHash(ctx context.Context, password string) error {
+	_, err := s.verifyPIN(ctx, dummyPINHash, password)
+	return err
+}
+
+// verifyPIN checks pin against a PIN hash within the hash budget.
+func (s *Service) verifyPIN(ctx context.Context, encoded, pin string) (bool, error) {
+	if err := s.hashes.acquire(ctx, s.cfg.HashWait); err != nil {
+		return false, err
+	}
+	defer s.hashes.Release()
+	return VerifyPIN(encoded, pin)
 }
 
 // decide checks password against the user's tokens, writing nothing: an
 // Accept with the accepted token's update, or a refusal with the failure
-// updates to record (none for a replayed code).
-func (s *Service) decide(user store.User, tokens []store.Token, password string, now time.Time) (Result, []store.TokenAuth) {
+// updates to record (none for a replayed code, or when no PIN could be
+// checked for want of a hash slot).
+func (s *Service) decide(ctx context.Context, user store.User, tokens []store.Token, password string, now time.Time, a *attempt) (Result, []store.TokenAuth) {
 	res := Result{User: user}
 	if user.Disabled {
 		res.Reason = ReasonUserDisabled
@@ -294,7 +354,11 @@ func (s *Service) decide(user store.User, tokens []store.Token, password string,
 	reason := ReasonBadCode
 	for _, i := range candidates {
 		t := tokens[i]
-		m := s.check(user, t, password, now)
+		m := s.check(ctx, user, t, password, now, a)
+		if m.reason == ReasonOverloaded {
+			res.Reason = ReasonOverloaded
+			return res, nil
+		}
 		if m.ok {
 			res.Decision = Accept
 			res.Reason = ReasonOK
@@ -340,22 +404,35 @@ type match struct {
 	update store.TokenAuth
 }
 
-// check tests password against one token. The PIN hash is always computed
-// for a token that has a PIN, whatever the code, so a wrong PIN and a wrong
-// code take the same time.
-func (s *Service) check(u store.User, t store.Token, password string, now time.Time) match {
+// check tests password against one token. For a token with a PIN, the PIN
+// is hashed whenever one was typed (a password longer than the code),
+// whatever the code, so a wrong PIN and a wrong code take the same time
+// (once per login: a of an earlier evaluation keeps the verdict); a
+// password that is only a code is a wrong PIN at once (evaluate then
+// hashes a dummy, as for everyone, when it is longer than the shortest
+// code).
+func (s *Service) check(ctx context.Context, u store.User, t store.Token, password string, now time.Time, a *attempt) match {
 	code := password
 	pinOK := true
 	if t.HasPIN() {
-		pin := ""
+		pinOK = false
 		if len(password) > t.Digits {
-			pin, code = password[:len(password)-t.Digits], password[len(password)-t.Digits:]
+			pin := password[:len(password)-t.Digits]
+			code = password[len(password)-t.Digits:]
+			if a.hashed && a.pinHash == t.PINHash && a.pin == pin {
+				pinOK = a.pinOK
+			} else {
+				ok, err := s.verifyPIN(ctx, t.PINHash, pin)
+				if errors.Is(err, errHashBusy) {
+					return match{reason: ReasonOverloaded}
+				}
+				if err != nil {
+					s.log.Error("auth: token PIN hash unreadable", "serial", t.Serial, "err", err)
+				}
+				pinOK = ok
+				a.hashed, a.pinHash, a.pin, a.pinOK = true, t.PINHash, pin, ok
+			}
 		}
-		ok, err := VerifyPIN(t.PINHash, pin)
-		if err != nil {
-			s.log.Error("auth: token PIN hash unreadable", "serial", t.Serial, "err", err)
-		}
-		pinOK = ok && pin != ""
 	}
 	p := otp.Params{Type: otpType(t.Type), Algorithm: otp.Algorithm(t.Algorithm), Digits: t.Digits, Period: t.Period}
 	up := store.TokenAuth{ID: t.ID, UserID: u.ID, Accepted: true, Activate: t.State == store.StateAssigned,
@@ -385,21 +462,28 @@ func (s *Service) check(u store.User, t store.Token, password string, now time.T
 	return match{reason: ReasonBadCode}
 }
 
-// replayed tells the audit log whether a refused code is one already used.
+// replayed tells whether a refused code is one of the replayBack codes
+// before the token's last accepted one: used, or passed over, never a
+// guess at a fresh code.
 func (s *Service) replayed(t store.Token, p otp.Params, code string, now time.Time) bool {
 	switch p.Type {
 	case otp.HOTP:
 		if t.Counter == 0 {
 			return false
 		}
-		back := min(uint64(s.cfg.HOTPLookAhead)+1, t.Counter)
+		back := min(uint64(replayBack), t.Counter)
 		_, ok := otp.VerifyHOTP(t.Seed, p, code, t.Counter-back, int(back)-1)
 		return ok
 	case otp.TOTP:
 		if t.LastStep == 0 {
 			return false
 		}
-		_, ok := otp.VerifyTOTP(t.Seed, p, code, now.Unix(), t.Drift, t.LastStep-int64(2*s.cfg.TOTPWindow)-1, s.cfg.TOTPWindow)
+		// Steps LastStep-replayBack+1 .. LastStep, around the token's
+		// drift as VerifyTOTP takes it: the window's centre is the step
+		// LastStep-replayBack/2 and it reaches replayBack/2 either side.
+		half := int64(replayBack / 2)
+		at := now.Unix() + (t.LastStep-half-otp.Step(now.Unix(), p.Period)-t.Drift)*int64(p.Period)
+		_, ok := otp.VerifyTOTP(t.Seed, p, code, at, t.Drift, t.LastStep-2*half-1, int(half))
 		return ok
 	}
 	return false
@@ -417,10 +501,20 @@ func (s *Service) commit(ctx context.Context, req Request, now time.Time, res Re
 		// An accept that was not recorded must not be granted.
 		return Result{Decision: Reject, Reason: ReasonInternal, User: res.User}, nil
 	}
-	if res.Decision != Accept {
-		s.limiter.Fail(req.User, now)
-	}
+	s.countFailure(req, res, now)
 	return res, nil
+}
+
+// countFailure drains the user's failure budget for a refusal that could
+// be a guess: not a replayed or old code, not a refusal for want of a hash
+// slot, and not a name that does not exist (an attacker's invented names
+// would each take a bucket: they share none, and cost their hash).
+func (s *Service) countFailure(req Request, res Result, now time.Time) {
+	switch {
+	case res.Decision == Accept, res.Reason == ReasonReplay, res.Reason == ReasonOverloaded, res.Reason == ReasonUnknownUser:
+		return
+	}
+	s.limiter.Fail(req.User, now)
 }
 
 // finish records a result that changes no token.
@@ -428,9 +522,7 @@ func (s *Service) finish(ctx context.Context, req Request, now time.Time, res Re
 	if err := s.store.CommitAuth(ctx, store.AuthCommit{At: now, Audit: s.auditEvent(req, res)}); err != nil {
 		s.log.Error("auth: audit", "user", req.User, "err", err)
 	}
-	if res.Decision != Accept {
-		s.limiter.Fail(req.User, now)
-	}
+	s.countFailure(req, res, now)
 	return res
 }
 

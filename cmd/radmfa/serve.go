@@ -52,6 +52,7 @@ func serveFlags() []cli.Flag {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "gc-headroom", Value: 64, Usage: "MiB the heap may grow between garbage collections at least (more if GOGC's proportion of the live heap is larger); 0: GOGC alone", EnvVars: []string{"RADMFA_GC_HEADROOM"}}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "pprof", Usage: "also serve /debug/pprof on --metrics-addr (profiling; keep it on loopback)", EnvVars: []string{"RADMFA_PPROF"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "synchronous", Value: "FULL", Usage: "SQLite synchronous: FULL (every answered login is on disk: survives a power loss) or NORMAL (survives a crash of radmfa; a power loss can lose the last logins, and so let their codes be used again)", EnvVars: []string{"RADMFA_SYNCHRONOUS"}}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "pin-hashes", Value: runtime.NumCPU(), Usage: "PIN checks (argon2id, 19 MiB each) computed at once; a login that finds none free within 200ms is refused (overloaded)", EnvVars: []string{"RADMFA_PIN_HASHES"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "cache-users", Value: 100000, Usage: "users whose tokens are kept in memory, so that their logins need no database read (0: none)", EnvVars: []string{"RADMFA_CACHE_USERS"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "failure-burst", Value: 10, Usage: "failed logins a user may have before they are rate limited", EnvVars: []string{"RADMFA_FAILURE_BURST"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "failure-every", Value: 6 * time.Second, Usage: "then one more failed login per this", EnvVars: []string{"RADMFA_FAILURE_EVERY"}}),
@@ -186,7 +187,16 @@ func serve(c *cli.Context) error {
 		defer ps.run(log)()
 		fmt.Fprintf(c.App.Writer, "radmfa: device API on %s (socket %s, certificate pin %s)\n", ps.url, ps.ln.Addr(), ps.pin)
 	}
-	svc := auth.New(auth.Deps{Store: st, Logger: log, Config: cfg, Push: mgr})
+	if c.Int("pin-hashes") < 1 || c.Int("pin-hashes") > 1024 {
+		return fmt.Errorf("--pin-hashes %d: want 1 to 1024", c.Int("pin-hashes"))
+	}
+	hashes := auth.NewHashBudget(c.Int("pin-hashes"))
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "radmfa_auth_pin_hashes_total",
+			Help: "PIN hashes computed (real and, for equal timing, dummy ones)."}, func() float64 { return float64(hashes.Hashes()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "radmfa_auth_pin_hash_busy_total",
+			Help: "Logins refused (overloaded) because no PIN-hash slot freed up in time."}, func() float64 { return float64(hashes.Busy()) }))
+	svc := auth.New(auth.Deps{Store: st, Logger: log, Config: cfg, Push: mgr, Hashes: hashes})
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	srv, err := radius.NewServer(ctx, radius.Deps{Auth: svc, Source: storeSource{st, dict, log}, Logger: log, Metrics: metrics,
