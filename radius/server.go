@@ -40,7 +40,11 @@ type Config struct {
 	ReplyCacheTTL    time.Duration // how long answers are kept for retransmissions (default 30s)
 	ReloadEvery      time.Duration // how often the client table is checked for changes (default 2s)
 	ShutdownTimeout  time.Duration // how long shutdown waits for requests in flight (default 10s)
-	UnknownLogPeriod time.Duration // one log line per unknown source per period (default 1m)
+	UnknownLogPeriod time.Duration // one log line per unknown source (or client sending bad packets) per period (default 1m)
+	// LogPerReason caps the warnings about dropped packets (unknown
+	// source, bad Message-Authenticator) per reason per UnknownLogPeriod
+	// (default 20).
+	LogPerReason int
 	// HoldTimeout bounds a request held for a push answer; the push's own
 	// timeout normally ends it first (default 5m).
 	HoldTimeout time.Duration
@@ -64,6 +68,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.UnknownLogPeriod <= 0 {
 		c.UnknownLogPeriod = time.Minute
+	}
+	if c.LogPerReason <= 0 {
+		c.LogPerReason = 20
 	}
 	if c.HoldTimeout <= 0 {
 		c.HoldTimeout = 5 * time.Minute
@@ -95,8 +102,8 @@ type Server struct {
 	quit     chan struct{}
 	quitOnce sync.Once
 
-	unknownMu   sync.Mutex
-	unknownSeen map[netip.Addr]time.Time
+	// logs decides which warnings about dropped packets are logged.
+	logs *logBudget
 }
 
 // Deps are what a Server is built from.
@@ -123,7 +130,7 @@ func NewServer(ctx context.Context, d Deps) (*Server, error) {
 	cfg := d.Config.withDefaults()
 	s := &Server{auth: d.Auth, source: d.Source, log: d.Logger, metrics: d.Metrics, cfg: cfg, now: d.Now,
 		cache: newReplyCache(cfg.ReplyCacheTTL), sem: make(chan struct{}, cfg.MaxInFlight),
-		jobs: make(chan job), quit: make(chan struct{}), unknownSeen: map[netip.Addr]time.Time{},
+		jobs: make(chan job), quit: make(chan struct{}), logs: newLogBudget(cfg.UnknownLogPeriod, cfg.LogPerReason),
 		reloadNow: make(chan struct{}, 1)}
 	if err := s.reload(ctx, true); err != nil {
 		return nil, err
@@ -288,7 +295,9 @@ func (s *Server) HandlePacket(conn PacketConn, b []byte, src netip.AddrPort) {
 	client := s.table.Load().Lookup(src.Addr())
 	if client == nil {
 		s.drop(DropUnknownClient)
-		s.logUnknown(src.Addr())
+		if ok, held := s.logs.allow(DropUnknownClient, src.Addr().String(), s.now()); ok {
+			s.log.Warn("radius: packet from unknown client dropped (add it with `radmfa client add`)", "src", src.Addr(), "held_back", held)
+		}
 		return
 	}
 	data := make([]byte, len(b))
@@ -313,7 +322,9 @@ func (s *Server) HandlePacket(conn PacketConn, b []byte, src netip.AddrPort) {
 	client.putMAC(mac)
 	if err != nil {
 		s.drop(DropBadMA, "client", client.Name, "src", src)
-		s.log.Warn("radius: bad Message-Authenticator (wrong shared secret?)", "client", client.Name, "src", src)
+		if ok, held := s.logs.allow(DropBadMA, client.Name, s.now()); ok {
+			s.log.Warn("radius: bad Message-Authenticator (wrong shared secret?)", "client", client.Name, "src", src, "held_back", held)
+		}
 		return
 	}
 	if !present && (client.RequireMA || pkt.Code == radius.CodeStatusServer) {
@@ -532,27 +543,4 @@ func (s *Server) send(conn PacketConn, client *Client, src netip.AddrPort, reply
 		return
 	}
 	s.metrics.Responses.WithLabelValues(label).Inc()
-}
-
-// logUnknown logs a packet from an unknown source at most once a period per
-// address, and forgets old addresses so the map stays small.
-func (s *Server) logUnknown(addr netip.Addr) {
-	now := s.now()
-	s.unknownMu.Lock()
-	defer s.unknownMu.Unlock()
-	if last, ok := s.unknownSeen[addr]; ok && now.Sub(last) < s.cfg.UnknownLogPeriod {
-		return
-	}
-	if len(s.unknownSeen) > 10000 {
-		for a, t := range s.unknownSeen {
-			if now.Sub(t) >= s.cfg.UnknownLogPeriod {
-				delete(s.unknownSeen, a)
-			}
-		}
-	}
-	if len(s.unknownSeen) > 10000 {
-		return
-	}
-	s.unknownSeen[addr] = now
-	s.log.Warn("radius: packet from unknown client dropped (add it with `radmfa client add`)", "src", addr)
 }
