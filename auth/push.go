@@ -153,7 +153,7 @@ func (s *Service) pushLogin(ctx context.Context, req Request, now time.Time) Res
 	if err != nil {
 		reason := ReasonPushOverloaded
 		switch {
-		case errors.Is(err, push.ErrPending):
+		case errors.Is(err, push.ErrPending), errors.Is(err, push.ErrJoinLimit):
 			reason = ReasonPushPending
 		case errors.Is(err, push.ErrRateLimited):
 			reason = ReasonPushRateLimited

@@ -20,6 +20,9 @@ var (
 	ErrPending     = errors.New("push: another push is pending for this user")
 	ErrRateLimited = errors.New("push: too many push requests for this user")
 	ErrOverloaded  = errors.New("push: too many pending push requests")
+	// ErrJoinLimit: the pending push already has MaxJoined requests
+	// waiting beside the one that started it.
+	ErrJoinLimit = errors.New("push: too many requests waiting for this push")
 )
 
 // Errors Answer returns for answers that are refused.
@@ -56,7 +59,8 @@ type Config struct {
 	FraudLock      time.Duration // push refused for a user after a fraud report (default 1h)
 	TriggerBurst   int           // push triggers per user at once (default 3)
 	TriggerEvery   time.Duration // then one more per (default 20s)
-	MaxPending     int           // pending requests at once, all users (default 100000)
+	MaxPending     int           // requests held for pushes at once, all users: pending pushes and the requests joined to them (default 100000)
+	MaxJoined      int           // requests that may join one pending push (default 4)
 	// Keep answered requests this long after expiry so late and repeated
 	// answers are told apart from unknown ones (default 2m).
 	Linger time.Duration
@@ -77,6 +81,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxPending <= 0 {
 		c.MaxPending = 100000
+	}
+	if c.MaxJoined <= 0 {
+		c.MaxJoined = 4
 	}
 	if c.Linger <= 0 {
 		c.Linger = 2 * time.Minute
@@ -112,6 +119,7 @@ type Request struct {
 	done    chan struct{}
 	outcome Outcome // set once, before done is closed
 	timer   *time.Timer
+	joined  int // requests joined to it while pending; under the manager's lock
 }
 
 // Outcome returns how the request ended (Pending while it has not).
@@ -190,7 +198,8 @@ type Manager struct {
 	byState  map[string]*Request
 	bySerial map[string]map[string]*Request
 	triggers map[string]*bucket
-	pending  int
+	pending  int // pending requests
+	joined   int // requests joined to pending ones
 	wg       sync.WaitGroup
 }
 
@@ -215,20 +224,36 @@ func userKey(u string) string { return strings.ToLower(u) }
 // Start creates a push request for l on device d and notifies the phone.
 // A trigger for a user whose push is pending from the same client and
 // calling station (a NAS retrying with a new request) joins it: joined is
-// true and no second push is sent. A trigger from elsewhere is refused.
+// true and no second push is sent. At most MaxJoined requests join one
+// push (ErrJoinLimit beyond), and they count against MaxPending with the
+// pushes: a flood of triggers for one user holds a few requests, not all
+// of them. A trigger from elsewhere is refused.
 func (m *Manager) Start(ctx context.Context, l Login, d store.Device) (r *Request, joined bool, err error) {
 	now := m.now()
 	m.mu.Lock()
 	if cur := m.byUser[userKey(l.User)]; cur != nil && cur.Outcome() == Pending {
-		m.mu.Unlock()
-		if cur.Serial == d.Serial && cur.Login.Client == l.Client && cur.Login.CallingStation == l.CallingStation {
-			m.count(m.metrics.Requests, "joined")
-			return cur, true, nil
+		if cur.Serial != d.Serial || cur.Login.Client != l.Client || cur.Login.CallingStation != l.CallingStation {
+			m.mu.Unlock()
+			m.count(m.metrics.Requests, "refused_pending")
+			return nil, false, ErrPending
 		}
-		m.count(m.metrics.Requests, "refused_pending")
-		return nil, false, ErrPending
+		switch {
+		case cur.joined >= m.cfg.MaxJoined:
+			m.mu.Unlock()
+			m.count(m.metrics.Requests, "refused_joined")
+			return nil, false, ErrJoinLimit
+		case m.pending+m.joined >= m.cfg.MaxPending:
+			m.mu.Unlock()
+			m.count(m.metrics.Requests, "refused_overloaded")
+			return nil, false, ErrOverloaded
+		}
+		cur.joined++
+		m.joined++
+		m.mu.Unlock()
+		m.count(m.metrics.Requests, "joined")
+		return cur, true, nil
 	}
-	if m.pending >= m.cfg.MaxPending {
+	if m.pending+m.joined >= m.cfg.MaxPending {
 		m.mu.Unlock()
 		m.count(m.metrics.Requests, "refused_overloaded")
 		return nil, false, ErrOverloaded
@@ -401,6 +426,7 @@ func (m *Manager) resolve(r *Request, o Outcome) bool {
 	r.outcome = o
 	close(r.done)
 	m.pending--
+	m.joined -= r.joined
 	if m.byUser[userKey(r.Login.User)] == r {
 		delete(m.byUser, userKey(r.Login.User))
 	}

@@ -391,6 +391,46 @@ func TestMaxPending(t *testing.T) {
 	}
 }
 
+// A flood of triggers for one user from one station holds the push and at
+// most MaxJoined requests beside it; the joined requests count against
+// MaxPending with the pushes, and are given back when the push ends.
+func TestJoinedRequestsBounded(t *testing.T) {
+	e := newEnv(t, push.Config{MaxJoined: 2, MaxPending: 4}, nil)
+	e.enroll(t, "h1", "RMP-9")
+	e.enroll(t, "h2", "RMP-10")
+	e.enroll(t, "h3", "RMP-11")
+	ctx := context.Background()
+	d1, _ := e.st.Device(ctx, "RMP-9")
+	d2, _ := e.st.Device(ctx, "RMP-10")
+	d3, _ := e.st.Device(ctx, "RMP-11")
+	l := push.Login{User: "h1", Client: "vpn", CallingStation: "198.51.100.1"}
+	r, _, err := e.mgr.Start(ctx, l, d1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name  string
+		login push.Login
+		dev   store.Device
+		want  error
+	}{
+		{"first join", l, d1, nil},
+		{"second join", l, d1, nil},
+		{"third join, over MaxJoined", l, d1, push.ErrJoinLimit},
+		{"another user's push: 4 held with the joined", push.Login{User: "h2"}, d2, nil},
+		{"a fifth held request, over MaxPending", push.Login{User: "h3"}, d3, push.ErrOverloaded},
+	}
+	for _, st := range steps {
+		if _, _, err := e.mgr.Start(ctx, st.login, st.dev); !errors.Is(err, st.want) {
+			t.Fatalf("%s: %v, want %v", st.name, err, st.want)
+		}
+	}
+	e.mgr.Cancel(r) // the push and its two joined requests end
+	if _, _, err := e.mgr.Start(ctx, push.Login{User: "h3"}, d3); err != nil {
+		t.Fatalf("after the push ended: %v", err)
+	}
+}
+
 func TestTakeStateIsSingleUse(t *testing.T) {
 	e := newEnv(t, push.Config{}, nil)
 	e.enroll(t, "h", "RMP-9")
