@@ -138,3 +138,41 @@ func TestHangupReloads(t *testing.T) {
 		n.exchange("hup", "000000")
 	}
 }
+
+// serve refuses a data directory that group or others can reach, or that
+// belongs to another user, as it refuses such a master key.
+func TestServeChecksTheDataDir(t *testing.T) {
+	tests := []struct {
+		name    string
+		prepare func(t *testing.T, dir string)
+		want    string
+	}{
+		{"group and others", func(t *testing.T, dir string) {
+			if err := os.Chmod(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}, "chmod 700"},
+		{"another user's", func(t *testing.T, dir string) {
+			if os.Geteuid() != 0 {
+				if os.Getenv("CI") == "true" {
+					t.Fatal("CI runs as root, which this case needs")
+				}
+				t.Skip("giving the directory to another user needs root")
+			}
+			if err := os.Chown(dir, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+		}, "belongs to uid 65534"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newCLI(t)
+			e.ok("user", "list") // creates the database and key
+			tc.prepare(t, e.dir)
+			_, errOut, code := e.run("serve", "--radius-addr", "127.0.0.1:0", "--metrics-addr", "")
+			if code == 0 || !strings.Contains(errOut, tc.want) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+				t.Fatalf("serve: exit %d, %q; want one line with %q", code, errOut, tc.want)
+			}
+		})
+	}
+}

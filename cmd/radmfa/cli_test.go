@@ -24,8 +24,14 @@ type cliEnv struct {
 	dir string
 }
 
+// newCLI makes an empty data directory, private as radmfa makes its own
+// (t.TempDir's are 0755, which serve refuses).
 func newCLI(t *testing.T) *cliEnv {
-	return &cliEnv{t: t, dir: t.TempDir()}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return &cliEnv{t: t, dir: dir}
 }
 
 // run returns stdout, stderr (as main prints it) and the exit code.
@@ -332,7 +338,7 @@ func runApp(t *testing.T, ctx context.Context, args ...string) (string, error) {
 }
 
 func TestConfigFileAndEnvironment(t *testing.T) {
-	fromFile, fromEnv, fromFlag := t.TempDir(), t.TempDir(), t.TempDir()
+	fromFile, fromEnv, fromFlag := newCLI(t).dir, newCLI(t).dir, newCLI(t).dir
 	cfg := filepath.Join(t.TempDir(), "radmfa.yaml")
 	yaml := "data-dir: " + fromFile + "\nradius-addr: [\"127.0.0.1:0\"]\nmetrics-addr: \"127.0.0.1:0\"\nlog-level: warn\n"
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {

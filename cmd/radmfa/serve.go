@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"syscall"
 	"time"
@@ -158,6 +160,10 @@ func serve(c *cli.Context) error {
 		return err
 	}
 
+	db, _ := paths(c)
+	if err := checkDataDir(filepath.Dir(db)); err != nil {
+		return err
+	}
 	backend, err := openStoreWith(c, sqlite.Options{Synchronous: c.String("synchronous"), Logger: log})
 	if err != nil {
 		return err
@@ -271,6 +277,31 @@ func devSetup(c *cli.Context, st store.Store) error {
   oathtool --totp -b SECRET                                 # SECRET from the URI
   radtest alice CODE 127.0.0.1 0 %[2]s
 `, c.String("data-dir"), devSecret)
+	return nil
+}
+
+// checkDataDir refuses to serve from a directory that other users could
+// read or write (the database holds sealed seeds and the audit log, and
+// whoever can replace files there can replace the database), or that
+// belongs to another user. A directory that does not exist yet is created
+// 0700 when the store opens.
+func checkDataDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("data dir %s is not a directory", dir)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("data dir %s has mode %04o; it must not be accessible to group or others (chmod 700 %s)", dir, perm, dir)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("data dir %s belongs to uid %d, not to the user radmfa serve runs as (uid %d); chown it or run as its owner", dir, st.Uid, os.Geteuid())
+	}
 	return nil
 }
 
