@@ -29,7 +29,7 @@ func pushEnv(t *testing.T, cfg push.Config) (*env, *push.Manager, string) {
 	if len(en.Code) != auth.DefaultActivationLength || !en.Expires.Equal(e.clock.Now().Add(24*time.Hour)) {
 		t.Fatalf("activation %q expires %v", en.Code, en.Expires)
 	}
-	if _, err := e.store.Activate(ctx, en.Token.Serial, push.HashCode(en.Code), e.clock.Now(), 5,
+	if _, err := e.store.Activate(ctx, "device", en.Token.Serial, push.HashCode(en.Code), e.clock.Now(), 5,
 		[]byte("01234567890123456789"), store.Device{PublicKey: []byte{4, 1}, Notifications: true}); err != nil {
 		t.Fatal(err)
 	}

@@ -15,17 +15,20 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/radmfa/radmfa/internal/keyed"
 
 	"github.com/radmfa/radmfa/store"
 )
 
 // APIStore is what the device API needs of the store.
 type APIStore interface {
-	Activate(ctx context.Context, serial string, codeHash []byte, now time.Time, maxAttempts int, seed []byte, d store.Device) (store.Token, error)
+	Activate(ctx context.Context, by, serial string, codeHash []byte, now time.Time, maxAttempts int, seed []byte, d store.Device) (store.Token, error)
 	Device(ctx context.Context, serial string) (store.Device, error)
 	UpdateDevice(ctx context.Context, by, serial, action string, fn func(*store.Device) error) (store.Device, error)
 	Audit(ctx context.Context, e store.AuditEvent) error
@@ -50,7 +53,28 @@ type APIDeps struct {
 // API is the device HTTPS API.
 type API struct {
 	d APIDeps
+	// Refused requests are audited at most auditPerSerial times a minute
+	// per serial and auditPerSource per source address: an unsigned
+	// request for a known serial cannot fill the audit log.
+	auditSerial, auditSource *keyed.Limiter
+	// Refused enrollments (wrong, expired or used activation codes) from
+	// one source address: activationsPerSource a quarter of an hour, then
+	// that address is refused before its code is looked at.
+	activations *keyed.Limiter
+	nonces      *nonces
+	// dummyKey is verified against for a serial nobody enrolled, so that
+	// the answer and its time are those of a bad signature.
+	dummyKey []byte
 }
+
+// The API's limits on what unauthenticated requests can cost.
+const (
+	auditPerSerial       = 5
+	auditPerSource       = 20
+	activationsPerSource = 10
+	limiterSlots         = 1 << 14
+	maxNonces            = 1 << 18
+)
 
 // API paths.
 const (
@@ -81,7 +105,19 @@ func NewAPI(d APIDeps) *API {
 	if d.Issuer == "" {
 		d.Issuer = "radmfa"
 	}
-	return &API{d: d}
+	dummy, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(fmt.Sprintf("push: dummy key: %v", err)) // the system's randomness failed
+	}
+	dummyPub, err := dummy.PublicKey.Bytes()
+	if err != nil {
+		panic(fmt.Sprintf("push: dummy key: %v", err))
+	}
+	return &API{d: d, dummyKey: dummyPub,
+		auditSerial: keyed.New(limiterSlots, time.Minute, auditPerSerial),
+		auditSource: keyed.New(limiterSlots, time.Minute, auditPerSource),
+		activations: keyed.New(limiterSlots, 15*time.Minute, activationsPerSource),
+		nonces:      newNonces(maxNonces)}
 }
 
 // Handler routes the API.
@@ -198,10 +234,15 @@ func (a *API) enroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := a.d.Now()
-	tok, err := a.d.Store.Activate(r.Context(), req.Serial, HashCode(req.Code), now, a.d.MaxActivationAttempts, seed, store.Device{
+	if a.activations.Over(sourceAddr(r), now) {
+		a.refuse(w, http.StatusTooManyRequests, "activation_rate", "too many wrong activation codes from this address; try again later")
+		return
+	}
+	tok, err := a.d.Store.Activate(r.Context(), "device:"+sourceAddr(r), req.Serial, HashCode(req.Code), now, a.d.MaxActivationAttempts, seed, store.Device{
 		PublicKey: req.SignPublic, APNsToken: req.APNsToken, OS: req.Device.OS, OSVersion: req.Device.OSVersion, Model: req.Device.Model,
 		AppVersion: req.Device.AppVersion, Notifications: req.Device.Notifications})
 	if errors.Is(err, store.ErrActivation) {
+		a.activations.Allow(sourceAddr(r), now) // a wrong guess from this source
 		a.d.Logger.Info("push: enrollment refused", "serial", req.Serial, "remote", r.RemoteAddr)
 		a.refuse(w, http.StatusForbidden, "activation", "activation code invalid or expired")
 		return
@@ -233,25 +274,36 @@ func (a *API) signed(next signedHandler) http.HandlerFunc {
 			a.refuse(w, http.StatusBadRequest, "malformed", "malformed request")
 			return
 		}
+		// Nothing is said about the serial before the signature verifies:
+		// an unknown serial, a missing and a bad signature get the same
+		// answer, after the same work.
 		d, err := a.d.Store.Device(r.Context(), s.Serial)
-		if errors.Is(err, store.ErrNotFound) {
-			a.refuse(w, http.StatusUnauthorized, "unknown_device", "unknown device")
-			return
-		}
-		if err != nil {
+		known := err == nil
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			a.d.Logger.Error("push: device", "serial", s.Serial, "err", err)
 			a.refuse(w, http.StatusInternalServerError, "internal", "internal error")
 			return
 		}
+		key := d.PublicKey
+		if !known {
+			key = a.dummyKey
+		}
 		sig, err := base64.StdEncoding.DecodeString(r.Header.Get(SignatureHeader))
 		if err != nil || len(sig) == 0 {
-			a.refuse(w, http.StatusUnauthorized, "unsigned", "signature required")
-			a.auditRefusal(r, s.Serial, "unsigned request")
-			return
+			sig = nil
 		}
-		if !Verify(d.PublicKey, r.URL.Path, body, sig) {
-			a.refuse(w, http.StatusUnauthorized, "bad_signature", "bad signature")
-			a.auditRefusal(r, s.Serial, "bad signature")
+		if !Verify(key, r.URL.Path, body, sig) || !known {
+			reason := "bad_signature"
+			switch {
+			case !known:
+				reason = "unknown_device"
+			case sig == nil:
+				reason = "unsigned"
+			}
+			a.refuse(w, http.StatusUnauthorized, reason, "authentication failed")
+			if known {
+				a.auditUnproven(r, s.Serial, map[string]string{"unsigned": "unsigned request", "bad_signature": "bad signature"}[reason])
+			}
 			return
 		}
 		if !d.TokenState.Usable() {
@@ -263,6 +315,19 @@ func (a *API) signed(next signedHandler) http.HandlerFunc {
 		if skew := now.Sub(time.UnixMilli(s.Time)); skew > a.d.ClockSkew || skew < -a.d.ClockSkew {
 			a.refuse(w, http.StatusUnauthorized, "clock_skew", "request time too far from the server's clock")
 			a.auditRefusal(r, s.Serial, fmt.Sprintf("request time off by %s", skew.Round(time.Second)))
+			return
+		}
+		if len(s.Nonce) < 16 || !printable(s.Nonce, 64) {
+			a.refuse(w, http.StatusBadRequest, "malformed", "nonce required")
+			return
+		}
+		switch a.nonces.add(s.Serial, s.Nonce, time.UnixMilli(s.Time).Add(a.d.ClockSkew), now) {
+		case nonceSeen:
+			a.refuse(w, http.StatusConflict, "replayed", "request already used")
+			a.auditUnproven(r, s.Serial, "replayed request")
+			return
+		case nonceFull:
+			a.refuse(w, http.StatusServiceUnavailable, "busy", "too many requests; try again")
 			return
 		}
 		if now.Sub(d.LastSeen) > time.Minute {
@@ -277,6 +342,21 @@ func (a *API) signed(next signedHandler) http.HandlerFunc {
 	}
 }
 
+// auditUnproven audits a refused request whose sender is not proven (no
+// or a bad signature, a replay of a signed request), within the budgets
+// per serial and per source address: such requests cost an attacker
+// nothing, and each is counted in the metrics anyway.
+func (a *API) auditUnproven(r *http.Request, serial, why string) {
+	now := a.d.Now()
+	// Both budgets are charged, so that neither one serial nor one source
+	// can use up the other's.
+	bySerial, bySource := a.auditSerial.Allow(serial, now), a.auditSource.Allow(sourceAddr(r), now)
+	if bySerial && bySource {
+		a.auditRefusal(r, serial, why)
+	}
+}
+
+// auditRefusal audits a refused device request.
 func (a *API) auditRefusal(r *http.Request, serial, why string) {
 	action := "device.request"
 	if r.URL.Path == PathAnswer {
@@ -383,4 +463,12 @@ func (a *API) updateDevice(w http.ResponseWriter, r *http.Request, d store.Devic
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"push_state": nd.PushState()})
+}
+
+// sourceAddr is the request's source IP address, without the port.
+func sourceAddr(r *http.Request) string {
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return ap.Addr().String()
+	}
+	return r.RemoteAddr
 }

@@ -96,7 +96,9 @@ func NewClient(st DeviceState) *Client {
 	return &Client{State: st, HTTP: httpClient(st.Pin), Now: time.Now}
 }
 
-func (c *Client) signed() Signed { return Signed{Serial: c.State.Serial, Time: c.Now().UnixMilli()} }
+func (c *Client) signed() Signed {
+	return Signed{Serial: c.State.Serial, Time: c.Now().UnixMilli(), Nonce: randomID(16)}
+}
 
 // call signs body for path and decodes the answer into out.
 func (c *Client) call(ctx context.Context, path string, v, out any) error {

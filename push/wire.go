@@ -67,6 +67,10 @@ type EnrollResponse struct {
 type Signed struct {
 	Serial string `json:"serial"`
 	Time   int64  `json:"time"`
+	// Nonce is new for every request (16 to 64 characters): the server
+	// remembers the nonces it saw within the clock window, so a signed
+	// request is accepted once.
+	Nonce string `json:"nonce"`
 }
 
 // AnswerRequest answers one push request.

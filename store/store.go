@@ -305,7 +305,8 @@ type Store interface {
 	// pending activation: in one transaction it checks the code, stores seed
 	// and device, and deletes the activation. A wrong code counts towards
 	// maxAttempts (then the activation is void); the error is ErrActivation.
-	Activate(ctx context.Context, serial string, codeHash []byte, now time.Time, maxAttempts int, seed []byte, d Device) (Token, error)
+	// Its audit rows name by (the device API gives the source address).
+	Activate(ctx context.Context, by, serial string, codeHash []byte, now time.Time, maxAttempts int, seed []byte, d Device) (Token, error)
 	// Device returns the device a token is bound to.
 	Device(ctx context.Context, serial string) (Device, error)
 	// UpdateDevice changes a device through fn; with an action, an audit

@@ -119,8 +119,8 @@ func (s *Store) Bulk(ctx context.Context, by, action string, items []store.BulkI
 	return s.changed(s.Store.Bulk(ctx, by, action, items))
 }
 
-func (s *Store) Activate(ctx context.Context, serial string, codeHash []byte, now time.Time, maxAttempts int, seed []byte, d store.Device) (store.Token, error) {
-	t, err := s.Store.Activate(ctx, serial, codeHash, now, maxAttempts, seed, d)
+func (s *Store) Activate(ctx context.Context, by, serial string, codeHash []byte, now time.Time, maxAttempts int, seed []byte, d store.Device) (store.Token, error) {
+	t, err := s.Store.Activate(ctx, by, serial, codeHash, now, maxAttempts, seed, d)
 	return t, s.changed(err)
 }
 

@@ -38,7 +38,7 @@ func (s *Store) SetActivation(ctx context.Context, by string, a store.Activation
 }
 
 // Activate binds a push token to a device (see Store).
-func (s *Store) Activate(ctx context.Context, serial string, codeHash []byte, now time.Time, maxAttempts int, seed []byte, d store.Device) (store.Token, error) {
+func (s *Store) Activate(ctx context.Context, by, serial string, codeHash []byte, now time.Time, maxAttempts int, seed []byte, d store.Device) (store.Token, error) {
 	var out store.Token
 	var refused error
 	err := s.write(ctx, func(tx *sql.Tx) error {
@@ -52,7 +52,7 @@ func (s *Store) Activate(ctx context.Context, serial string, codeHash []byte, no
 		}
 		fail := func(why string) error {
 			refused = fmt.Errorf("store: token %q: %w", serial, store.ErrActivation)
-			return s.audit(tx, store.AuditEvent{At: now, Actor: "device", Action: "token.activate", User: t.User, Serial: serial,
+			return s.audit(tx, store.AuditEvent{At: now, Actor: by, Action: "token.activate", User: t.User, Serial: serial,
 				Result: "refused", Detail: why})
 		}
 		var want []byte
@@ -83,7 +83,11 @@ func (s *Store) Activate(ctx context.Context, serial string, codeHash []byte, no
 			if err != nil {
 				return err
 			}
-			return fail(fmt.Sprintf("wrong activation code (attempt %d of %d)", attempts, maxAttempts))
+			why := fmt.Sprintf("wrong activation code (attempt %d of %d)", attempts, maxAttempts)
+			if attempts >= maxAttempts {
+				why += "; activation void"
+			}
+			return fail(why)
 		}
 		t.Seed = seed
 		sealed, err := s.sealSeed(t)
@@ -110,7 +114,7 @@ func (s *Store) Activate(ctx context.Context, serial string, codeHash []byte, no
 		}
 		t.Version++
 		out = t
-		return s.audit(tx, store.AuditEvent{At: now, Actor: "device", Action: "token.activate", User: t.User, Serial: serial,
+		return s.audit(tx, store.AuditEvent{At: now, Actor: by, Action: "token.activate", User: t.User, Serial: serial,
 			Result: "ok", Detail: fmt.Sprintf("os=%q model=%q app=%q notifications=%t apns=%t", d.OS, d.Model, d.AppVersion,
 				d.Notifications, d.APNsToken != "")})
 	})

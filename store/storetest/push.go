@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,7 +42,7 @@ func testPushActivation(t *testing.T, s store.Store) {
 	if err := s.SetActivation(ctx, by, store.Activation{Serial: "nope", CodeHash: hashCode("x"), ExpiresAt: now.Add(time.Hour)}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("activation of a missing token: err = %v, want ErrNotFound", err)
 	}
-	if _, err := s.Activate(ctx, "P1", hashCode("first"), now, 3, seed, dev); !errors.Is(err, store.ErrActivation) {
+	if _, err := s.Activate(ctx, "device:192.0.2.1", "P1", hashCode("first"), now, 3, seed, dev); !errors.Is(err, store.ErrActivation) {
 		t.Fatalf("Activate with no activation pending: err = %v, want ErrActivation", err)
 	}
 	if err := s.SetActivation(ctx, by, store.Activation{Serial: "P1", CodeHash: hashCode("first"), ExpiresAt: now.Add(time.Hour)}); err != nil {
@@ -51,13 +52,13 @@ func testPushActivation(t *testing.T, s store.Store) {
 	if err := s.SetActivation(ctx, by, store.Activation{Serial: "P1", CodeHash: hashCode("second"), ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Activate(ctx, "P1", hashCode("first"), now, 3, seed, dev); !errors.Is(err, store.ErrActivation) {
+	if _, err := s.Activate(ctx, "device:192.0.2.1", "P1", hashCode("first"), now, 3, seed, dev); !errors.Is(err, store.ErrActivation) {
 		t.Fatalf("Activate with the replaced code: err = %v, want ErrActivation", err)
 	}
-	if _, err := s.Activate(ctx, "P1", hashCode("second"), now.Add(time.Hour), 3, seed, dev); !errors.Is(err, store.ErrActivation) {
+	if _, err := s.Activate(ctx, "device:192.0.2.1", "P1", hashCode("second"), now.Add(time.Hour), 3, seed, dev); !errors.Is(err, store.ErrActivation) {
 		t.Fatalf("Activate at expiry: err = %v, want ErrActivation", err)
 	}
-	if _, err := s.Activate(ctx, "P1", hashCode("second"), now, 3, seed, dev); !errors.Is(err, store.ErrActivation) {
+	if _, err := s.Activate(ctx, "device:192.0.2.1", "P1", hashCode("second"), now, 3, seed, dev); !errors.Is(err, store.ErrActivation) {
 		t.Fatalf("expired activation must be gone: err = %v", err)
 	}
 	if _, err := s.Device(ctx, "P1"); !errors.Is(err, store.ErrNotFound) {
@@ -69,11 +70,11 @@ func testPushActivation(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		if _, err := s.Activate(ctx, "P1", hashCode("guess"), now, 3, seed, dev); !errors.Is(err, store.ErrActivation) {
+		if _, err := s.Activate(ctx, "device:192.0.2.1", "P1", hashCode("guess"), now, 3, seed, dev); !errors.Is(err, store.ErrActivation) {
 			t.Fatalf("guess %d: err = %v", i, err)
 		}
 	}
-	if _, err := s.Activate(ctx, "P1", hashCode("third"), now, 3, seed, dev); !errors.Is(err, store.ErrActivation) {
+	if _, err := s.Activate(ctx, "device:192.0.2.1", "P1", hashCode("third"), now, 3, seed, dev); !errors.Is(err, store.ErrActivation) {
 		t.Fatalf("right code after too many guesses: err = %v, want ErrActivation", err)
 	}
 	ev, err := s.AuditEvents(ctx, store.AuditFilter{Serial: "P1", Action: "token.activate"})
@@ -83,23 +84,30 @@ func testPushActivation(t *testing.T, s store.Store) {
 	if len(ev) != 8 {
 		t.Fatalf("audited refusals = %d, want 8: %+v", len(ev), ev)
 	}
+	voided := 0
 	for _, e := range ev {
-		if e.Result != "refused" {
-			t.Errorf("audit %+v: want result refused", e)
+		if e.Result != "refused" || e.Actor != "device:192.0.2.1" {
+			t.Errorf("audit %+v: want result refused by device:192.0.2.1", e)
 		}
+		if strings.Contains(e.Detail, "activation void") {
+			voided++
+		}
+	}
+	if voided != 1 {
+		t.Errorf("%d audit rows say the activation was voided, want 1", voided)
 	}
 
 	if err := s.SetActivation(ctx, by, store.Activation{Serial: "P1", CodeHash: hashCode("fourth"), ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := s.Activate(ctx, "P1", hashCode("fourth"), now, 3, seed, dev)
+	tok, err := s.Activate(ctx, "device:192.0.2.1", "P1", hashCode("fourth"), now, 3, seed, dev)
 	if err != nil {
 		t.Fatalf("Activate: %v", err)
 	}
 	if tok.User != "alice" || tok.Type != "push" {
 		t.Fatalf("activated token = %+v", tok)
 	}
-	if _, err := s.Activate(ctx, "P1", hashCode("fourth"), now, 3, seed, dev); !errors.Is(err, store.ErrActivation) {
+	if _, err := s.Activate(ctx, "device:192.0.2.1", "P1", hashCode("fourth"), now, 3, seed, dev); !errors.Is(err, store.ErrActivation) {
 		t.Fatalf("second use of an activation code: err = %v, want ErrActivation", err)
 	}
 	got, err := s.Token(ctx, "P1")
@@ -125,7 +133,7 @@ func testPushDevices(t *testing.T, s store.Store) {
 	if err := s.SetActivation(ctx, by, store.Activation{Serial: "P2", CodeHash: hashCode("c"), ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Activate(ctx, "P2", hashCode("c"), now, 5, []byte("seed-seed-seed-seed!"),
+	if _, err := s.Activate(ctx, "device:192.0.2.1", "P2", hashCode("c"), now, 5, []byte("seed-seed-seed-seed!"),
 		store.Device{PublicKey: []byte{4, 9}, APNsToken: "tok", OS: "Android 15", Model: "Pixel 9", Notifications: true}); err != nil {
 		t.Fatal(err)
 	}
