@@ -14,6 +14,9 @@ const (
 	DropOverloaded      = "overloaded"
 	DropShutdown        = "shutting_down"
 	DropSendFailed      = "send_failed"
+	// DropKernel counts datagrams the kernel dropped because the socket's
+	// receive buffer was full (Linux: SO_RXQ_OVFL), before radmfa saw them.
+	DropKernel = "kernel_buffer_full"
 )
 
 // Metrics are the listener's Prometheus metrics.

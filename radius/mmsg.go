@@ -20,6 +20,9 @@ type datagrams interface {
 	// write sends q in order and returns how many it sent; when that is
 	// fewer than all, the error is the next one's.
 	write(q []outMsg) (int, error)
+	// kernelDrops is the socket's count of datagrams the kernel dropped
+	// for a full receive buffer, as of the last read (0 where unknown).
+	kernelDrops() uint64
 }
 
 // outMsg is a datagram to send.
@@ -107,3 +110,5 @@ func (d *portableDatagrams) write(q []outMsg) (int, error) {
 	}
 	return max(n, 0), err
 }
+
+func (p *portableDatagrams) kernelDrops() uint64 { return 0 }

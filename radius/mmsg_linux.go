@@ -34,6 +34,9 @@ type mmsgConn struct {
 	rh  []mmsghdr
 	riv []unix.Iovec
 	rsa []unix.RawSockaddrInet6 // large enough for either family
+	// rctl holds each datagram's control data: the SO_RXQ_OVFL count.
+	rctl  []byte
+	drops uint64
 	wh  []mmsghdr
 	wiv []unix.Iovec
 	wsa []unix.RawSockaddrInet6
@@ -57,13 +60,16 @@ func (m *mmsgConn) read(bufs [][]byte, ns []int, srcs []netip.AddrPort) (int, er
 	k := len(bufs)
 	if len(m.rh) < k {
 		m.rh, m.riv, m.rsa = make([]mmsghdr, k), make([]unix.Iovec, k), make([]unix.RawSockaddrInet6, k)
+		m.rctl = make([]byte, k*ctlSpace)
 	}
 	for i, b := range bufs {
 		m.riv[i].Base = &b[0]
 		m.riv[i].SetLen(len(b))
 		h := &m.rh[i].hdr
-		*h = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&m.rsa[i])), Namelen: unix.SizeofSockaddrInet6, Iov: &m.riv[i]}
+		*h = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&m.rsa[i])), Namelen: unix.SizeofSockaddrInet6, Iov: &m.riv[i],
+			Control: &m.rctl[i*ctlSpace]}
 		h.SetIovlen(1)
+		h.SetControllen(ctlSpace)
 	}
 	n, errno, err := mmsg(m.rc.Read, unix.SYS_RECVMMSG, m.rh[:k])
 	if err != nil {
@@ -75,8 +81,50 @@ func (m *mmsgConn) read(bufs [][]byte, ns []int, srcs []netip.AddrPort) (int, er
 	for i := range n {
 		ns[i] = int(m.rh[i].n)
 		srcs[i] = m.source(&m.rsa[i])
+		if d, ok := rxqOverflow(m.rctl[i*ctlSpace:][:m.rh[i].hdr.Controllen]); ok {
+			m.drops = max(m.drops, uint64(d))
+		}
 	}
 	return n, nil
+}
+
+func (m *mmsgConn) kernelDrops() uint64 { return m.drops }
+
+// ctlSpace is the control buffer of one datagram: room for the SO_RXQ_OVFL
+// count (a uint32), and as much again for anything else the kernel adds.
+var ctlSpace = 2 * unix.CmsgSpace(4)
+
+// rxqOverflow finds the SO_RXQ_OVFL count in a datagram's control data
+// without allocating.
+func rxqOverflow(b []byte) (uint32, bool) {
+	for len(b) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		n := uint64(h.Len)
+		if n < unix.SizeofCmsghdr || n > uint64(len(b)) {
+			return 0, false
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SO_RXQ_OVFL && n >= uint64(unix.CmsgLen(4)) {
+			return *(*uint32)(unsafe.Pointer(&b[unix.CmsgLen(0)])), true
+		}
+		next := unix.CmsgSpace(int(n) - unix.CmsgLen(0))
+		if next > len(b) {
+			return 0, false
+		}
+		b = b[next:]
+	}
+	return 0, false
+}
+
+// countKernelDrops asks the kernel to report, with each datagram, how many
+// it dropped for a full receive buffer (SO_RXQ_OVFL).
+func countKernelDrops(c *net.UDPConn) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Control(func(fd uintptr) {
+		unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1)
+	})
 }
 
 // mmsg makes the raw recvmmsg or sendmmsg (trap) of hs through wait, the

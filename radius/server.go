@@ -183,6 +183,7 @@ func Listen(addrs []string) ([]*net.UDPConn, error) {
 				// the kernel, not be dropped: ask for a large buffer (the
 				// kernel caps it at net.core.rmem_max).
 				c.SetReadBuffer(readBuffer)
+				countKernelDrops(c)
 				conns = append(conns, c)
 				continue
 			}
@@ -256,8 +257,13 @@ func (s *Server) readLoop(c *net.UDPConn, w *batchConn) {
 	}
 	ns := make([]int, readBatch)
 	srcs := make([]netip.AddrPort, readBatch)
+	var kernelDrops uint64
 	for {
 		n, err := d.read(bufs, ns, srcs)
+		if kd := d.kernelDrops(); kd > kernelDrops {
+			s.metrics.Drops.WithLabelValues(DropKernel).Add(float64(kd - kernelDrops))
+			kernelDrops = kd
+		}
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
 				return
