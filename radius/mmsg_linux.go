@@ -37,9 +37,9 @@ type mmsgConn struct {
 	// rctl holds each datagram's control data: the SO_RXQ_OVFL count.
 	rctl  []byte
 	drops uint64
-	wh  []mmsghdr
-	wiv []unix.Iovec
-	wsa []unix.RawSockaddrInet6
+	wh    []mmsghdr
+	wiv   []unix.Iovec
+	wsa   []unix.RawSockaddrInet6
 }
 
 // mmsghdr is struct mmsghdr.

@@ -99,6 +99,7 @@ type Server struct {
 	// until quit closes, at most maxIdleWorkers of them.
 	jobs     chan job
 	idle     atomic.Int32
+	spawned  atomic.Int64 // request goroutines started
 	quit     chan struct{}
 	quitOnce sync.Once
 
@@ -130,7 +131,7 @@ func NewServer(ctx context.Context, d Deps) (*Server, error) {
 	cfg := d.Config.withDefaults()
 	s := &Server{auth: d.Auth, source: d.Source, log: d.Logger, metrics: d.Metrics, cfg: cfg, now: d.Now,
 		cache: newReplyCache(cfg.ReplyCacheTTL), sem: make(chan struct{}, cfg.MaxInFlight),
-		jobs: make(chan job), quit: make(chan struct{}), logs: newLogBudget(cfg.UnknownLogPeriod, cfg.LogPerReason),
+		jobs: make(chan job, maxIdleWorkers), quit: make(chan struct{}), logs: newLogBudget(cfg.UnknownLogPeriod, cfg.LogPerReason),
 		reloadNow: make(chan struct{}, 1)}
 	if err := s.reload(ctx, true); err != nil {
 		return nil, err
@@ -384,11 +385,23 @@ const maxIdleWorkers = 64
 // small and copies its stack as it grows, which was 5% of the server's CPU
 // (runtime.newstack and copystack in a --procs 1 profile). A reused one
 // keeps its stack between requests.
+//
+// An idle worker is reserved by taking one off the idle count, and the job
+// goes into jobs, buffered for every idle worker there can be: a worker
+// that has counted itself idle but not yet reached its receive still gets
+// it, and any idle worker may take any job.
 func (s *Server) dispatch(j job) {
-	select {
-	case s.jobs <- j:
-	default:
-		go s.work(j)
+	for {
+		n := s.idle.Load()
+		if n <= 0 {
+			s.spawned.Add(1)
+			go s.work(j)
+			return
+		}
+		if s.idle.CompareAndSwap(n, n-1) {
+			s.jobs <- j
+			return
+		}
 	}
 }
 
@@ -402,8 +415,7 @@ func (s *Server) work(j job) {
 			return
 		}
 		select {
-		case j = <-s.jobs:
-			s.idle.Add(-1)
+		case j = <-s.jobs: // reserved by dispatch, which took it off idle
 		case <-s.quit:
 			s.idle.Add(-1)
 			return
