@@ -50,6 +50,7 @@ type server struct {
 	addr    string // RADIUS
 	metrics string // http://.../metrics
 	out     *syncBuffer
+	errs    *syncBuffer // the log
 	stop    func() error
 }
 
@@ -70,7 +71,7 @@ func startServer(t *testing.T, e *cliEnv, args ...string) *server {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if m := listenRE.FindStringSubmatch(out.String()); m != nil {
-			s := &server{addr: m[1], out: out}
+			s := &server{addr: m[1], out: out, errs: errs}
 			if mm := metricsRE.FindStringSubmatch(out.String()); mm != nil {
 				s.metrics = mm[1]
 			}
