@@ -59,7 +59,7 @@ type Config struct {
 	FraudLock      time.Duration // push refused for a user after a fraud report (default 1h)
 	TriggerBurst   int           // push triggers per user at once (default 3)
 	TriggerEvery   time.Duration // then one more per (default 20s)
-	MaxPending     int           // requests held for pushes at once, all users: pending pushes and the requests joined to them (default 100000)
+	MaxPending     int           // requests held for pushes at once, all users: pending pushes and the requests joined to them (default 20000)
 	MaxJoined      int           // requests that may join one pending push (default 4)
 	// Keep answered requests this long after expiry so late and repeated
 	// answers are told apart from unknown ones (default 2m).
@@ -80,7 +80,7 @@ func (c Config) withDefaults() Config {
 		c.TriggerEvery = 20 * time.Second
 	}
 	if c.MaxPending <= 0 {
-		c.MaxPending = 100000
+		c.MaxPending = 20000
 	}
 	if c.MaxJoined <= 0 {
 		c.MaxJoined = 4

@@ -208,7 +208,7 @@ func pushServeFlags() []cli.Flag {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "push-fraud-lock", Value: time.Hour, Usage: "push is refused for a user this long after they report fraud", EnvVars: []string{"RADMFA_PUSH_FRAUD_LOCK"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "push-burst", Value: 3, Usage: "push triggers a user may make at once", EnvVars: []string{"RADMFA_PUSH_BURST"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "push-every", Value: 20 * time.Second, Usage: "then one more push trigger per this", EnvVars: []string{"RADMFA_PUSH_EVERY"}}),
-		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-pending-pushes", Value: 100000, Usage: "requests held for pushes at once, all users: pending pushes and the retries joined to them (at most 4 a push)", EnvVars: []string{"RADMFA_MAX_PENDING_PUSHES"}}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-pending-pushes", Value: 20000, Usage: "requests held for pushes at once, all users: pending pushes and the retries joined to them (at most 4 a push)", EnvVars: []string{"RADMFA_MAX_PENDING_PUSHES"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "push-provider", Value: "auto", Usage: "apns, log, none (devices poll) or auto (apns when --apns-key-file is set, log with --dev, else none)", EnvVars: []string{"RADMFA_PUSH_PROVIDER"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "apns-key-file", Usage: "APNs token-auth key (.p8)", EnvVars: []string{"RADMFA_APNS_KEY_FILE"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "apns-key-id", Usage: "APNs key id", EnvVars: []string{"RADMFA_APNS_KEY_ID"}}),
