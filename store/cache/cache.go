@@ -18,8 +18,9 @@ import (
 )
 
 // Store caches the login state of the store.Store it wraps; every other
-// method goes to that store, and every change made through it empties the
-// cache.
+// method (UserTokens included: callers other than the login path want the
+// newest state) goes to that store, and every change made through it
+// empties the cache.
 type Store struct {
 	store.Store
 	c *tokenCache
@@ -68,12 +69,6 @@ func (s *Store) CommitAuth(ctx context.Context, c store.AuthCommit) error {
 		s.c.drop(c.Audit.User)
 	}
 	return err
-}
-
-// UserTokens reads from the wrapped store: callers other than the login
-// path want the newest state.
-func (s *Store) UserTokens(ctx context.Context, name string) (store.User, []store.Token, error) {
-	return s.Store.UserTokens(ctx, name)
 }
 
 // Len is how many users' login state is in memory.
