@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/user"
 	"path/filepath"
 	"strings"
@@ -70,6 +71,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			auditCommand(),
 			reportCommand(),
 			serveCommand(),
+			initCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",
@@ -130,9 +132,18 @@ func globalString(c *cli.Context, name string) string {
 	return ""
 }
 
-// openStore opens the database, creating it and its master key on first use.
-// An existing database never gets a new key.
-func openStore(c *cli.Context) (*sqlite.Store, error) { return openStoreWith(c, sqlite.Options{}) }
+// openStore opens the database of an existing data directory, creating
+// the database and its master key on first use (an existing database never
+// gets a new key). Only serve and init create the directory itself: a
+// mistyped --data-dir is an error, not a new, empty installation.
+func openStore(c *cli.Context) (*sqlite.Store, error) {
+	db, _ := paths(c)
+	dir := filepath.Dir(db)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("data dir %s does not exist (a typo in --data-dir or --db?); `radmfa init` or `radmfa serve` creates it", dir)
+	}
+	return openStoreWith(c, sqlite.Options{})
+}
 
 // openStoreWith is openStore with the backend's options (serve's
 // synchronous setting and logger); path, key and clock are filled in.

@@ -382,3 +382,31 @@ func TestConfigFileAndEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A mistyped --data-dir is a one-line error that creates nothing; init
+// (or serve) creates a data directory, and then the commands work.
+func TestMissingDataDirIsAnError(t *testing.T) {
+	parent := newCLI(t).dir
+	missing := filepath.Join(parent, "no-such-dir")
+	e := &cliEnv{t: t, dir: missing}
+	for _, args := range [][]string{{"user", "list"}, {"user", "add", "carol"}, {"token", "list"}, {"audit"}} {
+		out, errOut, code := e.run(args...)
+		if code != 1 || !strings.Contains(errOut, "does not exist") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || out != "" {
+			t.Fatalf("radmfa %s on a missing data dir: exit %d, %q, %q; want one line and exit 1", strings.Join(args, " "), code, out, errOut)
+		}
+		if _, err := os.Stat(missing); !os.IsNotExist(err) {
+			t.Fatalf("radmfa %s created the missing data dir (%v)", strings.Join(args, " "), err)
+		}
+	}
+	if out := e.ok("init"); !strings.Contains(out, "created") {
+		t.Fatalf("init: %q", out)
+	}
+	fi, err := os.Stat(missing)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("init made %v (%v), want a 0700 directory", fi, err)
+	}
+	e.ok("user", "add", "carol")
+	if out := e.ok("init"); !strings.Contains(out, "nothing changed") {
+		t.Fatalf("init again: %q", out)
+	}
+}
