@@ -138,3 +138,28 @@ func TestReplaysCostTheVictimNothing(t *testing.T) {
 		t.Fatalf("fail count %d after 3 wrong codes, want 3", got.FailCount)
 	}
 }
+
+// A diagnostic check (an administrator's `token check`) is decided and
+// audited like a login, but its refusals fail nothing and it is not rate
+// limited; its accept still uses the code up.
+func TestDiagnosticChecksFailNothing(t *testing.T) {
+	e := newEnv(t, auth.Config{FailureBurst: 2, FailureEvery: time.Hour, LockAfter: 3})
+	e.user("gus")
+	tok := e.enroll("gus", hotp6, "")
+	check := func(pw string) auth.Result {
+		return e.svc.Authenticate(context.Background(), auth.Request{User: "gus", Password: pw, Actor: "cli:admin", Diagnostic: true})
+	}
+	for i := range 6 {
+		if r := check("000000"); r.Reason != auth.ReasonBadCode {
+			t.Fatalf("check %d: %s, want bad_code (no lock, no rate limit)", i, r.Reason)
+		}
+	}
+	if got, _ := e.store.Token(context.Background(), tok.Serial); got.FailCount != 0 || got.LockedUntil != 0 {
+		t.Fatalf("after 6 diagnostic refusals: fail count %d, locked until %d", got.FailCount, got.LockedUntil)
+	}
+	e.expect("gus", e.code(tok, 0), auth.Accept, auth.ReasonOK) // the user is not limited either
+	if r := check(e.code(tok, 1)); r.Decision != auth.Accept {
+		t.Fatalf("a diagnostic check of a fresh code: %s", r.Reason)
+	}
+	e.expect("gus", e.code(tok, 1), auth.Reject, auth.ReasonReplay) // used up by the check
+}

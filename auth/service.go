@@ -154,6 +154,11 @@ type Request struct {
 	// Method, when set, is the method (MethodCHAP, ...) the request used
 	// instead of a plain password: refused, and recorded.
 	Method string
+	// Diagnostic marks an administrator's check (`token check`): it is
+	// decided and audited like any login, and an accepted code is used up,
+	// but a refusal counts towards neither the token's lock nor the user's
+	// rate limit, which it does not wait for either.
+	Diagnostic bool
 }
 
 // Result is the decision with what the front end needs to answer.
@@ -228,7 +233,7 @@ func (s *Service) Authenticate(ctx context.Context, req Request) Result {
 		// Not a guess at anyone's code: recorded, not counted.
 		return s.record(ctx, req, now, Result{Reason: ReasonUnsupportedMethod})
 	}
-	if !s.limiter.Allow(req.User, now) {
+	if !req.Diagnostic && !s.limiter.Allow(req.User, now) {
 		return s.finish(ctx, req, now, Result{Reason: ReasonRateLimited})
 	}
 	if len(req.State) > 0 {
@@ -492,6 +497,9 @@ func (s *Service) replayed(t store.Token, p otp.Params, code string, now time.Ti
 // commit records the outcome (token changes and audit row) and returns the
 // result; ErrConflict means the caller should evaluate again.
 func (s *Service) commit(ctx context.Context, req Request, now time.Time, res Result, updates []store.TokenAuth) (Result, error) {
+	if req.Diagnostic && res.Decision != Accept {
+		updates = nil // a check's refusal fails nothing
+	}
 	err := s.store.CommitAuth(ctx, store.AuthCommit{At: now, Tokens: updates, Audit: s.auditEvent(req, res)})
 	if errors.Is(err, store.ErrConflict) {
 		return res, err
@@ -511,7 +519,7 @@ func (s *Service) commit(ctx context.Context, req Request, now time.Time, res Re
 // would each take a bucket: they share none, and cost their hash).
 func (s *Service) countFailure(req Request, res Result, now time.Time) {
 	switch {
-	case res.Decision == Accept, res.Reason == ReasonReplay, res.Reason == ReasonOverloaded, res.Reason == ReasonUnknownUser:
+	case req.Diagnostic, res.Decision == Accept, res.Reason == ReasonReplay, res.Reason == ReasonOverloaded, res.Reason == ReasonUnknownUser:
 		return
 	}
 	s.limiter.Fail(req.User, now)

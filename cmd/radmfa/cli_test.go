@@ -410,3 +410,40 @@ func TestMissingDataDirIsAnError(t *testing.T) {
 		t.Fatalf("init again: %q", out)
 	}
 }
+
+// An administrator's `token check` of wrong codes locks nobody out (by
+// default its refusals count towards no lock and no rate limit, and say
+// so); --count counts them; an accepted code is used up as at any login.
+func TestCheckCountsNothingByDefault(t *testing.T) {
+	e := newCLI(t)
+	e.ok("user", "add", "flo")
+	serial, seed := e.enrollSecret("flo", "--type", "hotp")
+	failCount := func() string {
+		var tok map[string]any
+		if err := jsonUnmarshal(e.ok("token", "show", serial, "--json"), &tok); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(tok["fail_count"], " ", tok["locked_until"])
+	}
+	for i := range 12 { // more than the lock (5) and the rate limit (10) allow
+		out, _, code := e.run("token", "check", "flo", "000000")
+		if code != 1 || !strings.Contains(out, "reject (bad_code); not counted") {
+			t.Fatalf("check %d: exit %d, %q", i, code, out)
+		}
+	}
+	if got := failCount(); got != "0 <nil>" && got != "0 0" {
+		t.Fatalf("after 12 checks of wrong codes: fail count and lock %q, want none", got)
+	}
+	if out, _, code := e.run("token", "check", "flo", hotpAt(seed, 0)); code != 0 || !strings.Contains(out, "accept") {
+		t.Fatalf("the right code after the checks: exit %d, %q", code, out)
+	}
+	if out, _, code := e.run("token", "check", "flo", hotpAt(seed, 0)); code != 1 || !strings.Contains(out, "replayed_code") {
+		t.Fatalf("the same code again: exit %d, %q, want it used up", code, out)
+	}
+	if out, _, code := e.run("token", "check", "flo", "000000", "--count"); code != 1 || strings.Contains(out, "not counted") {
+		t.Fatalf("check --count: exit %d, %q", code, out)
+	}
+	if got := failCount(); !strings.HasPrefix(got, "1 ") {
+		t.Fatalf("after a counted check: fail count and lock %q, want a count of 1", got)
+	}
+}

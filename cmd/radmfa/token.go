@@ -183,9 +183,10 @@ func tokenCommand() *cli.Command {
 			}, "deleted"),
 			{
 				Name:      "check",
-				Usage:     "authenticate USER with PASSWORD (PIN+code) exactly as the server does; '-' reads the password from stdin",
+				Usage:     "authenticate USER with PASSWORD (PIN+code) as the server does; '-' reads the password from stdin. An accepted code is used up; a refusal counts towards no lockout unless --count",
 				ArgsUsage: "USER PASSWORD",
-				Flags:     otpRuleFlags(),
+				Flags: append(otpRuleFlags(), &cli.BoolFlag{Name: "count",
+					Usage: "count a refusal towards the token's lock and the user's rate limit, as a login's would"}),
 				Action: withEnv(func(c *cli.Context, e *env) error {
 					if err := usage(c, 2, "USER PASSWORD"); err != nil {
 						return err
@@ -198,9 +199,14 @@ func tokenCommand() *cli.Command {
 						}
 						pw = strings.TrimRight(line, "\r\n")
 					}
-					r := e.auth.Authenticate(c.Context, auth.Request{User: c.Args().First(), Password: pw, Actor: e.by, Client: "cli"})
+					r := e.auth.Authenticate(c.Context, auth.Request{User: c.Args().First(), Password: pw, Actor: e.by, Client: "cli",
+						Diagnostic: !c.Bool("count")})
 					if r.Decision != auth.Accept {
-						fmt.Fprintf(c.App.Writer, "reject (%s)\n", r.Reason)
+						note := ""
+						if !c.Bool("count") {
+							note = "; not counted towards lockout or rate limits (--count to count it)"
+						}
+						fmt.Fprintf(c.App.Writer, "reject (%s)%s\n", r.Reason, note)
 						return exitError{code: 1, msg: "authentication rejected"}
 					}
 					fmt.Fprintf(c.App.Writer, "accept (token %s)\n", r.Serial)
