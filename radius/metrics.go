@@ -2,6 +2,8 @@ package radius
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/radmfa/radmfa/auth"
 )
 
 // Drop reasons, the label of radmfa_radius_drops_total.
@@ -64,8 +66,36 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "radmfa_radius_clients", Help: "RADIUS clients configured.",
 		}),
 	}
+	m.initLabels()
 	if reg != nil {
 		reg.MustRegister(m.Requests, m.Responses, m.Decisions, m.Drops, m.Duplicates, m.Latency, m.InFlight, m.Held, m.Clients)
 	}
 	return m
+}
+
+// initLabels creates the label values that are known in advance at 0, so
+// that dashboards and alerts (rate() of a drop reason, say) work from the
+// start rather than from a series' first event.
+func (m *Metrics) initLabels() {
+	for _, code := range []string{"access_request", "status_server", "other"} {
+		m.Requests.WithLabelValues(code)
+	}
+	for _, code := range []string{"accept", "reject", "challenge", "status_server"} {
+		m.Responses.WithLabelValues(code)
+	}
+	for _, r := range []string{DropMalformed, DropUnknownClient, DropUnsupportedCode, DropBadMA, DropMissingMA,
+		DropOverloaded, DropShutdown, DropSendFailed, DropKernel} {
+		m.Drops.WithLabelValues(r)
+	}
+	for _, k := range []string{"in_flight", "answered"} {
+		m.Duplicates.WithLabelValues(k)
+	}
+	m.Decisions.WithLabelValues(auth.Accept.String(), auth.ReasonOK)
+	m.Decisions.WithLabelValues(auth.Accept.String(), auth.ReasonPushApproved)
+	for _, r := range []string{auth.ReasonUnknownUser, auth.ReasonUserDisabled, auth.ReasonNoToken, auth.ReasonLocked,
+		auth.ReasonExpired, auth.ReasonBadCode, auth.ReasonBadPIN, auth.ReasonReplay, auth.ReasonRateLimited,
+		auth.ReasonOverloaded, auth.ReasonInternal, auth.ReasonNoUserName, auth.ReasonUnsupportedMethod,
+		auth.ReasonPushDenied, auth.ReasonPushFraud, auth.ReasonPushTimeout, auth.ReasonPushPending} {
+		m.Decisions.WithLabelValues(auth.Reject.String(), r)
+	}
 }

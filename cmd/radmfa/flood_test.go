@@ -2,8 +2,11 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -176,5 +179,33 @@ func TestPushTriggerFloodHoldsAFew(t *testing.T) {
 	}
 	if got := srv.metric(t, "radmfa_radius_held"); got != 5 {
 		t.Fatalf("%v requests held for the phone, want 5 (the push and 4 joined)", got)
+	}
+}
+
+// A server that has seen no traffic yet already exposes its build and
+// every known drop reason and decision at 0, so that dashboards and
+// alerts work from the start.
+func TestMetricsFromTheStart(t *testing.T) {
+	e := newCLI(t)
+	srv := startServer(t, e)
+	resp, err := http.Get(srv.metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	text := string(body)
+	for _, want := range []string{
+		`radmfa_build_info{goversion="` + runtime.Version() + `",version="` + Version + `"} 1`,
+		`radmfa_radius_drops_total{reason="bad_message_authenticator"} 0`,
+		`radmfa_radius_drops_total{reason="kernel_buffer_full"} 0`,
+		`radmfa_radius_drops_total{reason="unknown_client"} 0`,
+		`radmfa_auth_decisions_total{decision="reject",reason="bad_code"} 0`,
+		`radmfa_auth_decisions_total{decision="accept",reason="ok"} 0`,
+		`radmfa_radius_duplicates_total{kind="answered"} 0`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics of a fresh server lacks %s", want)
+		}
 	}
 }

@@ -181,6 +181,10 @@ func serve(c *cli.Context) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "radmfa_build_info",
+		Help: "Always 1; the labels say which radmfa and which Go built it."}, []string{"version", "goversion"})
+	buildInfo.WithLabelValues(Version, runtime.Version()).Set(1)
+	reg.MustRegister(buildInfo)
 	metrics := radius.NewMetrics(reg)
 	reg.MustRegister(backend)
 	ps, err := startPush(c, st, log, reg, dev)
