@@ -2,11 +2,13 @@ package auth_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/radmfa/radmfa/auth"
 	"github.com/radmfa/radmfa/otp"
+	"github.com/radmfa/radmfa/store"
 )
 
 var hotp6 = otp.Params{Type: otp.HOTP, Algorithm: otp.SHA1, Digits: 6}
@@ -162,4 +164,15 @@ func TestDiagnosticChecksFailNothing(t *testing.T) {
 		t.Fatalf("a diagnostic check of a fresh code: %s", r.Reason)
 	}
 	e.expect("gus", e.code(tok, 1), auth.Reject, auth.ReasonReplay) // used up by the check
+}
+
+// A NAS that sends NAS-IP-Address and nothing else of the kind still gets
+// it into the audit row.
+func TestAuditKeepsNASIPAlone(t *testing.T) {
+	e := newEnv(t, auth.Config{})
+	e.svc.Authenticate(context.Background(), auth.Request{User: "ghost", Password: "123456", Actor: "radius:nas", NASIPAddress: "192.0.2.10"})
+	ev, err := e.store.AuditEvents(context.Background(), store.AuditFilter{Action: "auth"})
+	if err != nil || len(ev) != 1 || !strings.Contains(ev[0].Detail, `nas-ip="192.0.2.10"`) {
+		t.Fatalf("audit %+v (%v), want the NAS IP in the detail", ev, err)
+	}
 }

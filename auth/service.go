@@ -540,7 +540,7 @@ func (s *Service) auditEvent(req Request, res Result) store.AuditEvent {
 		user = res.User.Name
 	}
 	detail := ""
-	if req.CallingStationID != "" || req.NASIdentifier != "" {
+	if req.CallingStationID != "" || req.NASIdentifier != "" || req.NASIPAddress != "" {
 		detail = fmt.Sprintf("calling-station=%q nas-id=%q nas-ip=%q", req.CallingStationID, req.NASIdentifier, req.NASIPAddress)
 	}
 	if req.Method != "" {

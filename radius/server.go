@@ -512,9 +512,15 @@ func (s *Server) answer(conn PacketConn, src netip.AddrPort, client *Client, pkt
 		rfc2865.ReplyMessage_SetString(reply, res.ReplyMessage)
 	}
 	s.send(conn, client, src, reply, &key, res.Decision.String())
-	s.metrics.Latency.Observe(time.Since(start).Seconds())
-	if s.log.Enabled(context.Background(), slog.LevelDebug) { // its arguments allocate even when it is off
-		s.log.Debug("radius: answered", "client", client.Name, "user", req.User, "decision", res.Decision, "reason", res.Reason)
+	took := time.Since(start)
+	s.metrics.Latency.Observe(took.Seconds())
+	// One line per decision, as FreeRADIUS's "Login OK" / "Login
+	// incorrect": what an administrator looks for first. Never the
+	// password; the reason is for the log, the NAS gets none.
+	if s.log.Enabled(context.Background(), slog.LevelInfo) { // its arguments allocate even when it is off
+		s.log.Info("radius: login", "decision", res.Decision.String(), "reason", res.Reason, "user", req.User,
+			"client", client.Name, "nas_ip", req.NASIPAddress, "calling_station", req.CallingStationID,
+			"serial", res.Serial, "took", took.Round(time.Microsecond))
 	}
 }
 

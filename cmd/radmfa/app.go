@@ -44,6 +44,7 @@ var globalFlags = []cli.Flag{
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "db", Usage: "database file (default: DATA-DIR/radmfa.db)", EnvVars: []string{"RADMFA_DB"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "key-file", Usage: "master key file, 0600 (default: DATA-DIR/master.key)", EnvVars: []string{"RADMFA_KEY_FILE"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"RADMFA_LOG_LEVEL"}}),
+	altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text (key=value) or json (one object a line)", EnvVars: []string{"RADMFA_LOG_FORMAT"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "issuer", Value: "radmfa", Usage: "issuer name shown in authenticator apps", EnvVars: []string{"RADMFA_ISSUER"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "public-url", Usage: "https URL phones reach the device API at (default: what the server last announced)", EnvVars: []string{"RADMFA_PUBLIC_URL"}}),
 	altsrc.NewStringFlag(&cli.StringFlag{Name: "tls-cert", Usage: "device API certificate, PEM (default: DATA-DIR/device-api.crt, self-signed and pinned)", EnvVars: []string{"RADMFA_TLS_CERT"}}),
@@ -181,7 +182,15 @@ func leveledLogger(c *cli.Context) (*slog.Logger, *slog.LevelVar, error) {
 	}
 	v := new(slog.LevelVar)
 	v.Set(lvl)
-	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: v})), v, nil
+	opts := &slog.HandlerOptions{Level: v}
+	switch f := globalString(c, "log-format"); f {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(c.App.ErrWriter, opts)), v, nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(c.App.ErrWriter, opts)), v, nil
+	default:
+		return nil, nil, fmt.Errorf("--log-format %q: want text or json", f)
+	}
 }
 
 func parseLevel(s string) (slog.Level, error) {

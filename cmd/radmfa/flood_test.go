@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -207,5 +208,55 @@ func TestMetricsFromTheStart(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics of a fresh server lacks %s", want)
 		}
+	}
+}
+
+// At the default level every decision is one log line, as JSON with
+// --log-format json: decision, reason, user, client, NAS, serial, time
+// taken; never the password.
+func TestOneLogLinePerLogin(t *testing.T) {
+	e := newCLI(t)
+	e.ok("client", "add", "nas", "--cidr", "127.0.0.2/32", "--secret", "s3cret-for-tests")
+	e.ok("user", "add", "lia")
+	serial, seed := e.enrollSecret("lia", "--type", "hotp")
+	logs := &syncBuffer{}
+	_, addr := startServeProcessWith(t, logs, []string{"--data-dir", e.dir, "--log-format", "json"})
+	n := newNAS(t, "127.0.0.2", addr, "s3cret-for-tests")
+	good, bad := hotpAt(seed, 0), "987654"
+	if p := n.exchange("lia", good); p.Code != radius.CodeAccessAccept {
+		t.Fatalf("login: %v", p.Code)
+	}
+	if p := n.exchange("lia", bad); p.Code != radius.CodeAccessReject {
+		t.Fatalf("wrong code: %v", p.Code)
+	}
+	var lines []map[string]any
+	for deadline := time.Now().Add(5 * time.Second); len(lines) < 2; time.Sleep(20 * time.Millisecond) {
+		lines = lines[:0]
+		for _, l := range strings.Split(logs.String(), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "radius: login" {
+				lines = append(lines, m)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("login lines %v in the log:\n%s", lines, logs.String())
+		}
+	}
+	want := []map[string]string{
+		{"decision": "accept", "reason": "ok", "user": "lia", "client": "nas", "calling_station": "198.51.100.7", "serial": serial},
+		{"decision": "reject", "reason": "bad_code", "user": "lia", "client": "nas"},
+	}
+	for i, w := range want {
+		for k, v := range w {
+			if fmt.Sprint(lines[i][k]) != v {
+				t.Errorf("line %d: %s = %v, want %s (%v)", i, k, lines[i][k], v, lines[i])
+			}
+		}
+		if _, ok := lines[i]["took"]; !ok {
+			t.Errorf("line %d has no time taken: %v", i, lines[i])
+		}
+	}
+	if strings.Contains(logs.String(), good) || strings.Contains(logs.String(), bad) {
+		t.Fatal("a password reached the log")
 	}
 }
