@@ -38,28 +38,36 @@ func exitCode(err error) int {
 	return 1
 }
 
-var globalFlags = []cli.Flag{
-	&cli.StringFlag{Name: "config", Usage: "YAML file with settings (keys are flag names)", EnvVars: []string{"RADMFA_CONFIG"}},
-	altsrc.NewStringFlag(&cli.StringFlag{Name: "data-dir", Value: "./radmfa-data", Usage: "directory holding the database and the master key", EnvVars: []string{"RADMFA_DATA_DIR"}}),
-	altsrc.NewStringFlag(&cli.StringFlag{Name: "db", Usage: "database file (default: DATA-DIR/radmfa.db)", EnvVars: []string{"RADMFA_DB"}}),
-	altsrc.NewStringFlag(&cli.StringFlag{Name: "key-file", Usage: "master key file, 0600 (default: DATA-DIR/master.key)", EnvVars: []string{"RADMFA_KEY_FILE"}}),
-	altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"RADMFA_LOG_LEVEL"}}),
-	altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text (key=value) or json (one object a line)", EnvVars: []string{"RADMFA_LOG_FORMAT"}}),
-	altsrc.NewStringFlag(&cli.StringFlag{Name: "issuer", Value: "radmfa", Usage: "issuer name shown in authenticator apps", EnvVars: []string{"RADMFA_ISSUER"}}),
-	altsrc.NewStringFlag(&cli.StringFlag{Name: "public-url", Usage: "https URL phones reach the device API at (default: what the server last announced)", EnvVars: []string{"RADMFA_PUBLIC_URL"}}),
-	altsrc.NewStringFlag(&cli.StringFlag{Name: "tls-cert", Usage: "device API certificate, PEM (default: DATA-DIR/device-api.crt, self-signed and pinned)", EnvVars: []string{"RADMFA_TLS_CERT"}}),
-	altsrc.NewStringFlag(&cli.StringFlag{Name: "tls-key", Usage: "device API private key, PEM (default: DATA-DIR/device-api.key)", EnvVars: []string{"RADMFA_TLS_KEY"}}),
+// globalFlags makes the flags every command takes. A new set for every
+// app: urfave/cli writes what it parsed (an environment variable's value
+// among it) into the flag structs, and a set shared between apps carried
+// one run's data dir into the next (tests run the app many times in one
+// process).
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Usage: "YAML file with settings (keys are flag names)", EnvVars: []string{"RADMFA_CONFIG"}},
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "data-dir", Value: "./radmfa-data", Usage: "directory holding the database and the master key", EnvVars: []string{"RADMFA_DATA_DIR"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "db", Usage: "database file (default: DATA-DIR/radmfa.db)", EnvVars: []string{"RADMFA_DB"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "key-file", Usage: "master key file, 0600 (default: DATA-DIR/master.key)", EnvVars: []string{"RADMFA_KEY_FILE"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"RADMFA_LOG_LEVEL"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text (key=value) or json (one object a line)", EnvVars: []string{"RADMFA_LOG_FORMAT"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "issuer", Value: "radmfa", Usage: "issuer name shown in authenticator apps", EnvVars: []string{"RADMFA_ISSUER"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "public-url", Usage: "https URL phones reach the device API at (default: what the server last announced)", EnvVars: []string{"RADMFA_PUBLIC_URL"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "tls-cert", Usage: "device API certificate, PEM (default: DATA-DIR/device-api.crt, self-signed and pinned)", EnvVars: []string{"RADMFA_TLS_CERT"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "tls-key", Usage: "device API private key, PEM (default: DATA-DIR/device-api.key)", EnvVars: []string{"RADMFA_TLS_KEY"}}),
+	}
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
+	flags := globalFlags()
 	return &cli.App{
 		Name:                 "radmfa",
 		Usage:                "RADIUS two-factor authentication server and admin CLI",
 		Version:              Version,
 		Writer:               stdout,
 		ErrWriter:            stderr,
-		Flags:                globalFlags,
-		Before:               loadConfig(globalFlags),
+		Flags:                flags,
+		Before:               loadConfig(flags),
 		EnableBashCompletion: true,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return fmt.Errorf("%w (see --help)", err)
