@@ -24,9 +24,6 @@ func NewHashBudget(n int) *HashBudget {
 	return &HashBudget{slots: make(chan struct{}, max(n, 1))}
 }
 
-// Size is how many hashes may run at once.
-func (b *HashBudget) Size() int { return cap(b.slots) }
-
 // TryAcquire takes a slot if one is free now.
 func (b *HashBudget) TryAcquire() bool {
 	select {

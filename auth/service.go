@@ -412,7 +412,7 @@ type match struct {
 // check tests password against one token. For a token with a PIN, the PIN
 // is hashed whenever one was typed (a password longer than the code),
 // whatever the code, so a wrong PIN and a wrong code take the same time
-// (once per login: a of an earlier evaluation keeps the verdict); a
+// (once per login: the attempt keeps the verdict for a re-evaluation); a
 // password that is only a code is a wrong PIN at once (evaluate then
 // hashes a dummy, as for everyone, when it is longer than the shortest
 // code).

@@ -341,7 +341,7 @@ func reload(c *cli.Context, level *slog.LevelVar, srv *radius.Server, log *slog.
 	srv.Reload()
 	path := c.String("config")
 	if path == "" {
-		log.Info("serve: SIGHUP: clients reloaded; no --config file to take a log level from")
+		log.Info("serve: SIGHUP: client table reload requested; no --config file to take a log level from")
 		return
 	}
 	src, err := altsrc.NewYamlSourceFromFile(path)
@@ -351,7 +351,7 @@ func reload(c *cli.Context, level *slog.LevelVar, srv *radius.Server, log *slog.
 	}
 	name, err := src.String("log-level")
 	if err != nil || name == "" {
-		log.Info("serve: SIGHUP: clients reloaded; the config names no log-level", "config", path)
+		log.Info("serve: SIGHUP: client table reload requested; the config names no log-level", "config", path)
 		return
 	}
 	lvl, err := parseLevel(name)
@@ -360,5 +360,5 @@ func reload(c *cli.Context, level *slog.LevelVar, srv *radius.Server, log *slog.
 		return
 	}
 	level.Set(lvl)
-	log.Log(context.Background(), max(lvl, slog.LevelInfo), "serve: SIGHUP: clients reloaded; log level set", "level", lvl.String())
+	log.Log(context.Background(), max(lvl, slog.LevelInfo), "serve: SIGHUP: client table reload requested; log level set", "level", lvl.String())
 }

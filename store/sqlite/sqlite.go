@@ -78,7 +78,6 @@ type Store struct {
 	closed    bool
 
 	metrics *metrics
-	path    string
 }
 
 var _ store.Store = (*Store)(nil)
@@ -144,7 +143,7 @@ func Open(o Options) (*Store, error) {
 	wdb.SetMaxOpenConns(1)
 	wdb.SetMaxIdleConns(1)
 	wdb.SetConnMaxLifetime(0)
-	s := &Store{wdb: wdb, sealer: sealer, now: o.Now, log: o.Logger, metrics: newMetrics(), path: o.Path}
+	s := &Store{wdb: wdb, sealer: sealer, now: o.Now, log: o.Logger, metrics: newMetrics()}
 	if err := s.checkAndMigrate(o.Path); err != nil {
 		wdb.Close()
 		return nil, err

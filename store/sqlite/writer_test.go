@@ -19,6 +19,13 @@ import (
 
 func openTest(t *testing.T) *Store {
 	t.Helper()
+	s, _ := openTestAt(t)
+	return s
+}
+
+// openTestAt is openTest with the database's path.
+func openTestAt(t *testing.T) (*Store, string) {
+	t.Helper()
 	dir := t.TempDir()
 	key, err := store.CreateKey(filepath.Join(dir, "master.key"))
 	if err != nil {
@@ -29,7 +36,7 @@ func openTest(t *testing.T) *Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s
+	return s, filepath.Join(dir, "radmfa.db")
 }
 
 // commitSizes reads the store's own metric of writes per transaction:
@@ -205,11 +212,10 @@ func TestAFailingWriteDoesNotTakeLoginsDown(t *testing.T) {
 func TestDatabaseFilesPrivate(t *testing.T) {
 	old := syscall.Umask(0o022)
 	defer syscall.Umask(old)
-	s := openTest(t)
+	s, db := openTestAt(t)
 	if _, err := s.CreateUser(context.Background(), "t", store.User{Name: "alice"}); err != nil {
 		t.Fatal(err)
 	}
-	db := s.path
 	for _, p := range []string{db, db + "-wal", db + "-shm"} {
 		fi, err := os.Stat(p)
 		if err != nil {
