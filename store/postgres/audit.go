@@ -1,0 +1,61 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/radmfa/radmfa/store"
+)
+
+// Audit records one event.
+func (s *Store) Audit(ctx context.Context, e store.AuditEvent) error {
+	return s.tx(ctx, func(tx pgx.Tx) error { return s.audit(ctx, tx, e) })
+}
+
+// AuditEvents returns matching audit rows, oldest first; with a Limit, the
+// newest Limit rows.
+func (s *Store) AuditEvents(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error) {
+	q := `SELECT id, at, actor, action, user_name, serial, client, result, detail FROM audit WHERE at >= $1`
+	args := []any{f.Since.UnixMilli()}
+	if f.Since.IsZero() {
+		args[0] = int64(0)
+	}
+	if f.User != "" {
+		args = append(args, f.User)
+		q += fmt.Sprintf(` AND lower(user_name) = lower($%d)`, len(args))
+	}
+	if f.Serial != "" {
+		args = append(args, f.Serial)
+		q += fmt.Sprintf(` AND serial = $%d`, len(args))
+	}
+	if f.Action != "" {
+		args = append(args, f.Action)
+		q += fmt.Sprintf(` AND action = $%d`, len(args))
+	}
+	q += ` ORDER BY id DESC`
+	if f.Limit > 0 {
+		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: audit: %w", err)
+	}
+	defer rows.Close()
+	var out []store.AuditEvent
+	for rows.Next() {
+		var e store.AuditEvent
+		var at int64
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.User, &e.Serial, &e.Client, &e.Result, &e.Detail); err != nil {
+			return nil, fmt.Errorf("store: audit: %w", err)
+		}
+		e.At = time.UnixMilli(at).UTC()
+		out = append(out, e)
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,191 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/radmfa/radmfa/store"
+)
+
+const clientCols = `id, name, cidr, secret, require_ma, nas_type, number_matching, created_at`
+
+func (s *Store) scanClient(sc pgx.Row) (store.Client, error) {
+	var c store.Client
+	var cidr string
+	var sealed []byte
+	var created int64
+	if err := sc.Scan(&c.ID, &c.Name, &cidr, &sealed, &c.RequireMessageAuthenticator, &c.NASType, &c.NumberMatching, &created); err != nil {
+		return store.Client{}, err
+	}
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return store.Client{}, fmt.Errorf("client %q: stored cidr %q: %w", c.Name, cidr, err)
+	}
+	c.Prefix = p
+	c.CreatedAt = unixTime(created)
+	c.Secret, err = s.sealer.Open(sealed, store.SecretAD(c.Name))
+	if err != nil {
+		return store.Client{}, fmt.Errorf("client %q secret: %w", c.Name, err)
+	}
+	return c, nil
+}
+
+// CreateClient adds a RADIUS client.
+func (s *Store) CreateClient(ctx context.Context, by string, c store.Client) (store.Client, error) {
+	if !c.Prefix.IsValid() || len(c.Secret) == 0 {
+		return store.Client{}, fmt.Errorf("store: client %q needs a prefix and a secret: %w", c.Name, store.ErrInvalid)
+	}
+	if c.NumberMatching != "" && c.NumberMatching != "on" && c.NumberMatching != "off" {
+		return store.Client{}, fmt.Errorf("store: client %q: number matching %q is not on, off or empty: %w", c.Name, c.NumberMatching, store.ErrInvalid)
+	}
+	c.Prefix = c.Prefix.Masked()
+	sealed, err := s.sealer.Seal(c.Secret, store.SecretAD(c.Name))
+	if err != nil {
+		return store.Client{}, err
+	}
+	c.CreatedAt = s.now().UTC().Truncate(time.Second)
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO clients(name, cidr, secret, require_ma, nas_type, number_matching, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, c.Name, c.Prefix.String(), sealed, c.RequireMessageAuthenticator,
+			c.NASType, c.NumberMatching, c.CreatedAt.Unix()).Scan(&c.ID)
+		if isUnique(err) {
+			return fmt.Errorf("store: client %q: %w", c.Name, store.ErrExists)
+		}
+		if err != nil {
+			return fmt.Errorf("store: client %q: %w", c.Name, err)
+		}
+		if err := bumpVersion(ctx, tx, "clients"); err != nil {
+			return fmt.Errorf("store: client %q: %w", c.Name, err)
+		}
+		return s.audit(ctx, tx, store.AuditEvent{Actor: by, Action: "client.add", Client: c.Name, Result: "ok",
+			Detail: "cidr=" + c.Prefix.String()})
+	})
+	if err != nil {
+		return store.Client{}, err
+	}
+	return c, nil
+}
+
+// Client returns one client with its secret.
+func (s *Store) Client(ctx context.Context, name string) (store.Client, error) {
+	c, err := s.scanClient(s.pool.QueryRow(ctx, `SELECT `+clientCols+` FROM clients WHERE name = $1`, name))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Client{}, fmt.Errorf("store: client %q: %w", name, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Client{}, fmt.Errorf("store: %w", err)
+	}
+	return c, nil
+}
+
+// Clients lists all clients with their secrets, by name.
+func (s *Store) Clients(ctx context.Context) ([]store.Client, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+clientCols+` FROM clients ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("store: clients: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Client
+	for rows.Next() {
+		c, err := s.scanClient(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: clients: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// DeleteClient removes a client.
+func (s *Store) DeleteClient(ctx context.Context, by, name string) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM clients WHERE name = $1`, name)
+		if err != nil {
+			return fmt.Errorf("store: client %q: %w", name, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("store: client %q: %w", name, store.ErrNotFound)
+		}
+		if err := bumpVersion(ctx, tx, "clients"); err != nil {
+			return fmt.Errorf("store: client %q: %w", name, err)
+		}
+		return s.audit(ctx, tx, store.AuditEvent{Actor: by, Action: "client.remove", Client: name, Result: "ok"})
+	})
+}
+
+// ClientsVersion changes whenever a client or reply attribute is added
+// or removed, by any instance.
+func (s *Store) ClientsVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.pool.QueryRow(ctx, `SELECT v FROM versions WHERE k = 'clients'`).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: clients version: %w", err)
+	}
+	return v, nil
+}
+
+// AddReplyAttr stores a reply attribute.
+func (s *Store) AddReplyAttr(ctx context.Context, by string, a store.ReplyAttr) (store.ReplyAttr, error) {
+	if (a.Scope != "group" && a.Scope != "client") || a.Target == "" || a.Attr == "" {
+		return store.ReplyAttr{}, fmt.Errorf("store: reply attribute needs a group or client and a name: %w", store.ErrInvalid)
+	}
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO reply_attrs(scope, target, attr, value, created_at) VALUES ($1, $2, $3, $4, $5)
+			RETURNING id`, a.Scope, a.Target, a.Attr, a.Value, s.now().Unix()).Scan(&a.ID)
+		if err != nil {
+			return fmt.Errorf("store: reply attribute: %w", err)
+		}
+		if err := bumpVersion(ctx, tx, "clients"); err != nil {
+			return fmt.Errorf("store: reply attribute: %w", err)
+		}
+		ev := store.AuditEvent{Actor: by, Action: "reply.add", Result: "ok", Detail: fmt.Sprintf("%s %s: %s", a.Scope, a.Target, a.Attr)}
+		if a.Scope == "client" {
+			ev.Client = a.Target
+		}
+		return s.audit(ctx, tx, ev)
+	})
+	return a, err
+}
+
+// ReplyAttrs lists all reply attributes in the order they were added.
+func (s *Store) ReplyAttrs(ctx context.Context) ([]store.ReplyAttr, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, scope, target, attr, value FROM reply_attrs ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: reply attributes: %w", err)
+	}
+	defer rows.Close()
+	var out []store.ReplyAttr
+	for rows.Next() {
+		var a store.ReplyAttr
+		if err := rows.Scan(&a.ID, &a.Scope, &a.Target, &a.Attr, &a.Value); err != nil {
+			return nil, fmt.Errorf("store: reply attributes: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// DeleteReplyAttr removes one reply attribute by id.
+func (s *Store) DeleteReplyAttr(ctx context.Context, by string, id int64) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM reply_attrs WHERE id = $1`, id)
+		if err != nil {
+			return fmt.Errorf("store: reply attribute %d: %w", id, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("store: reply attribute %d: %w", id, store.ErrNotFound)
+		}
+		if err := bumpVersion(ctx, tx, "clients"); err != nil {
+			return fmt.Errorf("store: reply attribute: %w", err)
+		}
+		return s.audit(ctx, tx, store.AuditEvent{Actor: by, Action: "reply.remove", Result: "ok", Detail: fmt.Sprintf("id %d", id)})
+	})
+}

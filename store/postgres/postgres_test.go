@@ -1,0 +1,166 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/radmfa/radmfa/internal/pgtest"
+	"github.com/radmfa/radmfa/store"
+	"github.com/radmfa/radmfa/store/cache"
+	"github.com/radmfa/radmfa/store/postgres"
+	"github.com/radmfa/radmfa/store/storetest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func newKey(t *testing.T) []byte {
+	t.Helper()
+	key, err := store.CreateKey(filepath.Join(t.TempDir(), "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+func open(t *testing.T, url string, key []byte) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), postgres.Options{URL: url, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestPostgresSuite(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return open(t, pgtest.DB(t), newKey(t))
+	})
+}
+
+// TestPostgresLogins runs the login suite with two instances on one
+// database: other is the second instance.
+func TestPostgresLogins(t *testing.T) {
+	storetest.RunLogins(t, func(t *testing.T) (store.Store, store.Store) {
+		url, key := pgtest.DB(t), newKey(t)
+		return open(t, url, key), open(t, url, key)
+	})
+}
+
+// TestCacheOverPostgresLogins: the token cache over one instance, beside a
+// second instance that changes the same database.
+func TestCacheOverPostgresLogins(t *testing.T) {
+	storetest.RunLogins(t, func(t *testing.T) (store.Store, store.Store) {
+		url, key := pgtest.DB(t), newKey(t)
+		return cache.New(open(t, url, key), cache.Options{}), open(t, url, key)
+	})
+}
+
+func TestOpenRefuses(t *testing.T) {
+	ctx := context.Background()
+	t.Run("wrong key", func(t *testing.T) {
+		url := pgtest.DB(t)
+		open(t, url, newKey(t)).Close()
+		_, err := postgres.Open(ctx, postgres.Options{URL: url, Key: newKey(t)})
+		if err == nil || !strings.Contains(err.Error(), "master key does not match") {
+			t.Fatalf("open with another key: %v, want the key refused", err)
+		}
+	})
+	t.Run("someone else's database", func(t *testing.T) {
+		url := pgtest.DB(t)
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, `CREATE TABLE invoices (id int)`); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close(ctx)
+		_, err = postgres.Open(ctx, postgres.Options{URL: url, Key: newKey(t)})
+		if err == nil || !strings.Contains(err.Error(), "not a radmfa database") {
+			t.Fatalf("open: %v, want not a radmfa database", err)
+		}
+	})
+	t.Run("newer schema", func(t *testing.T) {
+		url := pgtest.DB(t)
+		open(t, url, newKey(t)).Close()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, `UPDATE radmfa_schema SET version = 999`); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close(ctx)
+		_, err = postgres.Open(ctx, postgres.Options{URL: url, Key: newKey(t)})
+		if err == nil || !strings.Contains(err.Error(), "upgrade radmfa") {
+			t.Fatalf("open: %v, want a newer schema refused", err)
+		}
+	})
+	t.Run("password kept out of errors", func(t *testing.T) {
+		_, err := postgres.Open(ctx, postgres.Options{URL: "postgres://radmfa:s3cretpw@127.0.0.1:1/x?sslmode=disable&connect_timeout=1", Key: newKey(t)})
+		if err == nil || strings.Contains(err.Error(), "s3cretpw") {
+			t.Fatalf("open of an unreachable server: %v, want an error without the password", err)
+		}
+	})
+}
+
+// TestInstancesMigrateOnce: instances started together on an empty
+// database migrate it once, and all open it.
+func TestInstancesMigrateOnce(t *testing.T) {
+	url, key := pgtest.DB(t), newKey(t)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			s, err := postgres.Open(context.Background(), postgres.Options{URL: url, Key: key})
+			if err == nil {
+				s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Errorf("open: %v", err)
+		}
+	}
+}
+
+// TestSeedNotInDatabase: seeds and client secrets are stored sealed.
+func TestSeedNotInDatabase(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.DB(t)
+	s := open(t, url, newKey(t))
+	defer s.Close()
+	seed := []byte("SEED-MARKER-0123456789-abcdef")
+	if _, err := s.CreateUser(ctx, "t", store.User{Name: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateToken(ctx, "t", store.Token{Serial: "S1", User: "alice", Type: "hotp", Origin: "soft",
+		State: store.StateActive, Algorithm: "SHA1", Digits: 6, Seed: seed}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM tokens WHERE position($1::bytea in seed) > 0`, seed).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatal("the seed is in the database in clear")
+	}
+	tok, err := s.Token(ctx, "S1")
+	if err != nil || string(tok.Seed) != string(seed) {
+		t.Fatalf("Token: %v, seed back %v", err, string(tok.Seed) == string(seed))
+	}
+	if _, err := s.LoginState(ctx, "nobody", true); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("LoginState of an unknown user: %v", err)
+	}
+}

@@ -1,0 +1,357 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/radmfa/radmfa/store"
+)
+
+const tokenCols = `t.id, t.serial, COALESCE(u.name, ''), t.type, t.origin, t.state, t.algorithm, t.digits,
+	t.period, t.seed, t.counter, t.last_step, t.drift, t.pin_hash, t.fail_count, t.locked_until,
+	t.last_used, t.created_at, t.description, t.version, t.manufacturer, t.model, t.valid_from, t.valid_until`
+
+const tokenFrom = ` FROM tokens t LEFT JOIN users u ON u.id = t.user_id`
+
+// scanToken reads a row of tokenCols, after the columns scanned into pre;
+// the seed is opened when withSeed.
+func (s *Store) scanToken(sc pgx.Row, withSeed bool, pre ...any) (store.Token, error) {
+	var t store.Token
+	var state string
+	var sealed []byte
+	var counter int64
+	var lastUsed, created, from, until int64
+	err := sc.Scan(append(pre, &t.ID, &t.Serial, &t.User, &t.Type, &t.Origin, &state, &t.Algorithm, &t.Digits,
+		&t.Period, &sealed, &counter, &t.LastStep, &t.Drift, &t.PINHash, &t.FailCount, &t.LockedUntil,
+		&lastUsed, &created, &t.Description, &t.Version, &t.Manufacturer, &t.Model, &from, &until)...)
+	if err != nil {
+		return store.Token{}, err
+	}
+	t.State = store.TokenState(state)
+	t.Counter = uint64(counter)
+	t.LastUsed = unixTime(lastUsed)
+	t.CreatedAt = unixTime(created)
+	t.ValidFrom, t.ValidUntil = unixTime(from), unixTime(until)
+	if withSeed && sealed != nil {
+		t.Seed, err = s.sealer.Open(sealed, store.SeedAD(t.Serial))
+		if err != nil {
+			return store.Token{}, fmt.Errorf("token %q seed: %w", t.Serial, err)
+		}
+	}
+	return t, nil
+}
+
+func (s *Store) sealSeed(t store.Token) ([]byte, error) {
+	if t.Seed == nil {
+		return nil, nil
+	}
+	return s.sealer.Seal(t.Seed, store.SeedAD(t.Serial))
+}
+
+// userID resolves a user name inside a transaction; "" is no user (nil).
+func userID(ctx context.Context, tx pgx.Tx, name string) (*int64, error) {
+	if name == "" {
+		return nil, nil
+	}
+	var id int64
+	err := tx.QueryRow(ctx, `SELECT id FROM users WHERE lower(name) = lower($1)`, name).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("store: user %q: %w", name, store.ErrNotFound)
+	}
+	return &id, err
+}
+
+const tokenInsert = `INSERT INTO tokens(serial, user_id, type, origin, state, algorithm, digits, period,
+	seed, counter, last_step, drift, pin_hash, created_at, description, manufacturer, model, valid_from, valid_until)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id`
+
+func tokenInsertArgs(t store.Token, uid *int64, sealed []byte, created int64) []any {
+	return []any{t.Serial, uid, t.Type, t.Origin, string(t.State), t.Algorithm, t.Digits, t.Period,
+		sealed, int64(t.Counter), t.LastStep, t.Drift, t.PINHash, created, t.Description,
+		t.Manufacturer, t.Model, unixOf(t.ValidFrom), unixOf(t.ValidUntil)}
+}
+
+// CreateToken stores a new token.
+func (s *Store) CreateToken(ctx context.Context, by string, t store.Token) (store.Token, error) {
+	if t.Serial == "" {
+		return store.Token{}, fmt.Errorf("store: token without serial: %w", store.ErrInvalid)
+	}
+	sealed, err := s.sealSeed(t)
+	if err != nil {
+		return store.Token{}, err
+	}
+	t.CreatedAt = s.now().UTC().Truncate(1e9)
+	t.Version = 1
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		uid, err := userID(ctx, tx, t.User)
+		if err != nil {
+			return err
+		}
+		err = tx.QueryRow(ctx, tokenInsert, tokenInsertArgs(t, uid, sealed, t.CreatedAt.Unix())...).Scan(&t.ID)
+		if isUnique(err) {
+			return fmt.Errorf("store: token %q: %w", t.Serial, store.ErrExists)
+		}
+		if err != nil {
+			return fmt.Errorf("store: token %q: %w", t.Serial, err)
+		}
+		return s.audit(ctx, tx, store.AuditEvent{Actor: by, Action: "token.create", User: t.User, Serial: t.Serial,
+			Result: "ok", Detail: fmt.Sprintf("type=%s origin=%s state=%s", t.Type, t.Origin, t.State)})
+	})
+	if err != nil {
+		return store.Token{}, err
+	}
+	return t, nil
+}
+
+// Token returns a token with its seed.
+func (s *Store) Token(ctx context.Context, serial string) (store.Token, error) {
+	t, err := s.scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenCols+tokenFrom+` WHERE t.serial = $1`, serial), true)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Token{}, fmt.Errorf("store: token %q: %w", serial, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Token{}, fmt.Errorf("store: token %q: %w", serial, err)
+	}
+	return t, nil
+}
+
+// Tokens lists tokens without their seeds.
+func (s *Store) Tokens(ctx context.Context, f store.TokenFilter) ([]store.Token, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+tokenCols+tokenFrom+`
+		WHERE ($1 = '' OR lower(u.name) = lower($1)) AND ($2 = '' OR t.state = $2) ORDER BY t.serial`,
+		f.User, string(f.State))
+	if err != nil {
+		return nil, fmt.Errorf("store: tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Token
+	for rows.Next() {
+		t, err := s.scanToken(rows, false)
+		if err != nil {
+			return nil, fmt.Errorf("store: tokens: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// UserTokens returns a user and their tokens with seeds: one query when the
+// user has tokens (the login path), a second to tell "no tokens" from
+// "no such user".
+func (s *Store) UserTokens(ctx context.Context, name string) (store.User, []store.Token, error) {
+	rows, err := s.pool.Query(ctx, `SELECT u.id, u.name, u.email, u.grp, u.disabled, u.created_at, u.push_locked_until, `+
+		tokenCols+` FROM tokens t JOIN users u ON u.id = t.user_id WHERE lower(u.name) = lower($1) ORDER BY t.serial`, name)
+	if err != nil {
+		return store.User{}, nil, fmt.Errorf("store: tokens of %q: %w", name, err)
+	}
+	defer rows.Close()
+	var u store.User
+	var out []store.Token
+	for rows.Next() {
+		var created int64
+		t, err := s.scanToken(rows, true, &u.ID, &u.Name, &u.Email, &u.Group, &u.Disabled, &created, &u.PushLockedUntil)
+		if err != nil {
+			return store.User{}, nil, fmt.Errorf("store: tokens of %q: %w", name, err)
+		}
+		u.CreatedAt = unixTime(created)
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return store.User{}, nil, fmt.Errorf("store: tokens of %q: %w", name, err)
+	}
+	if len(out) == 0 {
+		u, err = s.User(ctx, name)
+		return u, nil, err
+	}
+	return u, out, nil
+}
+
+// LoginState reads a user's login state; the database is always read.
+func (s *Store) LoginState(ctx context.Context, name string, _ bool) (store.LoginState, error) {
+	u, toks, err := s.UserTokens(ctx, name)
+	return store.LoginState{User: u, Tokens: toks}, err
+}
+
+// UpdateToken changes a token through fn in one transaction with its audit
+// row; the token's row is locked from the read to the write.
+func (s *Store) UpdateToken(ctx context.Context, by, serial, action string, fn func(*store.Token) error) (store.Token, error) {
+	var out store.Token
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		t, err := s.scanToken(tx.QueryRow(ctx, `SELECT `+tokenCols+tokenFrom+` WHERE t.serial = $1 FOR UPDATE OF t`, serial), true)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("store: token %q: %w", serial, store.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("store: token %q: %w", serial, err)
+		}
+		before := t
+		if err := fn(&t); err != nil {
+			return err
+		}
+		t.ID, t.Serial, t.CreatedAt = before.ID, before.Serial, before.CreatedAt
+		uid, err := userID(ctx, tx, t.User)
+		if err != nil {
+			return err
+		}
+		sealed, err := s.sealSeed(t)
+		if err != nil {
+			return err
+		}
+		t.Version = before.Version + 1
+		_, err = tx.Exec(ctx, `UPDATE tokens SET user_id = $1, type = $2, origin = $3, state = $4, algorithm = $5,
+			digits = $6, period = $7, seed = $8, counter = $9, last_step = $10, drift = $11, pin_hash = $12,
+			fail_count = $13, locked_until = $14, last_used = $15, description = $16, version = $17, manufacturer = $18,
+			model = $19, valid_from = $20, valid_until = $21 WHERE id = $22`,
+			uid, t.Type, t.Origin, string(t.State), t.Algorithm, t.Digits, t.Period, sealed, int64(t.Counter),
+			t.LastStep, t.Drift, t.PINHash, t.FailCount, t.LockedUntil, unixOf(t.LastUsed), t.Description,
+			t.Version, t.Manufacturer, t.Model, unixOf(t.ValidFrom), unixOf(t.ValidUntil), t.ID)
+		if err != nil {
+			return fmt.Errorf("store: token %q: %w", serial, err)
+		}
+		if t.Seed == nil && before.Seed != nil {
+			// The seed is gone: so is the phone it was agreed with.
+			for _, q := range []string{`DELETE FROM devices WHERE token_id = $1`, `DELETE FROM activations WHERE token_id = $1`} {
+				if _, err := tx.Exec(ctx, q, t.ID); err != nil {
+					return fmt.Errorf("store: token %q: %w", serial, err)
+				}
+			}
+		}
+		user := t.User
+		if user == "" {
+			user = before.User
+		}
+		out = t
+		return s.audit(ctx, tx, store.AuditEvent{Actor: by, Action: action, User: user, Serial: serial, Result: "ok",
+			Detail: fmt.Sprintf("state=%s", t.State)})
+	})
+	return out, err
+}
+
+// DeleteToken deletes a token and its seed.
+func (s *Store) DeleteToken(ctx context.Context, by, serial string) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		var user string
+		err := tx.QueryRow(ctx, `DELETE FROM tokens t WHERE t.serial = $1
+			RETURNING COALESCE((SELECT name FROM users u WHERE u.id = t.user_id), '')`, serial).Scan(&user)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("store: token %q: %w", serial, store.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("store: token %q: %w", serial, err)
+		}
+		return s.audit(ctx, tx, store.AuditEvent{Actor: by, Action: "token.delete", User: user, Serial: serial, Result: "ok"})
+	})
+}
+
+// sqlCommitAuth records a login in one statement, so in one transaction
+// and one round trip:
+//   - acc is the accept's compare-and-set ($2-$8, at most one row): the
+//     token still has the version read, is still usable, still belongs to
+//     the user who logged in, and that user is still enabled. A concurrent
+//     accept of the same token holds the row's lock; this one waits for it
+//     to commit, re-checks the row and finds the version changed.
+//   - ok says whether the accept (if any) took;
+//   - fail counts failures ($9-$11) and locks at the threshold, only if ok;
+//   - the audit row ($1, $12-$18) is inserted only if ok, and the statement
+//     returns a row only then: no row is the accept's ErrConflict, with
+//     nothing written.
+//
+// Data-modifying WITH clauses always run to completion, whether or not
+// the main query reads them.
+const sqlCommitAuth = `WITH acc AS (
+	UPDATE tokens SET counter = a.counter, last_step = a.last_step, drift = a.drift, fail_count = 0, last_used = $1::bigint / 1000,
+		state = CASE WHEN a.activate THEN 'active' ELSE tokens.state END, version = tokens.version + 1
+	FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bool[])
+		AS a(id, version, user_id, counter, last_step, drift, activate)
+	WHERE tokens.id = a.id AND tokens.version = a.version AND tokens.state IN ('assigned', 'active')
+		AND tokens.user_id = a.user_id AND EXISTS (SELECT 1 FROM users WHERE users.id = a.user_id AND NOT users.disabled)
+	RETURNING tokens.id
+), ok AS (
+	SELECT count(*) = cardinality($2::bigint[]) AS ok FROM acc
+), fail AS (
+	UPDATE tokens SET fail_count = tokens.fail_count + 1,
+		locked_until = CASE WHEN tokens.fail_count + 1 >= f.after THEN f.until ELSE tokens.locked_until END,
+		version = tokens.version + 1
+	FROM unnest($9::bigint[], $10::bigint[], $11::bigint[]) AS f(id, after, until), ok
+	WHERE tokens.id = f.id AND ok.ok
+	RETURNING tokens.id
+)
+INSERT INTO audit(at, actor, action, user_name, serial, client, result, detail)
+SELECT $1::bigint, $12::text, $13::text, $14::text, $15::text, $16::text, $17::text, $18::text FROM ok WHERE ok.ok
+RETURNING id`
+
+// CommitAuth records one login's outcome, its token changes and its audit
+// row, in one transaction; it returns once PostgreSQL has committed it. An
+// accept is a compare-and-set: store.ErrConflict, with nothing written,
+// unless the token still has the version that was read, is still usable
+// and still belongs to that user, and the user is still enabled.
+func (s *Store) CommitAuth(ctx context.Context, c store.AuthCommit) error {
+	var aID, aVersion, aUser, aCounter, aStep, aDrift []int64
+	var aActivate []bool
+	var fID, fAfter, fUntil []int64
+	for _, ta := range c.Tokens {
+		if ta.Accepted {
+			aID, aVersion, aUser = append(aID, ta.ID), append(aVersion, ta.Version), append(aUser, ta.UserID)
+			aCounter, aStep, aDrift = append(aCounter, int64(ta.Counter)), append(aStep, ta.LastStep), append(aDrift, ta.Drift)
+			aActivate = append(aActivate, ta.Activate)
+		}
+		if ta.Failed {
+			after := int64(1 << 30) // never, when not set
+			if ta.LockAfter > 0 {
+				after = int64(ta.LockAfter)
+			}
+			fID, fAfter, fUntil = append(fID, ta.ID), append(fAfter, after), append(fUntil, ta.LockUntil)
+		}
+	}
+	if len(aID) > 1 {
+		return fmt.Errorf("store: a login accepts one token, not %d: %w", len(aID), store.ErrInvalid)
+	}
+	e := c.Audit
+	at := c.At
+	if at.IsZero() {
+		at = s.now()
+	}
+	var id int64
+	err := s.pool.QueryRow(ctx, sqlCommitAuth, at.UnixMilli(),
+		nz(aID), nz(aVersion), nz(aUser), nz(aCounter), nz(aStep), nz(aDrift), nzb(aActivate),
+		nz(fID), nz(fAfter), nz(fUntil),
+		e.Actor, e.Action, e.User, e.Serial, e.Client, e.Result, e.Detail).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("store: token %d: %w", aID[0], store.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("store: record login: %w", err)
+	}
+	return nil
+}
+
+// nz and nzb send an empty array, not NULL, for no elements.
+func nz(v []int64) []int64 {
+	if v == nil {
+		return []int64{}
+	}
+	return v
+}
+
+func nzb(v []bool) []bool {
+	if v == nil {
+		return []bool{}
+	}
+	return v
+}
+
+// ExistingSerials returns which of serials are already in the database.
+func (s *Store) ExistingSerials(ctx context.Context, serials []string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT serial FROM tokens WHERE serial = ANY($1)`, serials)
+	if err != nil {
+		return nil, fmt.Errorf("store: serials: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("store: serials: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,147 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/radmfa/radmfa/store"
+)
+
+const userCols = `id, name, email, grp, disabled, created_at, push_locked_until`
+
+func scanUser(sc pgx.Row) (store.User, error) {
+	var u store.User
+	var created int64
+	err := sc.Scan(&u.ID, &u.Name, &u.Email, &u.Group, &u.Disabled, &created, &u.PushLockedUntil)
+	u.CreatedAt = unixTime(created)
+	return u, err
+}
+
+// CreateUser adds a user.
+func (s *Store) CreateUser(ctx context.Context, by string, u store.User) (store.User, error) {
+	u.CreatedAt = s.now().UTC().Truncate(1e9)
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO users(name, email, grp, disabled, created_at) VALUES ($1, $2, $3, $4, $5)
+			RETURNING id`, u.Name, u.Email, u.Group, u.Disabled, u.CreatedAt.Unix()).Scan(&u.ID)
+		if isUnique(err) {
+			return fmt.Errorf("store: user %q: %w", u.Name, store.ErrExists)
+		}
+		if err != nil {
+			return fmt.Errorf("store: user %q: %w", u.Name, err)
+		}
+		return s.audit(ctx, tx, store.AuditEvent{Actor: by, Action: "user.add", User: u.Name, Result: "ok"})
+	})
+	return u, err
+}
+
+// User returns one user by name (case-insensitive).
+func (s *Store) User(ctx context.Context, name string) (store.User, error) {
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE lower(name) = lower($1)`, name))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.User{}, fmt.Errorf("store: user %q: %w", name, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.User{}, fmt.Errorf("store: user %q: %w", name, err)
+	}
+	return u, nil
+}
+
+// Users lists all users by name.
+func (s *Store) Users(ctx context.Context) ([]store.User, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+userCols+` FROM users ORDER BY lower(name), name`)
+	if err != nil {
+		return nil, fmt.Errorf("store: users: %w", err)
+	}
+	defer rows.Close()
+	var out []store.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: users: %w", err)
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// SetUserDisabled disables or enables a user.
+func (s *Store) SetUserDisabled(ctx context.Context, by, name string, disabled bool) error {
+	action := "user.enable"
+	if disabled {
+		action = "user.disable"
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		var canonical string
+		err := tx.QueryRow(ctx, `UPDATE users SET disabled = $1 WHERE lower(name) = lower($2) RETURNING name`, disabled, name).Scan(&canonical)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("store: user %q: %w", name, store.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("store: user %q: %w", name, err)
+		}
+		return s.audit(ctx, tx, store.AuditEvent{Actor: by, Action: action, User: canonical, Result: "ok"})
+	})
+}
+
+// DeleteUser deletes a user: hardware tokens go back to the inventory (reset
+// and unlocked, PIN cleared), soft tokens are deleted with their seeds.
+func (s *Store) DeleteUser(ctx context.Context, by, name string) (store.DeletedUser, error) {
+	var out store.DeletedUser
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		out = store.DeletedUser{}
+		var id int64
+		var canonical string
+		err := tx.QueryRow(ctx, `SELECT id, name FROM users WHERE lower(name) = lower($1) FOR UPDATE`, name).Scan(&id, &canonical)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("store: user %q: %w", name, store.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("store: user %q: %w", name, err)
+		}
+		rows, err := tx.Query(ctx, `SELECT serial, origin FROM tokens WHERE user_id = $1 ORDER BY serial`, id)
+		if err != nil {
+			return fmt.Errorf("store: user %q: %w", name, err)
+		}
+		for rows.Next() {
+			var serial, origin string
+			if err := rows.Scan(&serial, &origin); err != nil {
+				rows.Close()
+				return fmt.Errorf("store: user %q: %w", name, err)
+			}
+			if origin == store.OriginHardware {
+				out.ToInventory = append(out.ToInventory, serial)
+			} else {
+				out.Deleted = append(out.Deleted, serial)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: user %q: %w", name, err)
+		}
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`UPDATE tokens SET user_id = NULL, state = $1, pin_hash = '', fail_count = 0, locked_until = 0,
+				version = version + 1 WHERE user_id = $2 AND origin = $3 AND state != $4`,
+				[]any{store.StateInventory, id, store.OriginHardware, store.StateRevoked}},
+			// Revoked hardware tokens stay revoked, just unassigned.
+			{`UPDATE tokens SET user_id = NULL, version = version + 1 WHERE user_id = $1 AND origin = $2`,
+				[]any{id, store.OriginHardware}},
+			{`DELETE FROM tokens WHERE user_id = $1`, []any{id}},
+			{`DELETE FROM users WHERE id = $1`, []any{id}},
+		} {
+			if _, err := tx.Exec(ctx, q.sql, q.args...); err != nil {
+				return fmt.Errorf("store: user %q: %w", name, err)
+			}
+		}
+		detail := fmt.Sprintf("tokens deleted: [%s]; tokens back to inventory: [%s]",
+			strings.Join(out.Deleted, " "), strings.Join(out.ToInventory, " "))
+		return s.audit(ctx, tx, store.AuditEvent{Actor: by, Action: "user.delete", User: canonical, Result: "ok", Detail: detail})
+	})
+	return out, err
+}
