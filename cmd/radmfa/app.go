@@ -16,6 +16,7 @@ import (
 
 	"github.com/radmfa/radmfa/auth"
 	"github.com/radmfa/radmfa/store"
+	"github.com/radmfa/radmfa/store/postgres"
 	"github.com/radmfa/radmfa/store/sqlite"
 )
 
@@ -47,7 +48,7 @@ func globalFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "config", Usage: "YAML file with settings (keys are flag names)", EnvVars: []string{"RADMFA_CONFIG"}},
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "data-dir", Value: "./radmfa-data", Usage: "directory holding the database and the master key", EnvVars: []string{"RADMFA_DATA_DIR"}}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "db", Usage: "database file (default: DATA-DIR/radmfa.db)", EnvVars: []string{"RADMFA_DB"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "db", Usage: "SQLite database file (default: DATA-DIR/radmfa.db), or postgres://user@host/dbname?... to share one database between instances", EnvVars: []string{"RADMFA_DB"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "key-file", Usage: "master key file, 0600 (default: DATA-DIR/master.key)", EnvVars: []string{"RADMFA_KEY_FILE"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"RADMFA_LOG_LEVEL"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text (key=value) or json (one object a line)", EnvVars: []string{"RADMFA_LOG_FORMAT"}}),
@@ -145,19 +146,60 @@ func globalString(c *cli.Context, name string) string {
 // the database and its master key on first use (an existing database never
 // gets a new key). Only serve and init create the directory itself: a
 // mistyped --data-dir is an error, not a new, empty installation.
-func openStore(c *cli.Context) (*sqlite.Store, error) {
-	db, _ := paths(c)
-	dir := filepath.Dir(db)
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+func openStore(c *cli.Context) (store.Store, error) {
+	if dir := keyDir(c); !isDir(dir) {
 		return nil, fmt.Errorf("data dir %s does not exist (a typo in --data-dir or --db?); `radmfa init` or `radmfa serve` creates it", dir)
 	}
-	return openStoreWith(c, sqlite.Options{})
+	return openStoreWith(c, backendOptions{})
 }
 
-// openStoreWith is openStore with the backend's options (serve's
-// synchronous setting and logger); path, key and clock are filled in.
-func openStoreWith(c *cli.Context, o sqlite.Options) (*sqlite.Store, error) {
+// keyDir is the directory that must exist before a command runs: the
+// database's (SQLite) or the master key's (PostgreSQL).
+func keyDir(c *cli.Context) string {
+	db, key := paths(c)
+	if postgres.IsURL(db) {
+		return filepath.Dir(key)
+	}
+	return filepath.Dir(db)
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+// backendOptions are serve's settings of the store: SQLite's synchronous
+// setting, and the logger either backend logs to.
+type backendOptions struct {
+	Synchronous string
+	Logger      *slog.Logger
+}
+
+// openStoreWith is openStore with the backend's options: --db is a
+// postgres:// URL (several instances) or a SQLite file.
+func openStoreWith(c *cli.Context, o backendOptions) (store.Store, error) {
 	db, keyPath := paths(c)
+	if postgres.IsURL(db) {
+		if o.Synchronous != "" && !strings.EqualFold(o.Synchronous, "FULL") {
+			return nil, fmt.Errorf("--synchronous %s is SQLite's; PostgreSQL commits as its synchronous_commit says", o.Synchronous)
+		}
+		key, err := store.LoadKey(keyPath)
+		if errors.Is(err, store.ErrKeyMissing) {
+			has, herr := postgres.HasData(c.Context, db)
+			if herr != nil {
+				return nil, friendly(herr)
+			}
+			if has {
+				return nil, fmt.Errorf("master key %s is missing but database %s holds radmfa's data; copy the master.key of another instance there", keyPath, postgres.Redact(db))
+			}
+			key, err = store.CreateKey(keyPath)
+		}
+		if err != nil {
+			return nil, err
+		}
+		st, err := postgres.Open(c.Context, postgres.Options{URL: db, Key: key, Logger: o.Logger})
+		return st, friendly(err)
+	}
 	if err := sqlite.CheckFile(db); err != nil {
 		return nil, friendly(err)
 	}
@@ -171,9 +213,25 @@ func openStoreWith(c *cli.Context, o sqlite.Options) (*sqlite.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.Path, o.Key = db, key
-	st, err := sqlite.Open(o)
+	st, err := sqlite.Open(sqlite.Options{Path: db, Key: key, Synchronous: o.Synchronous, Logger: o.Logger})
 	return st, friendly(err)
+}
+
+// dbHasData reports whether the database db exists with radmfa's data.
+func dbHasData(c *cli.Context, db string) bool {
+	if postgres.IsURL(db) {
+		has, err := postgres.HasData(c.Context, db)
+		return err == nil && has
+	}
+	return sqlite.HasData(db)
+}
+
+// dbName is db for messages: a URL without its password.
+func dbName(db string) string {
+	if postgres.IsURL(db) {
+		return postgres.Redact(db)
+	}
+	return db
 }
 
 func logger(c *cli.Context) (*slog.Logger, error) {

@@ -16,12 +16,40 @@ import (
 	"time"
 
 	potp "github.com/pquerna/otp"
+
+	"github.com/radmfa/radmfa/internal/pgtest"
 )
 
 // cli runs the radmfa app in-process against one data directory.
 type cliEnv struct {
 	t   *testing.T
 	dir string
+	// db is the --db the commands get: a PostgreSQL URL, or "" for the
+	// SQLite file in dir.
+	db string
+}
+
+// global is the global flags every command of e runs with.
+func (e *cliEnv) global() []string {
+	g := []string{"--data-dir", e.dir}
+	if e.db != "" {
+		g = append(g, "--db", e.db)
+	}
+	return g
+}
+
+// onEachBackend runs fn against a fresh installation on SQLite and one on
+// a fresh PostgreSQL database: every command works on either.
+func onEachBackend(t *testing.T, fn func(t *testing.T, e *cliEnv)) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			e := newCLI(t)
+			if backend == "postgres" {
+				e.db = pgtest.DB(t)
+			}
+			fn(t, e)
+		})
+	}
 }
 
 // newCLI makes an empty data directory, private as radmfa makes its own
@@ -38,7 +66,7 @@ func newCLI(t *testing.T) *cliEnv {
 func (e *cliEnv) run(args ...string) (string, string, int) {
 	var out, errb bytes.Buffer
 	app := newApp(&out, &errb)
-	full := append([]string{"radmfa", "--data-dir", e.dir}, args...)
+	full := append(append([]string{"radmfa"}, e.global()...), args...)
 	if err := app.Run(interspersed(app, full)); err != nil {
 		fmt.Fprintln(&errb, "radmfa:", err)
 		return out.String(), errb.String(), exitCode(err)
@@ -152,35 +180,36 @@ func TestNotOurDatabaseOrKey(t *testing.T) {
 }
 
 func TestUserLifecycleAndAudit(t *testing.T) {
-	e := newCLI(t)
-	e.ok("user", "add", "bob", "--email", "bob@example.com", "--group", "staff")
-	var users []userJSON
-	if err := json.Unmarshal([]byte(e.ok("user", "list", "--json")), &users); err != nil || len(users) != 1 || users[0].Group != "staff" {
-		t.Fatalf("user list --json = %+v, %v", users, err)
-	}
-	serial := enrollJSON(t, e, "bob")["serial"]
-	e.ok("user", "disable", "bob")
-	if out, _, code := e.run("token", "check", "bob", "123456"); code != 1 || !strings.Contains(out, "user_disabled") {
-		t.Fatalf("check for disabled user: %d %q", code, out)
-	}
-	e.ok("user", "enable", "bob")
-	out := e.ok("user", "delete", "bob")
-	if !strings.Contains(out, serial+" deleted (soft token") {
-		t.Fatalf("delete output %q does not say what happened to %s", out, serial)
-	}
-	audit := e.ok("audit", "--user", "bob")
-	for _, action := range []string{"user.add", "token.create", "user.disable", "auth", "user.enable", "user.delete"} {
-		if !strings.Contains(audit, action) {
-			t.Errorf("audit lacks %s:\n%s", action, audit)
+	onEachBackend(t, func(t *testing.T, e *cliEnv) {
+		e.ok("user", "add", "bob", "--email", "bob@example.com", "--group", "staff")
+		var users []userJSON
+		if err := json.Unmarshal([]byte(e.ok("user", "list", "--json")), &users); err != nil || len(users) != 1 || users[0].Group != "staff" {
+			t.Fatalf("user list --json = %+v, %v", users, err)
 		}
-	}
-	var rows []auditJSON
-	if err := json.Unmarshal([]byte(e.ok("audit", "--json", "--since", "1h")), &rows); err != nil || len(rows) < 6 {
-		t.Fatalf("audit --json: %d rows, %v", len(rows), err)
-	}
-	if !strings.HasPrefix(rows[0].Actor, "cli") {
-		t.Fatalf("actor %q", rows[0].Actor)
-	}
+		serial := enrollJSON(t, e, "bob")["serial"]
+		e.ok("user", "disable", "bob")
+		if out, _, code := e.run("token", "check", "bob", "123456"); code != 1 || !strings.Contains(out, "user_disabled") {
+			t.Fatalf("check for disabled user: %d %q", code, out)
+		}
+		e.ok("user", "enable", "bob")
+		out := e.ok("user", "delete", "bob")
+		if !strings.Contains(out, serial+" deleted (soft token") {
+			t.Fatalf("delete output %q does not say what happened to %s", out, serial)
+		}
+		audit := e.ok("audit", "--user", "bob")
+		for _, action := range []string{"user.add", "token.create", "user.disable", "auth", "user.enable", "user.delete"} {
+			if !strings.Contains(audit, action) {
+				t.Errorf("audit lacks %s:\n%s", action, audit)
+			}
+		}
+		var rows []auditJSON
+		if err := json.Unmarshal([]byte(e.ok("audit", "--json", "--since", "1h")), &rows); err != nil || len(rows) < 6 {
+			t.Fatalf("audit --json: %d rows, %v", len(rows), err)
+		}
+		if !strings.HasPrefix(rows[0].Actor, "cli") {
+			t.Fatalf("actor %q", rows[0].Actor)
+		}
+	})
 }
 
 func enrollJSON(t *testing.T, e *cliEnv, args ...string) map[string]string {
@@ -194,20 +223,21 @@ func enrollJSON(t *testing.T, e *cliEnv, args ...string) map[string]string {
 }
 
 func TestTokenShowNeverPrintsTheSeed(t *testing.T) {
-	e := newCLI(t)
-	e.ok("user", "add", "carol")
-	m := enrollJSON(t, e, "carol")
-	key, err := potp.NewKeyFromURL(m["uri"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, args := range [][]string{{"token", "show", m["serial"]}, {"token", "show", "--json", m["serial"]},
-		{"token", "list", "--json"}, {"user", "show", "carol", "--json"}, {"audit", "--json"}} {
-		out, errs, _ := e.run(args...)
-		if strings.Contains(out+errs, key.Secret()) || strings.Contains(out+errs, strings.ToLower(key.Secret())) {
-			t.Fatalf("radmfa %v printed the seed", args)
+	onEachBackend(t, func(t *testing.T, e *cliEnv) {
+		e.ok("user", "add", "carol")
+		m := enrollJSON(t, e, "carol")
+		key, err := potp.NewKeyFromURL(m["uri"])
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		for _, args := range [][]string{{"token", "show", m["serial"]}, {"token", "show", "--json", m["serial"]},
+			{"token", "list", "--json"}, {"user", "show", "carol", "--json"}, {"audit", "--json"}} {
+			out, errs, _ := e.run(args...)
+			if strings.Contains(out+errs, key.Secret()) || strings.Contains(out+errs, strings.ToLower(key.Secret())) {
+				t.Fatalf("radmfa %v printed the seed", args)
+			}
+		}
+	})
 }
 
 // requireTool finds an interoperability tool; missing is a skip on a
@@ -415,35 +445,36 @@ func TestMissingDataDirIsAnError(t *testing.T) {
 // default its refusals count towards no lock and no rate limit, and say
 // so); --count counts them; an accepted code is used up as at any login.
 func TestCheckCountsNothingByDefault(t *testing.T) {
-	e := newCLI(t)
-	e.ok("user", "add", "flo")
-	serial, seed := e.enrollSecret("flo", "--type", "hotp")
-	failCount := func() string {
-		var tok map[string]any
-		if err := jsonUnmarshal(e.ok("token", "show", serial, "--json"), &tok); err != nil {
-			t.Fatal(err)
+	onEachBackend(t, func(t *testing.T, e *cliEnv) {
+		e.ok("user", "add", "flo")
+		serial, seed := e.enrollSecret("flo", "--type", "hotp")
+		failCount := func() string {
+			var tok map[string]any
+			if err := jsonUnmarshal(e.ok("token", "show", serial, "--json"), &tok); err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprint(tok["fail_count"], " ", tok["locked_until"])
 		}
-		return fmt.Sprint(tok["fail_count"], " ", tok["locked_until"])
-	}
-	for i := range 12 { // more than the lock (5) and the rate limit (10) allow
-		out, _, code := e.run("token", "check", "flo", "000000")
-		if code != 1 || !strings.Contains(out, "reject (bad_code); not counted") {
-			t.Fatalf("check %d: exit %d, %q", i, code, out)
+		for i := range 12 { // more than the lock (5) and the rate limit (10) allow
+			out, _, code := e.run("token", "check", "flo", "000000")
+			if code != 1 || !strings.Contains(out, "reject (bad_code); not counted") {
+				t.Fatalf("check %d: exit %d, %q", i, code, out)
+			}
 		}
-	}
-	if got := failCount(); got != "0 <nil>" && got != "0 0" {
-		t.Fatalf("after 12 checks of wrong codes: fail count and lock %q, want none", got)
-	}
-	if out, _, code := e.run("token", "check", "flo", hotpAt(seed, 0)); code != 0 || !strings.Contains(out, "accept") {
-		t.Fatalf("the right code after the checks: exit %d, %q", code, out)
-	}
-	if out, _, code := e.run("token", "check", "flo", hotpAt(seed, 0)); code != 1 || !strings.Contains(out, "replayed_code") {
-		t.Fatalf("the same code again: exit %d, %q, want it used up", code, out)
-	}
-	if out, _, code := e.run("token", "check", "flo", "000000", "--count"); code != 1 || strings.Contains(out, "not counted") {
-		t.Fatalf("check --count: exit %d, %q", code, out)
-	}
-	if got := failCount(); !strings.HasPrefix(got, "1 ") {
-		t.Fatalf("after a counted check: fail count and lock %q, want a count of 1", got)
-	}
+		if got := failCount(); got != "0 <nil>" && got != "0 0" {
+			t.Fatalf("after 12 checks of wrong codes: fail count and lock %q, want none", got)
+		}
+		if out, _, code := e.run("token", "check", "flo", hotpAt(seed, 0)); code != 0 || !strings.Contains(out, "accept") {
+			t.Fatalf("the right code after the checks: exit %d, %q", code, out)
+		}
+		if out, _, code := e.run("token", "check", "flo", hotpAt(seed, 0)); code != 1 || !strings.Contains(out, "replayed_code") {
+			t.Fatalf("the same code again: exit %d, %q, want it used up", code, out)
+		}
+		if out, _, code := e.run("token", "check", "flo", "000000", "--count"); code != 1 || strings.Contains(out, "not counted") {
+			t.Fatalf("check --count: exit %d, %q", code, out)
+		}
+		if got := failCount(); !strings.HasPrefix(got, "1 ") {
+			t.Fatalf("after a counted check: fail count and lock %q, want a count of 1", got)
+		}
+	})
 }

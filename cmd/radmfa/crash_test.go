@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/radmfa/radmfa/internal/pgtest"
 	"layeh.com/radius"
 )
 
@@ -28,7 +29,7 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m))
 }
 
 // startServeProcess runs `radmfa serve` as a child process and returns its

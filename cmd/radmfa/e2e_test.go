@@ -64,8 +64,8 @@ func startServer(t *testing.T, e *cliEnv, args ...string) *server {
 	out := &syncBuffer{}
 	errs := &syncBuffer{}
 	app := newApp(out, errs)
-	full := append([]string{"radmfa", "--data-dir", e.dir, "--log-level", "debug", "serve", "--radius-addr", "127.0.0.1:0",
-		"--metrics-addr", "127.0.0.1:0", "--reload-every", "100ms"}, args...)
+	full := append(append(append([]string{"radmfa"}, e.global()...), "--log-level", "debug", "serve", "--radius-addr", "127.0.0.1:0",
+		"--metrics-addr", "127.0.0.1:0", "--reload-every", "100ms"), args...)
 	done := make(chan error, 1)
 	go func() { done <- app.RunContext(ctx, interspersed(app, full)) }()
 	deadline := time.Now().Add(10 * time.Second)

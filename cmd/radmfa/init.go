@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"github.com/urfave/cli/v2"
-
-	"github.com/radmfa/radmfa/store/sqlite"
 )
 
 // initCommand creates a data directory: the directory (0700), the master
@@ -20,8 +18,8 @@ func initCommand() *cli.Command {
 				return err
 			}
 			db, key := paths(c)
-			fresh := !sqlite.HasData(db)
-			st, err := openStoreWith(c, sqlite.Options{})
+			fresh := !dbHasData(c, db)
+			st, err := openStoreWith(c, backendOptions{})
 			if err != nil {
 				return err
 			}
@@ -29,10 +27,10 @@ func initCommand() *cli.Command {
 				return err
 			}
 			if !fresh {
-				fmt.Fprintf(c.App.Writer, "radmfa: %s exists already; nothing changed\n", db)
+				fmt.Fprintf(c.App.Writer, "radmfa: %s exists already; nothing changed\n", dbName(db))
 				return nil
 			}
-			fmt.Fprintf(c.App.Writer, "radmfa: created %s and its master key %s (back up the key apart from the database)\n", db, key)
+			fmt.Fprintf(c.App.Writer, "radmfa: created %s and its master key %s (back up the key apart from the database)\n", dbName(db), key)
 			return nil
 		},
 	}

@@ -27,31 +27,32 @@ func radtool(t *testing.T, stdin string, name string, args ...string) string {
 
 func TestRadtestInterop(t *testing.T) {
 	requireTool(t, "radtest", "freeradius-utils")
-	e := newCLI(t)
-	e.ok("client", "add", "loop", "--cidr", "127.0.0.1/32", "--secret", "testing123")
-	e.ok("user", "add", "alice")
-	_, seed := e.enrollSecret("alice")
-	srv := startServer(t, e)
-	// oathtool computes the code, as an admin would.
-	code := oathtool(t, "--totp", "-b", strings.TrimRight(otpSecret(seed), "="))
-	tests := []struct {
-		name, password, want string
-	}{
-		{"fresh code", code, "Received Access-Accept"},
-		{"reused code", code, "Received Access-Reject"},
-		{"wrong code", "000000", "Received Access-Reject"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			out := radtool(t, "", "radtest", "-t", "pap", "alice", tc.password, srv.addr, "0", "testing123")
-			if !strings.Contains(out, tc.want) {
-				t.Fatalf("radtest: want %q in:\n%s", tc.want, out)
-			}
-		})
-	}
-	if rows := e.authRows("alice"); strings.Join(rows, ",") != "accept:ok,reject:replayed_code,reject:bad_code" {
-		t.Fatalf("audit %v", rows)
-	}
+	onEachBackend(t, func(t *testing.T, e *cliEnv) {
+		e.ok("client", "add", "loop", "--cidr", "127.0.0.1/32", "--secret", "testing123")
+		e.ok("user", "add", "alice")
+		_, seed := e.enrollSecret("alice")
+		srv := startServer(t, e)
+		// oathtool computes the code, as an admin would.
+		code := oathtool(t, "--totp", "-b", strings.TrimRight(otpSecret(seed), "="))
+		tests := []struct {
+			name, password, want string
+		}{
+			{"fresh code", code, "Received Access-Accept"},
+			{"reused code", code, "Received Access-Reject"},
+			{"wrong code", "000000", "Received Access-Reject"},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				out := radtool(t, "", "radtest", "-t", "pap", "alice", tc.password, srv.addr, "0", "testing123")
+				if !strings.Contains(out, tc.want) {
+					t.Fatalf("radtest: want %q in:\n%s", tc.want, out)
+				}
+			})
+		}
+		if rows := e.authRows("alice"); strings.Join(rows, ",") != "accept:ok,reject:replayed_code,reject:bad_code" {
+			t.Fatalf("audit %v", rows)
+		}
+	})
 }
 
 // radclient's own retransmissions (-r 3 -t 1) into a slow path (the

@@ -191,106 +191,108 @@ func mustRead(t *testing.T, name string) []byte {
 }
 
 func TestTokenMoves(t *testing.T) {
-	e := newCLI(t)
-	dir := t.TempDir()
-	f := filepath.Join(dir, "hw.csv")
-	os.WriteFile(f, []byte("HW-1,3132333435363738393031323334353637383930,hotp,6,0\nHW-2,3132333435363738393031323334353637383931,totp,6,30\n"), 0o600)
-	e.ok("token", "import", f)
-	e.ok("user", "add", "ann")
-	e.ok("user", "add", "ben")
-	steps := []struct {
-		args []string
-		ok   bool
-		want string
-	}{
-		{[]string{"token", "assign", "HW-1", "ann"}, true, "assigned to ann"},
-		{[]string{"token", "assign", "HW-1", "ben"}, false, "unassign it first"}, // no two users on one token
-		{[]string{"token", "unassign", "HW-1"}, true, "back in the inventory"},
-		{[]string{"token", "assign", "HW-1", "ben"}, true, "assigned to ben"},
-		{[]string{"token", "revoke", "HW-1"}, true, "revoked"},
-		{[]string{"token", "assign", "HW-1", "ann"}, false, "revoked"},
-		{[]string{"token", "return", "HW-1"}, false, "revoked hardware token"},
-		{[]string{"token", "assign", "HW-2", "ann"}, true, "assigned"},
-		{[]string{"token", "lost", "HW-2", "--replacement", "72h", "--no-qr"}, true, "temporary replacement"},
-		{[]string{"token", "lost", "HW-2"}, false, "not held by a user"},
-	}
-	for _, s := range steps {
-		out, errs, code := e.run(s.args...)
-		if (code == 0) != s.ok || !strings.Contains(out+errs, s.want) {
-			t.Fatalf("radmfa %s: exit %d, %q %q; want ok=%v %q", strings.Join(s.args, " "), code, out, errs, s.ok, s.want)
+	onEachBackend(t, func(t *testing.T, e *cliEnv) {
+		dir := t.TempDir()
+		f := filepath.Join(dir, "hw.csv")
+		os.WriteFile(f, []byte("HW-1,3132333435363738393031323334353637383930,hotp,6,0\nHW-2,3132333435363738393031323334353637383931,totp,6,30\n"), 0o600)
+		e.ok("token", "import", f)
+		e.ok("user", "add", "ann")
+		e.ok("user", "add", "ben")
+		steps := []struct {
+			args []string
+			ok   bool
+			want string
+		}{
+			{[]string{"token", "assign", "HW-1", "ann"}, true, "assigned to ann"},
+			{[]string{"token", "assign", "HW-1", "ben"}, false, "unassign it first"}, // no two users on one token
+			{[]string{"token", "unassign", "HW-1"}, true, "back in the inventory"},
+			{[]string{"token", "assign", "HW-1", "ben"}, true, "assigned to ben"},
+			{[]string{"token", "revoke", "HW-1"}, true, "revoked"},
+			{[]string{"token", "assign", "HW-1", "ann"}, false, "revoked"},
+			{[]string{"token", "return", "HW-1"}, false, "revoked hardware token"},
+			{[]string{"token", "assign", "HW-2", "ann"}, true, "assigned"},
+			{[]string{"token", "lost", "HW-2", "--replacement", "72h", "--no-qr"}, true, "temporary replacement"},
+			{[]string{"token", "lost", "HW-2"}, false, "not held by a user"},
 		}
-	}
-	// A soft token: revoke, return (seed destroyed), enroll anew for ben.
-	m := enrollJSON(t, e, "ann")
-	e.ok("token", "revoke", m["serial"])
-	e.ok("token", "return", m["serial"])
-	var tj tokenJSON
-	jsonUnmarshal(e.ok("token", "show", m["serial"], "--json"), &tj)
-	if tj.State != "inventory" || tj.User != "" {
-		t.Fatalf("returned token %+v", tj)
-	}
-	n := enrollJSON(t, e, "ben", "--serial", m["serial"])
-	if n["serial"] != m["serial"] || n["uri"] == m["uri"] {
-		t.Fatalf("re-enrolled: %v (was %v)", n, m)
-	}
-	if _, seed := e.enrollSecretFrom(n); !strings.Contains(e.ok("token", "check", "ben", totpNow(seed)), "accept") {
-		t.Fatal("re-enrolled token does not authenticate")
-	}
-	if !strings.Contains(e.ok("token", "list", "--state", "revoked"), "HW-1") {
-		t.Fatal("token list --state revoked misses HW-1")
-	}
-	for _, a := range []string{"token.assign", "token.unassign", "token.return", "token.lost", "token.import"} {
-		if e.auditCount("", a, "") == 0 {
-			t.Errorf("no audit row for %s", a)
+		for _, s := range steps {
+			out, errs, code := e.run(s.args...)
+			if (code == 0) != s.ok || !strings.Contains(out+errs, s.want) {
+				t.Fatalf("radmfa %s: exit %d, %q %q; want ok=%v %q", strings.Join(s.args, " "), code, out, errs, s.ok, s.want)
+			}
 		}
-	}
-	// Reports.
-	csvOut := e.ok("report", "users-with-tokens", "--format", "csv")
-	if !strings.Contains(csvOut, "user,email,group,user_disabled,serial,type,origin,state,last_used,target,device_type,push_otp") ||
-		!strings.Contains(csvOut, "ben,,,false,HW-1,hotp,hardware,revoked") || !strings.Contains(csvOut, "Not Applicable") {
-		t.Fatalf("users-with-tokens:\n%s", csvOut)
-	}
-	if out := e.ok("report", "tokens", "--format", "csv"); !strings.Contains(out, "revoked,hotp,hardware,1") || !strings.Contains(out, "total,,,4") {
-		t.Fatalf("tokens report:\n%s", out)
-	}
-	if out := e.ok("report", "auth", "--format", "csv"); !strings.Contains(out, "user,ben,1,0,0,0") {
-		t.Fatalf("auth report:\n%s", out)
-	}
+		// A soft token: revoke, return (seed destroyed), enroll anew for ben.
+		m := enrollJSON(t, e, "ann")
+		e.ok("token", "revoke", m["serial"])
+		e.ok("token", "return", m["serial"])
+		var tj tokenJSON
+		jsonUnmarshal(e.ok("token", "show", m["serial"], "--json"), &tj)
+		if tj.State != "inventory" || tj.User != "" {
+			t.Fatalf("returned token %+v", tj)
+		}
+		n := enrollJSON(t, e, "ben", "--serial", m["serial"])
+		if n["serial"] != m["serial"] || n["uri"] == m["uri"] {
+			t.Fatalf("re-enrolled: %v (was %v)", n, m)
+		}
+		if _, seed := e.enrollSecretFrom(n); !strings.Contains(e.ok("token", "check", "ben", totpNow(seed)), "accept") {
+			t.Fatal("re-enrolled token does not authenticate")
+		}
+		if !strings.Contains(e.ok("token", "list", "--state", "revoked"), "HW-1") {
+			t.Fatal("token list --state revoked misses HW-1")
+		}
+		for _, a := range []string{"token.assign", "token.unassign", "token.return", "token.lost", "token.import"} {
+			if e.auditCount("", a, "") == 0 {
+				t.Errorf("no audit row for %s", a)
+			}
+		}
+		// Reports.
+		csvOut := e.ok("report", "users-with-tokens", "--format", "csv")
+		if !strings.Contains(csvOut, "user,email,group,user_disabled,serial,type,origin,state,last_used,target,device_type,push_otp") ||
+			!strings.Contains(csvOut, "ben,,,false,HW-1,hotp,hardware,revoked") || !strings.Contains(csvOut, "Not Applicable") {
+			t.Fatalf("users-with-tokens:\n%s", csvOut)
+		}
+		if out := e.ok("report", "tokens", "--format", "csv"); !strings.Contains(out, "revoked,hotp,hardware,1") || !strings.Contains(out, "total,,,4") {
+			t.Fatalf("tokens report:\n%s", out)
+		}
+		if out := e.ok("report", "auth", "--format", "csv"); !strings.Contains(out, "user,ben,1,0,0,0") {
+			t.Fatalf("auth report:\n%s", out)
+		}
+	})
 }
 
 // Export writes an encrypted PSKC file another server (here: this one,
 // fresh) imports, and the keys work there.
 func TestExportImportRoundTrip(t *testing.T) {
-	e := newCLI(t)
-	dir := t.TempDir()
-	e.ok("user", "add", "cat")
-	_, seed := e.enrollSecret("cat", "--type", "hotp")
-	pw := filepath.Join(dir, "pw")
-	os.WriteFile(pw, []byte("s3cret export\n"), 0o600)
-	out := filepath.Join(dir, "export.pskcxml")
-	if _, errs, code := e.run("token", "export", out); code == 0 || !strings.Contains(errs, "encrypt") {
-		t.Fatalf("unencrypted export: %d %s", code, errs)
-	}
-	e.ok("token", "export", out, "--password-file", pw)
-	b, _ := os.ReadFile(out)
-	if strings.Contains(string(b), hex.EncodeToString(seed)) || strings.Contains(string(b), otpSecret(seed)) {
-		t.Fatal("the export holds a seed in clear")
-	}
-	if fi, _ := os.Stat(out); fi.Mode().Perm() != 0o600 {
-		t.Fatalf("export mode %v", fi.Mode())
-	}
-	other := newCLI(t)
-	other.ok("token", "import", out, "--password-file", pw)
-	other.ok("user", "add", "cat")
-	var toks []tokenJSON
-	jsonUnmarshal(other.ok("token", "list", "--json"), &toks)
-	if len(toks) != 1 {
-		t.Fatalf("imported %+v", toks)
-	}
-	other.ok("token", "assign", toks[0].Serial, "cat")
-	if !strings.Contains(other.ok("token", "check", "cat", hotpAt(seed, 0)), "accept") {
-		t.Fatal("exported key does not authenticate on the other server")
-	}
+	onEachBackend(t, func(t *testing.T, e *cliEnv) {
+		dir := t.TempDir()
+		e.ok("user", "add", "cat")
+		_, seed := e.enrollSecret("cat", "--type", "hotp")
+		pw := filepath.Join(dir, "pw")
+		os.WriteFile(pw, []byte("s3cret export\n"), 0o600)
+		out := filepath.Join(dir, "export.pskcxml")
+		if _, errs, code := e.run("token", "export", out); code == 0 || !strings.Contains(errs, "encrypt") {
+			t.Fatalf("unencrypted export: %d %s", code, errs)
+		}
+		e.ok("token", "export", out, "--password-file", pw)
+		b, _ := os.ReadFile(out)
+		if strings.Contains(string(b), hex.EncodeToString(seed)) || strings.Contains(string(b), otpSecret(seed)) {
+			t.Fatal("the export holds a seed in clear")
+		}
+		if fi, _ := os.Stat(out); fi.Mode().Perm() != 0o600 {
+			t.Fatalf("export mode %v", fi.Mode())
+		}
+		other := newCLI(t)
+		other.ok("token", "import", out, "--password-file", pw)
+		other.ok("user", "add", "cat")
+		var toks []tokenJSON
+		jsonUnmarshal(other.ok("token", "list", "--json"), &toks)
+		if len(toks) != 1 {
+			t.Fatalf("imported %+v", toks)
+		}
+		other.ok("token", "assign", toks[0].Serial, "cat")
+		if !strings.Contains(other.ok("token", "check", "cat", hotpAt(seed, 0)), "accept") {
+			t.Fatal("exported key does not authenticate on the other server")
+		}
+	})
 }
 
 // RFC 6030 figure 8 (RSA key transport), its secret re-encrypted to a key

@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"syscall"
 	"time"
@@ -29,7 +28,6 @@ import (
 	"github.com/radmfa/radmfa/radius"
 	"github.com/radmfa/radmfa/store"
 	"github.com/radmfa/radmfa/store/cache"
-	"github.com/radmfa/radmfa/store/sqlite"
 )
 
 const (
@@ -160,11 +158,10 @@ func serve(c *cli.Context) error {
 		return err
 	}
 
-	db, _ := paths(c)
-	if err := checkDataDir(filepath.Dir(db)); err != nil {
+	if err := checkDataDir(keyDir(c)); err != nil {
 		return err
 	}
-	backend, err := openStoreWith(c, sqlite.Options{Synchronous: c.String("synchronous"), Logger: log})
+	backend, err := openStoreWith(c, backendOptions{Synchronous: c.String("synchronous"), Logger: log})
 	if err != nil {
 		return err
 	}
@@ -186,7 +183,9 @@ func serve(c *cli.Context) error {
 	buildInfo.WithLabelValues(Version, runtime.Version()).Set(1)
 	reg.MustRegister(buildInfo)
 	metrics := radius.NewMetrics(reg)
-	reg.MustRegister(backend)
+	if col, ok := backend.(prometheus.Collector); ok {
+		reg.MustRegister(col)
+	}
 	ps, err := startPush(c, st, log, reg, dev)
 	if err != nil {
 		return err
