@@ -157,6 +157,8 @@ func (s *Service) pushLogin(ctx context.Context, req Request, now time.Time) Res
 			reason = ReasonPushPending
 		case errors.Is(err, push.ErrRateLimited):
 			reason = ReasonPushRateLimited
+		case errors.Is(err, push.ErrUnavailable):
+			reason = ReasonInternal
 		}
 		// Not a guess at a code: no failure is counted.
 		return s.record(ctx, req, now, Result{Reason: reason, User: user, Serial: dev.Serial})
@@ -174,7 +176,7 @@ func (s *Service) pushLogin(ctx context.Context, req Request, now time.Time) Res
 func (s *Service) followUp(ctx context.Context, req Request, now time.Time) (Result, bool) {
 	var r *push.Request
 	if s.push != nil {
-		r = s.push.TakeState(req.State)
+		r = s.push.TakeState(ctx, req.State)
 	}
 	if r == nil || !strings.EqualFold(r.Login.User, req.User) || r.Login.Client != req.Client {
 		return s.finish(ctx, req, now, Result{Reason: ReasonUnknownState}), true

@@ -375,7 +375,12 @@ func (a *API) pending(w http.ResponseWriter, r *http.Request, d store.Device, bo
 		a.refuse(w, http.StatusBadRequest, "malformed", "malformed request")
 		return
 	}
-	reqs := a.d.Manager.PendingFor(d.Serial)
+	reqs, err := a.d.Manager.Pending(r.Context(), d.Serial)
+	if err != nil {
+		a.d.Logger.Error("push: pending requests", "serial", d.Serial, "err", err)
+		a.refuse(w, http.StatusServiceUnavailable, "unavailable", "try again later")
+		return
+	}
 	sort.Slice(reqs, func(i, j int) bool { return reqs[i].Created.Before(reqs[j].Created) })
 	out := PendingResponse{Requests: []PendingRequest{}}
 	for _, p := range reqs {
@@ -406,6 +411,10 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, d store.Device, bod
 			status, reason = http.StatusGone, "late"
 		case errors.Is(err, ErrBadDecision):
 			status, reason = http.StatusBadRequest, "malformed"
+		case errors.Is(err, ErrUnavailable):
+			a.d.Logger.Error("push: answer", "serial", d.Serial, "err", err)
+			a.refuse(w, http.StatusServiceUnavailable, "unavailable", "try again later")
+			return
 		}
 		msg := err.Error()
 		if reason == "foreign_request" {

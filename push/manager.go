@@ -64,6 +64,9 @@ type Config struct {
 	// Keep answered requests this long after expiry so late and repeated
 	// answers are told apart from unknown ones (default 2m).
 	Linger time.Duration
+	// Recheck is how often, with a Board, the requests held here are
+	// checked against it, in case a notification was lost (default 1s).
+	Recheck time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -87,6 +90,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Linger <= 0 {
 		c.Linger = 2 * time.Minute
+	}
+	if c.Recheck <= 0 {
+		c.Recheck = time.Second
 	}
 	return c
 }
@@ -120,6 +126,9 @@ type Request struct {
 	outcome Outcome // set once, before done is closed
 	timer   *time.Timer
 	joined  int // requests joined to it while pending; under the manager's lock
+	// remote: another instance started it (this one joined it); its
+	// outcome comes from the Board.
+	remote bool
 }
 
 // Outcome returns how the request ended (Pending while it has not).
@@ -181,6 +190,9 @@ type Deps struct {
 	Logger   *slog.Logger
 	Metrics  Metrics
 	Config   Config
+	// Board shares the requests with other instances; nil: this
+	// instance alone.
+	Board Board
 }
 
 // Manager holds the pending push requests.
@@ -201,6 +213,12 @@ type Manager struct {
 	pending  int // pending requests
 	joined   int // requests joined to pending ones
 	wg       sync.WaitGroup
+
+	board Board
+	// starting serialises the Starts of one user (by a hash of the name)
+	// across the board's round trip.
+	starting [64]sync.Mutex
+	stop     context.CancelFunc
 }
 
 // NewManager makes a Manager.
@@ -211,9 +229,16 @@ func NewManager(d Deps) *Manager {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
-	return &Manager{store: d.Store, provider: d.Provider, now: d.Now, log: d.Logger, metrics: d.Metrics,
+	m := &Manager{store: d.Store, provider: d.Provider, now: d.Now, log: d.Logger, metrics: d.Metrics,
 		cfg: d.Config.withDefaults(), byID: map[string]*Request{}, byUser: map[string]*Request{},
-		byState: map[string]*Request{}, bySerial: map[string]map[string]*Request{}, triggers: map[string]*bucket{}}
+		byState: map[string]*Request{}, bySerial: map[string]map[string]*Request{}, triggers: map[string]*bucket{},
+		board: d.Board, stop: func() {}}
+	if m.board != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		m.stop = cancel
+		m.watch(ctx)
+	}
+	return m
 }
 
 // Config returns the manager's configuration with defaults filled in.
@@ -229,29 +254,15 @@ func userKey(u string) string { return strings.ToLower(u) }
 // pushes: a flood of triggers for one user holds a few requests, not all
 // of them. A trigger from elsewhere is refused.
 func (m *Manager) Start(ctx context.Context, l Login, d store.Device) (r *Request, joined bool, err error) {
+	// One user's triggers take turns, through the board's round trip.
+	mu := &m.starting[fnv32(userKey(l.User))%uint32(len(m.starting))]
+	mu.Lock()
+	defer mu.Unlock()
 	now := m.now()
 	m.mu.Lock()
 	if cur := m.byUser[userKey(l.User)]; cur != nil && cur.Outcome() == Pending {
-		if cur.Serial != d.Serial || cur.Login.Client != l.Client || cur.Login.CallingStation != l.CallingStation {
-			m.mu.Unlock()
-			m.count(m.metrics.Requests, "refused_pending")
-			return nil, false, ErrPending
-		}
-		switch {
-		case cur.joined >= m.cfg.MaxJoined:
-			m.mu.Unlock()
-			m.count(m.metrics.Requests, "refused_joined")
-			return nil, false, ErrJoinLimit
-		case m.pending+m.joined >= m.cfg.MaxPending:
-			m.mu.Unlock()
-			m.count(m.metrics.Requests, "refused_overloaded")
-			return nil, false, ErrOverloaded
-		}
-		cur.joined++
-		m.joined++
 		m.mu.Unlock()
-		m.count(m.metrics.Requests, "joined")
-		return cur, true, nil
+		return m.join(cur, l, d)
 	}
 	if m.pending+m.joined >= m.cfg.MaxPending {
 		m.mu.Unlock()
@@ -263,25 +274,36 @@ func (m *Manager) Start(ctx context.Context, l Login, d store.Device) (r *Reques
 		m.count(m.metrics.Requests, "refused_rate")
 		return nil, false, ErrRateLimited
 	}
+	m.mu.Unlock()
 	r = &Request{ID: randomID(16), Serial: d.Serial, Login: l, Created: now, Expires: now.Add(m.cfg.Timeout),
 		State: []byte("radmfa-push:" + randomID(16)), done: make(chan struct{})}
 	if m.numberMatching(l) {
 		r.Number, r.Choices = numbers()
 	}
-	m.byID[r.ID] = r
-	m.byUser[userKey(l.User)] = r
-	m.byState[string(r.State)] = r
-	if m.bySerial[r.Serial] == nil {
-		m.bySerial[r.Serial] = map[string]*Request{}
+	if m.board != nil {
+		other, err := m.board.Post(ctx, r.record(), now)
+		if err != nil {
+			m.log.Error("push: posting the request to the shared board", "user", l.User, "err", err)
+			m.count(m.metrics.Requests, "refused_unavailable")
+			return nil, false, ErrUnavailable
+		}
+		if other != nil {
+			// Pending on another instance: a NAS failing over joins it.
+			if other.Serial != d.Serial || other.Client != l.Client || other.CallingStation != l.CallingStation {
+				m.count(m.metrics.Requests, "refused_pending")
+				return nil, false, ErrPending
+			}
+			r = fromRecord(*other)
+			m.mu.Lock()
+			m.hold(r)
+			m.mu.Unlock()
+			return m.join(r, l, d)
+		}
 	}
-	m.bySerial[r.Serial][r.ID] = r
-	m.pending++
-	r.timer = time.AfterFunc(m.cfg.Timeout, func() { m.expire(r) })
+	m.mu.Lock()
+	m.hold(r)
 	m.mu.Unlock()
 	m.count(m.metrics.Requests, "started")
-	if m.metrics.Pending != nil {
-		m.metrics.Pending(1)
-	}
 
 	how := "poll"
 	if d.Notifiable() && m.provider != nil {
@@ -291,6 +313,56 @@ func (m *Manager) Start(ctx context.Context, l Login, d store.Device) (r *Reques
 	m.audit(ctx, store.AuditEvent{Actor: "push", Action: "push.request", User: l.User, Serial: d.Serial, Client: l.Client,
 		Result: "sent", Detail: fmt.Sprintf("id=%s via=%s number_matching=%t calling-station=%q", r.ID, how, r.Number != 0, l.CallingStation)})
 	return r, false, nil
+}
+
+// hold makes r one of the requests this instance waits on, until it ends
+// at its expiry at the latest; m.mu is held.
+func (m *Manager) hold(r *Request) {
+	m.byID[r.ID] = r
+	m.byUser[userKey(r.Login.User)] = r
+	m.byState[string(r.State)] = r
+	if m.bySerial[r.Serial] == nil {
+		m.bySerial[r.Serial] = map[string]*Request{}
+	}
+	m.bySerial[r.Serial][r.ID] = r
+	m.pending++
+	r.timer = time.AfterFunc(r.Expires.Sub(m.now()), func() { m.expire(r) })
+	if m.metrics.Pending != nil {
+		m.metrics.Pending(1)
+	}
+}
+
+// join adds a request for l to cur, the user's pending push, if it comes
+// from the same device, client and calling station (a NAS retrying with a
+// new request, or failing over from another instance); a trigger from
+// elsewhere is refused.
+func (m *Manager) join(cur *Request, l Login, d store.Device) (*Request, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case cur.Serial != d.Serial || cur.Login.Client != l.Client || cur.Login.CallingStation != l.CallingStation:
+		m.count(m.metrics.Requests, "refused_pending")
+		return nil, false, ErrPending
+	case cur.joined >= m.cfg.MaxJoined:
+		m.count(m.metrics.Requests, "refused_joined")
+		return nil, false, ErrJoinLimit
+	case m.pending+m.joined >= m.cfg.MaxPending:
+		m.count(m.metrics.Requests, "refused_overloaded")
+		return nil, false, ErrOverloaded
+	}
+	cur.joined++
+	m.joined++
+	m.count(m.metrics.Requests, "joined")
+	return cur, true, nil
+}
+
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
 }
 
 func (m *Manager) numberMatching(l Login) bool {
@@ -342,16 +414,40 @@ func (m *Manager) Wait(ctx context.Context, r *Request) Outcome {
 
 // TakeState returns the request a challenge's State names and forgets the
 // State: a follow-up continues a login once (a NAS's retransmission of it
-// is answered by the RADIUS reply cache, not here).
-func (m *Manager) TakeState(state []byte) *Request {
+// is answered by the RADIUS reply cache, not here). With a Board, a State
+// another instance issued (the NAS failed over) is looked up there, and
+// this instance then waits on that request too.
+func (m *Manager) TakeState(ctx context.Context, state []byte) *Request {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	r := m.byState[string(state)]
 	delete(m.byState, string(state))
+	m.mu.Unlock()
+	if r != nil || m.board == nil {
+		return r
+	}
+	p, err := m.board.ByState(ctx, state)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			m.log.Error("push: looking up a challenge's State on the shared board", "err", err)
+		}
+		return nil
+	}
+	if p.Outcome != Pending.String() || !m.now().Before(p.Expires) {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r = m.byID[p.ID]; r != nil {
+		return r
+	}
+	r = fromRecord(p)
+	m.hold(r)
+	delete(m.byState, string(r.State))
 	return r
 }
 
-// PendingFor lists the pending requests of a device.
+// PendingFor lists the pending requests of a device that this instance
+// holds.
 func (m *Manager) PendingFor(serial string) []*Request {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -364,14 +460,57 @@ func (m *Manager) PendingFor(serial string) []*Request {
 	return out
 }
 
-// Answer applies a device's (already authenticated) answer from serial.
-func (m *Manager) Answer(ctx context.Context, serial, id, decision string, number int) (Outcome, error) {
+// Pending lists the pending requests of a device, wherever they were
+// started: with a Board, those of every instance.
+func (m *Manager) Pending(ctx context.Context, serial string) ([]*Request, error) {
+	if m.board == nil {
+		return m.PendingFor(serial), nil
+	}
+	ps, err := m.board.Pending(ctx, serial, m.now())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	out := make([]*Request, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, fromRecord(p))
+	}
+	return out, nil
+}
+
+// lookup finds request id: held here, or with a Board, on the board.
+func (m *Manager) lookup(ctx context.Context, id string) (*Request, error) {
 	m.mu.Lock()
 	r := m.byID[id]
 	m.mu.Unlock()
+	if r != nil || m.board == nil {
+		if r == nil {
+			return nil, ErrUnknownRequest
+		}
+		return r, nil
+	}
+	p, err := m.board.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrUnknownRequest
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	r = fromRecord(p)
+	if o := parseOutcome(p.Outcome); o != Pending {
+		r.outcome = o
+		close(r.done)
+	}
+	return r, nil
+}
+
+// Answer applies a device's (already authenticated) answer from serial.
+// With a Board the answer is written there, and the instance holding the
+// request hears of it; only the instance that ends a request audits how.
+func (m *Manager) Answer(ctx context.Context, serial, id, decision string, number int) (Outcome, error) {
+	r, err := m.lookup(ctx, id)
 	switch {
-	case r == nil:
-		return Pending, ErrUnknownRequest
+	case err != nil:
+		return Pending, err
 	case r.Serial != serial:
 		return Pending, ErrForeign
 	}
@@ -389,8 +528,15 @@ func (m *Manager) Answer(ctx context.Context, serial, id, decision string, numbe
 	default:
 		return Pending, ErrBadDecision
 	}
+	switch r.Outcome() {
+	case Pending:
+	case Expired:
+		return Pending, ErrLate
+	default:
+		return Pending, ErrAnswered
+	}
 	if !m.now().Before(r.Expires) {
-		m.resolve(r, Expired)
+		m.end(r, Expired)
 		return Pending, ErrLate
 	}
 	if o == Fraud {
@@ -400,8 +546,12 @@ func (m *Manager) Answer(ctx context.Context, serial, id, decision string, numbe
 			m.log.Error("push: lock after fraud report", "user", r.Login.User, "err", err)
 		}
 	}
-	if !m.resolve(r, o) {
-		if r.outcome == Expired {
+	got, err := m.end(r, o)
+	if err != nil {
+		return Pending, err
+	}
+	if got != o {
+		if got == Expired {
 			return Pending, ErrLate
 		}
 		return Pending, ErrAnswered
@@ -410,14 +560,60 @@ func (m *Manager) Answer(ctx context.Context, serial, id, decision string, numbe
 }
 
 // Cancel ends a pending request because the login went another way.
-func (m *Manager) Cancel(r *Request) { m.resolve(r, Canceled) }
+func (m *Manager) Cancel(r *Request) { m.end(r, Canceled) }
 
 // expire ends r at its deadline; an answered r is forgotten by the timer
-// resolve set.
-func (m *Manager) expire(r *Request) { m.resolve(r, Expired) }
+// settle set.
+func (m *Manager) expire(r *Request) { m.end(r, Expired) }
 
-// resolve ends r with o unless it has ended; it reports whether it did.
-func (m *Manager) resolve(r *Request, o Outcome) bool {
+// end ends r with o unless it has ended, and returns how it ended. With a
+// Board the end is written there first: a request another instance ended
+// meanwhile ends here as it did there (an approval that a lost
+// notification did not bring is found at the expiry). Only the instance
+// that ends a request audits it.
+func (m *Manager) end(r *Request, o Outcome) (Outcome, error) {
+	if m.board == nil {
+		if m.settle(r, o, true) {
+			return o, nil
+		}
+		return r.Outcome(), nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, ended, err := m.board.End(ctx, r.ID, o.String(), m.now())
+	switch {
+	case err != nil:
+		m.log.Error("push: ending a request on the shared board", "id", r.ID, "outcome", o.String(), "err", err)
+		if o == Expired || o == Canceled {
+			// Nobody waits here any longer either way.
+			m.settle(r, o, false)
+			return o, nil
+		}
+		return Pending, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case ended:
+		m.auditEnd(r, o)
+		m.settleHeld(r.ID, o)
+		return o, nil
+	default:
+		got := parseOutcome(p.Outcome)
+		m.settleHeld(r.ID, got)
+		return got, nil
+	}
+}
+
+// settleHeld ends the request with id held here, if there is one.
+func (m *Manager) settleHeld(id string, o Outcome) {
+	m.mu.Lock()
+	r := m.byID[id]
+	m.mu.Unlock()
+	if r != nil {
+		m.settle(r, o, false)
+	}
+}
+
+// settle ends r with o unless it has ended; it reports whether it did.
+// With audit, the end is written to the audit log.
+func (m *Manager) settle(r *Request, o Outcome, audit bool) bool {
 	m.mu.Lock()
 	if r.Outcome() != Pending {
 		m.mu.Unlock()
@@ -425,6 +621,11 @@ func (m *Manager) resolve(r *Request, o Outcome) bool {
 	}
 	r.outcome = o
 	close(r.done)
+	if m.byID[r.ID] != r {
+		// Looked up on the board, never held here.
+		m.mu.Unlock()
+		return true
+	}
 	m.pending--
 	m.joined -= r.joined
 	if m.byUser[userKey(r.Login.User)] == r {
@@ -439,10 +640,16 @@ func (m *Manager) resolve(r *Request, o Outcome) bool {
 		m.metrics.Pending(-1)
 	}
 	m.count(m.metrics.Outcomes, o.String())
+	if audit {
+		m.auditEnd(r, o)
+	}
+	return true
+}
+
+func (m *Manager) auditEnd(r *Request, o Outcome) {
 	m.audit(context.Background(), store.AuditEvent{Actor: "push", Action: "push.answer", User: r.Login.User, Serial: r.Serial,
 		Client: r.Login.Client, Result: o.String(), Detail: fmt.Sprintf("id=%s calling-station=%q nas-id=%q",
 			r.ID, r.Login.CallingStation, r.Login.NASIdentifier)})
-	return true
 }
 
 func (m *Manager) forget(r *Request) {
@@ -458,8 +665,12 @@ func (m *Manager) forget(r *Request) {
 	}
 }
 
-// Close waits for notifications being sent to finish.
-func (m *Manager) Close() { m.wg.Wait() }
+// Close stops following the board and waits for notifications being
+// sent to finish.
+func (m *Manager) Close() {
+	m.stop()
+	m.wg.Wait()
+}
 
 func (m *Manager) audit(ctx context.Context, e store.AuditEvent) {
 	if err := m.store.Audit(context.WithoutCancel(ctx), e); err != nil {

@@ -435,10 +435,10 @@ func TestTakeStateIsSingleUse(t *testing.T) {
 	e := newEnv(t, push.Config{}, nil)
 	e.enroll(t, "h", "RMP-9")
 	r := e.start(t, "h", "RMP-9", push.Login{NumberMatching: "on"})
-	if got := e.mgr.TakeState(r.State); got != r {
+	if got := e.mgr.TakeState(context.Background(), r.State); got != r {
 		t.Fatal("TakeState did not find the request")
 	}
-	if got := e.mgr.TakeState(r.State); got != nil {
+	if got := e.mgr.TakeState(context.Background(), r.State); got != nil {
 		t.Fatal("a State continued a login twice")
 	}
 }
@@ -470,7 +470,7 @@ func TestAnsweredRequestKeptByTheManagersClock(t *testing.T) {
 		t.Fatalf("answer: %v %v", o, err)
 	}
 	time.Sleep(100 * time.Millisecond) // long enough for a wrongly immediate timer to fire
-	if got := e.mgr.TakeState(r.State); got != r {
+	if got := e.mgr.TakeState(context.Background(), r.State); got != r {
 		t.Fatal("the answered request was forgotten at once")
 	}
 }

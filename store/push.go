@@ -60,3 +60,24 @@ func (d Device) PushState() string {
 func (d Device) Notifiable() bool {
 	return d.Notifications && d.APNsToken != "" && !d.APNsInvalid
 }
+
+// PushRequest is a push request as instances share it (store/postgres):
+// the instance that holds the RADIUS request waits on it, and the phone's
+// answer may reach any instance.
+type PushRequest struct {
+	ID             string
+	Serial         string
+	User           string
+	Client         string
+	NASIdentifier  string
+	NASIPAddress   string
+	CallingStation string
+	Number         int
+	Choices        []int
+	State          []byte
+	Created        time.Time
+	Expires        time.Time
+	// Outcome is "pending" until the request ends, then how it ended
+	// (approved, denied, fraud, wrong_number, expired, canceled).
+	Outcome string
+}

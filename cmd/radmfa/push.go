@@ -221,7 +221,7 @@ func pushServeFlags() []cli.Flag {
 // pushMetrics registers the push counters.
 func pushMetrics(reg prometheus.Registerer) (push.Metrics, func(string)) {
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "radmfa_push_requests_total",
-		Help: "Push triggers: started, joined (a NAS retry), refused_pending, refused_rate, refused_overloaded."}, []string{"result"})
+		Help: "Push triggers: started, joined (a NAS retry, or a failover from another instance), refused_pending, refused_joined, refused_rate, refused_overloaded, refused_unavailable (the shared database could not be reached)."}, []string{"result"})
 	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "radmfa_push_outcomes_total",
 		Help: "How push requests ended."}, []string{"outcome"})
 	notes := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "radmfa_push_notifications_total",
@@ -240,7 +240,7 @@ func pushMetrics(reg prometheus.Registerer) (push.Metrics, func(string)) {
 
 // startPush sets up push logins when the device API is configured: the
 // manager, the provider, the HTTPS listener, and the settings the CLI reads.
-func startPush(c *cli.Context, st store.Store, log *slog.Logger, reg prometheus.Registerer, dev bool) (*pushServe, error) {
+func startPush(c *cli.Context, st store.Store, board push.Board, log *slog.Logger, reg prometheus.Registerer, dev bool) (*pushServe, error) {
 	addr := c.String("http-addr")
 	if addr == "" && dev && !c.IsSet("http-addr") {
 		addr = "127.0.0.1:8443"
@@ -308,7 +308,8 @@ func startPush(c *cli.Context, st store.Store, log *slog.Logger, reg prometheus.
 	metrics, refused := pushMetrics(reg)
 	mgr := push.NewManager(push.Deps{Store: st, Provider: provider, Logger: log, Metrics: metrics, Config: push.Config{
 		Timeout: timeout, NumberMatching: c.Bool("number-matching"), FraudLock: c.Duration("push-fraud-lock"),
-		TriggerBurst: c.Int("push-burst"), TriggerEvery: c.Duration("push-every"), MaxPending: c.Int("max-pending-pushes")}})
+		TriggerBurst: c.Int("push-burst"), TriggerEvery: c.Duration("push-every"), MaxPending: c.Int("max-pending-pushes")},
+		Board: board})
 	api := push.NewAPI(push.APIDeps{Store: st, Manager: mgr, Logger: log, Issuer: c.String("issuer"), Refused: refused})
 	return &pushServe{mgr: mgr, api: api, url: pub, pin: pin, ln: ln, cert: cert}, nil
 }

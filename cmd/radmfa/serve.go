@@ -28,6 +28,7 @@ import (
 	"github.com/radmfa/radmfa/radius"
 	"github.com/radmfa/radmfa/store"
 	"github.com/radmfa/radmfa/store/cache"
+	"github.com/radmfa/radmfa/store/postgres"
 )
 
 const (
@@ -186,7 +187,12 @@ func serve(c *cli.Context) error {
 	if col, ok := backend.(prometheus.Collector); ok {
 		reg.MustRegister(col)
 	}
-	ps, err := startPush(c, st, log, reg, dev)
+	var board push.Board
+	if pg, ok := backend.(*postgres.Store); ok {
+		// Several instances: push requests are shared through the database.
+		board = pg.PushBoard()
+	}
+	ps, err := startPush(c, st, board, log, reg, dev)
 	if err != nil {
 		return err
 	}
