@@ -39,6 +39,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ErrWriter: stderr,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "state", Value: "radmfa-device.json", Usage: "file holding the device's keys and seed (0600)", EnvVars: []string{"RADMFA_DEVICE_STATE"}},
+			&cli.StringFlag{Name: "server", Usage: "device API URL to talk to (default: the one enrolled with); another instance of the same installation, which must present the same certificate", EnvVars: []string{"RADMFA_DEVICE_SERVER"}},
 		},
 		Commands: []*cli.Command{
 			{
@@ -85,6 +86,12 @@ func loadState(c *cli.Context) (*push.Client, error) {
 	}
 	if st.Serial == "" || len(st.SignKey) == 0 {
 		return nil, fmt.Errorf("state %s: not an enrolled device", c.String("state"))
+	}
+	if srv := c.String("server"); srv != "" {
+		if !strings.HasPrefix(srv, "https://") {
+			return nil, fmt.Errorf("--server %q: want an https:// URL", srv)
+		}
+		st.URL = strings.TrimSuffix(srv, "/")
 	}
 	return push.NewClient(st), nil
 }

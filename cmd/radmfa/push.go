@@ -209,6 +209,7 @@ func pushServeFlags() []cli.Flag {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "push-burst", Value: 3, Usage: "push triggers a user may make at once", EnvVars: []string{"RADMFA_PUSH_BURST"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "push-every", Value: 20 * time.Second, Usage: "then one more push trigger per this", EnvVars: []string{"RADMFA_PUSH_EVERY"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-pending-pushes", Value: 20000, Usage: "requests held for pushes at once, all users: pending pushes and the retries joined to them (at most 4 a push)", EnvVars: []string{"RADMFA_MAX_PENDING_PUSHES"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "push-recheck", Value: time.Second, Usage: "with --db postgres://: how often the pushes held here are re-checked in the database, should a notification of an answer on another instance be lost", EnvVars: []string{"RADMFA_PUSH_RECHECK"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "push-provider", Value: "auto", Usage: "apns, log, none (devices poll) or auto (apns when --apns-key-file is set, log with --dev, else none)", EnvVars: []string{"RADMFA_PUSH_PROVIDER"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "apns-key-file", Usage: "APNs token-auth key (.p8)", EnvVars: []string{"RADMFA_APNS_KEY_FILE"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "apns-key-id", Usage: "APNs key id", EnvVars: []string{"RADMFA_APNS_KEY_ID"}}),
@@ -308,7 +309,8 @@ func startPush(c *cli.Context, st store.Store, board push.Board, log *slog.Logge
 	metrics, refused := pushMetrics(reg)
 	mgr := push.NewManager(push.Deps{Store: st, Provider: provider, Logger: log, Metrics: metrics, Config: push.Config{
 		Timeout: timeout, NumberMatching: c.Bool("number-matching"), FraudLock: c.Duration("push-fraud-lock"),
-		TriggerBurst: c.Int("push-burst"), TriggerEvery: c.Duration("push-every"), MaxPending: c.Int("max-pending-pushes")},
+		TriggerBurst: c.Int("push-burst"), TriggerEvery: c.Duration("push-every"), MaxPending: c.Int("max-pending-pushes"),
+		Recheck: c.Duration("push-recheck")},
 		Board: board})
 	api := push.NewAPI(push.APIDeps{Store: st, Manager: mgr, Logger: log, Issuer: c.String("issuer"), Refused: refused})
 	return &pushServe{mgr: mgr, api: api, url: pub, pin: pin, ln: ln, cert: cert}, nil

@@ -176,6 +176,18 @@ func version(dir string) int {
 	return n
 }
 
+// NewCluster starts a cluster of t's own (to restart or halt it), stopped
+// and removed when t ends.
+func NewCluster(t testing.TB) *Cluster {
+	t.Helper()
+	c, err := Start()
+	if err != nil {
+		unavailable(t, err)
+	}
+	t.Cleanup(c.Stop)
+	return c
+}
+
 // Start initialises a cluster and starts it. PostgreSQL refuses to run as
 // root: as root, the cluster belongs to and runs as the postgres user.
 func Start() (*Cluster, error) {
@@ -274,11 +286,13 @@ func (c *Cluster) Start() error {
 // Restart stops the cluster (a fast shutdown: sessions are cut) and
 // starts it again on the same port.
 func (c *Cluster) Restart() error {
-	c.stop()
+	c.Halt()
 	return c.Start()
 }
 
-func (c *Cluster) stop() {
+// Halt stops the cluster (a fast shutdown) and keeps its data; Start
+// starts it again.
+func (c *Cluster) Halt() {
 	if c.cmd == nil {
 		return
 	}
@@ -298,7 +312,7 @@ func (c *Cluster) kill() {
 
 // Stop stops the cluster and removes its directory.
 func (c *Cluster) Stop() {
-	c.stop()
+	c.Halt()
 	os.RemoveAll(c.Dir)
 }
 

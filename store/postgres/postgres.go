@@ -266,3 +266,50 @@ func bumpVersion(ctx context.Context, tx pgx.Tx, k string) error {
 	_, err := tx.Exec(ctx, `INSERT INTO versions(k, v) VALUES ($1, 1) ON CONFLICT (k) DO UPDATE SET v = versions.v + 1`, k)
 	return err
 }
+
+// An outage of the database (PostgreSQL restarting, a failover of its
+// primary) is waited out by the login path within the login's deadline:
+// retry runs fn again while it fails for want of a connection, backing
+// off from 20 ms to 500 ms, and gives up with fn's error when ctx ends.
+// What may be retried is up to the caller (see CommitAuth).
+func (s *Store) retry(ctx context.Context, again func(error) bool, fn func() error) error {
+	wait := 20 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil || !again(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
+}
+
+// connectionLost reports whether err is the loss (or lack) of a
+// connection rather than an answer of the database: nothing of a read is
+// lost by reading again.
+func connectionLost(err error) bool {
+	for _, answer := range []error{context.Canceled, context.DeadlineExceeded, pgx.ErrNoRows, store.ErrNotFound,
+		store.ErrConflict, store.ErrInvalid, store.ErrExists} {
+		if errors.Is(err, answer) {
+			return false
+		}
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// 08: connection exception; 57P: the server is shutting down,
+		// was terminated, or is not up yet.
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P")
+	}
+	return true
+}
+
+// unsent reports whether err failed a statement before it reached the
+// database, so that sending it again cannot apply it twice.
+func unsent(err error) bool {
+	var ce *pgconn.ConnectError
+	return pgconn.SafeToRetry(err) || errors.As(err, &ce)
+}

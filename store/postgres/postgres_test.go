@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -162,5 +163,56 @@ func TestSeedNotInDatabase(t *testing.T) {
 	}
 	if _, err := s.LoginState(ctx, "nobody", true); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("LoginState of an unknown user: %v", err)
+	}
+}
+
+// TestLoginsWaitOutAnOutage: while PostgreSQL is down (restarting, failing
+// over), the login path waits for it within the login's deadline, and the
+// login's accept is recorded once it is back.
+func TestLoginsWaitOutAnOutage(t *testing.T) {
+	ctx := context.Background()
+	c := pgtest.NewCluster(t)
+	s := open(t, pgtest.CreateDB(t, c.URL("postgres")), newKey(t))
+	defer s.Close()
+	if _, err := s.CreateUser(ctx, "t", store.User{Name: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateToken(ctx, "t", store.Token{Serial: "S1", User: "alice", Type: "hotp", Origin: "soft",
+		State: store.StateActive, Algorithm: "SHA1", Digits: 6, Seed: []byte("0123456789abcdef0123")}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.LoginState(ctx, "alice", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		name string
+		do   func(ctx context.Context) error
+	}{
+		{"read", func(ctx context.Context) error { _, err := s.LoginState(ctx, "alice", true); return err }},
+		{"accept", func(ctx context.Context) error {
+			tok := st.Tokens[0]
+			return s.CommitAuth(ctx, store.AuthCommit{At: time.Now(), Tokens: []store.TokenAuth{{ID: tok.ID, UserID: st.User.ID,
+				Accepted: true, Version: tok.Version, Counter: 1}}, Audit: store.AuditEvent{Actor: "t", Action: "auth", Result: "accept:ok"}})
+		}},
+	} {
+		t.Run(step.name, func(t *testing.T) {
+			c.Halt()
+			back := make(chan error, 1)
+			go func() { time.Sleep(300 * time.Millisecond); back <- c.Start() }()
+			ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+			defer cancel()
+			err := step.do(ctx)
+			if berr := <-back; berr != nil {
+				t.Fatal(berr)
+			}
+			if err != nil {
+				t.Fatalf("%s while PostgreSQL was restarting: %v, want it to wait", step.name, err)
+			}
+		})
+	}
+	got, err := s.Token(ctx, "S1")
+	if err != nil || got.Counter != 1 || got.Version != st.Tokens[0].Version+1 {
+		t.Fatalf("after the outage: counter %d version %d (%v), want the accept recorded once", got.Counter, got.Version, err)
 	}
 }

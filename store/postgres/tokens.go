@@ -169,10 +169,16 @@ func (s *Store) UserTokens(ctx context.Context, name string) (store.User, []stor
 	return u, out, nil
 }
 
-// LoginState reads a user's login state; the database is always read.
+// LoginState reads a user's login state; the database is always read,
+// and read again while the connection is lost, within ctx.
 func (s *Store) LoginState(ctx context.Context, name string, _ bool) (store.LoginState, error) {
-	u, toks, err := s.UserTokens(ctx, name)
-	return store.LoginState{User: u, Tokens: toks}, err
+	var st store.LoginState
+	err := s.retry(ctx, connectionLost, func() error {
+		var err error
+		st.User, st.Tokens, err = s.UserTokens(ctx, name)
+		return err
+	})
+	return st, err
 }
 
 // UpdateToken changes a token through fn in one transaction with its audit
@@ -314,11 +320,22 @@ func (s *Store) CommitAuth(ctx context.Context, c store.AuthCommit) error {
 	if at.IsZero() {
 		at = s.now()
 	}
+	// A lost connection is retried within ctx: an accept whenever the
+	// connection was lost (its compare-and-set makes a second attempt of
+	// an accept that did commit a conflict, never a second accept), and
+	// a refusal only when it never reached the database (it would count
+	// twice).
+	again := unsent
+	if len(aID) > 0 {
+		again = connectionLost
+	}
 	var id int64
-	err := s.pool.QueryRow(ctx, sqlCommitAuth, at.UnixMilli(),
-		nz(aID), nz(aVersion), nz(aUser), nz(aCounter), nz(aStep), nz(aDrift), nzb(aActivate),
-		nz(fID), nz(fAfter), nz(fUntil),
-		e.Actor, e.Action, e.User, e.Serial, e.Client, e.Result, e.Detail).Scan(&id)
+	err := s.retry(ctx, again, func() error {
+		return s.pool.QueryRow(ctx, sqlCommitAuth, at.UnixMilli(),
+			nz(aID), nz(aVersion), nz(aUser), nz(aCounter), nz(aStep), nz(aDrift), nzb(aActivate),
+			nz(fID), nz(fAfter), nz(fUntil),
+			e.Actor, e.Action, e.User, e.Serial, e.Client, e.Result, e.Detail).Scan(&id)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("store: token %d: %w", aID[0], store.ErrConflict)
 	}
