@@ -131,7 +131,7 @@ func (s *Service) pushLogin(ctx context.Context, req Request, now time.Time) Res
 	case errors.Is(err, store.ErrNotFound):
 		return s.finish(ctx, req, now, Result{Reason: ReasonUnknownUser})
 	case err != nil:
-		s.log.Error("auth: push: user", "user", req.User, "err", err)
+		s.errs.Error("auth: push: user", "user", req.User, "err", err)
 		return s.finish(ctx, req, now, Result{Reason: ReasonInternal})
 	case user.Disabled:
 		return s.finish(ctx, req, now, Result{Reason: ReasonUserDisabled, User: user})
@@ -140,7 +140,7 @@ func (s *Service) pushLogin(ctx context.Context, req Request, now time.Time) Res
 	}
 	devs, err := s.store.UserDevices(ctx, user.Name)
 	if err != nil {
-		s.log.Error("auth: push: devices", "user", req.User, "err", err)
+		s.errs.Error("auth: push: devices", "user", req.User, "err", err)
 		return s.finish(ctx, req, now, Result{Reason: ReasonInternal, User: user})
 	}
 	if len(devs) == 0 {
@@ -220,7 +220,7 @@ func (s *Service) commitPushApproval(ctx context.Context, req Request, now time.
 		st, err := s.store.LoginState(ctx, req.User, true)
 		user, tokens := st.User, st.Tokens
 		if err != nil {
-			s.log.Error("auth: push approval", "user", req.User, "err", err)
+			s.errs.Error("auth: push approval", "user", req.User, "err", err)
 			return s.record(ctx, req, now, Result{Reason: ReasonInternal, Serial: r.Serial})
 		}
 		var tok *store.Token
@@ -251,7 +251,7 @@ func (s *Service) commitPushApproval(ctx context.Context, req Request, now time.
 // record writes the audit row of a result that counts no failure.
 func (s *Service) record(ctx context.Context, req Request, now time.Time, res Result) Result {
 	if err := s.store.CommitAuth(ctx, store.AuthCommit{At: now, Audit: s.auditEvent(req, res)}); err != nil {
-		s.log.Error("auth: audit", "user", req.User, "err", err)
+		s.errs.Error("auth: audit", "user", req.User, "err", err)
 	}
 	return res
 }

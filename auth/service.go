@@ -187,6 +187,8 @@ type Service struct {
 	limiter *failureLimiter
 	push    *push.Manager
 	hashes  *HashBudget
+	// errs logs the store's failures of logins, a few lines at a time.
+	errs *errLog
 }
 
 // Deps are what a Service is built from.
@@ -213,7 +215,8 @@ func New(d Deps) *Service {
 		d.Hashes = NewHashBudget(runtime.NumCPU())
 	}
 	return &Service{store: d.Store, now: d.Now, log: d.Logger, cfg: cfg,
-		limiter: newFailureLimiter(cfg.FailureBurst, cfg.FailureEvery), push: d.Push, hashes: d.Hashes}
+		limiter: newFailureLimiter(cfg.FailureBurst, cfg.FailureEvery), push: d.Push, hashes: d.Hashes,
+		errs: &errLog{log: d.Logger, now: d.Now}}
 }
 
 // maxConflictRetries bounds re-reads after a concurrent change to a token.
@@ -248,7 +251,7 @@ func (s *Service) Authenticate(ctx context.Context, req Request) Result {
 	for range maxConflictRetries + 1 {
 		res, updates, cached, err := s.evaluate(ctx, req, now, fresh, &a)
 		if err != nil {
-			s.log.Error("auth: evaluate", "user", req.User, "err", err)
+			s.errs.Error("auth: evaluate", "user", req.User, "err", err)
 			return s.finish(ctx, req, now, Result{Reason: ReasonInternal})
 		}
 		if res.Decision != Accept && cached && res.Reason != ReasonOverloaded {
@@ -505,7 +508,7 @@ func (s *Service) commit(ctx context.Context, req Request, now time.Time, res Re
 		return res, err
 	}
 	if err != nil {
-		s.log.Error("auth: commit", "user", req.User, "err", err)
+		s.errs.Error("auth: commit", "user", req.User, "err", err)
 		// An accept that was not recorded must not be granted.
 		return Result{Decision: Reject, Reason: ReasonInternal, User: res.User}, nil
 	}
@@ -528,7 +531,7 @@ func (s *Service) countFailure(req Request, res Result, now time.Time) {
 // finish records a result that changes no token.
 func (s *Service) finish(ctx context.Context, req Request, now time.Time, res Result) Result {
 	if err := s.store.CommitAuth(ctx, store.AuthCommit{At: now, Audit: s.auditEvent(req, res)}); err != nil {
-		s.log.Error("auth: audit", "user", req.User, "err", err)
+		s.errs.Error("auth: audit", "user", req.User, "err", err)
 	}
 	s.countFailure(req, res, now)
 	return res

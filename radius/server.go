@@ -207,13 +207,25 @@ func (s *Server) Serve(ctx context.Context, conns []*net.UDPConn) error {
 	}
 	tick := time.NewTicker(s.cfg.ReloadEvery)
 	defer tick.Stop()
+	// While the store is out of reach, the failed checks are logged once
+	// a minute, and once when they succeed again.
+	var failing int
+	var loggedAt time.Time
 	for done := false; !done; {
 		select {
 		case <-ctx.Done():
 			done = true
 		case <-tick.C:
-			if err := s.reload(ctx, false); err != nil && ctx.Err() == nil {
-				s.log.Error("radius: reload", "err", err)
+			err := s.reload(ctx, false)
+			switch now := s.now(); {
+			case err != nil && ctx.Err() == nil:
+				if failing++; failing == 1 || now.Sub(loggedAt) >= time.Minute {
+					s.log.Error("radius: reload failed; serving the client table read last", "failed_checks", failing, "err", err)
+					loggedAt = now
+				}
+			case err == nil && failing > 0:
+				s.log.Info("radius: reload works again", "failed_checks", failing)
+				failing = 0
 			}
 			s.cache.sweep(s.now())
 		case <-s.reloadNow:
