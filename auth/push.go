@@ -137,6 +137,8 @@ func (s *Service) pushLogin(ctx context.Context, req Request, now time.Time) Res
 		return s.finish(ctx, req, now, Result{Reason: ReasonUserDisabled, User: user})
 	case user.PushLocked(now):
 		return s.finish(ctx, req, now, Result{Reason: ReasonPushLocked, User: user})
+	case s.limited() && s.limit.Limited(user, now):
+		return s.finish(ctx, req, now, Result{Reason: ReasonRateLimited, User: user})
 	}
 	devs, err := s.store.UserDevices(ctx, user.Name)
 	if err != nil {

@@ -99,7 +99,7 @@ type Config struct {
 	ResyncWindow  int           // steps/counters searched by resync (default 120)
 	LockAfter     int           // consecutive failures that lock a token (default 5)
 	LockDuration  time.Duration // how long; negative: until an admin unlocks (default 15m)
-	FailureBurst  int           // failed logins per user before rate limiting (default 10)
+	FailureBurst  int           // failed logins per user before rate limiting (default 10; negative: off)
 	FailureEvery  time.Duration // one more failure allowed per (default 6s)
 	HashWait      time.Duration // how long a login waits for a PIN-hash slot (default 200ms)
 	Issuer        string        // otpauth issuer (default "radmfa")
@@ -180,13 +180,16 @@ type Result struct {
 
 // Service decides logins.
 type Service struct {
-	store   store.Store
-	now     func() time.Time
-	log     *slog.Logger
-	cfg     Config
-	limiter *failureLimiter
-	push    *push.Manager
-	hashes  *HashBudget
+	store store.Store
+	now   func() time.Time
+	log   *slog.Logger
+	cfg   Config
+	// limit is the per-user rate limit of failed logins, kept in the
+	// store (store.User.FailureTAT) and so shared by every instance; off
+	// when its Burst is 0.
+	limit  store.FailureLimit
+	push   *push.Manager
+	hashes *HashBudget
 	// errs logs the store's failures of logins, a few lines at a time.
 	errs *errLog
 }
@@ -214,9 +217,12 @@ func New(d Deps) *Service {
 	if d.Hashes == nil {
 		d.Hashes = NewHashBudget(runtime.NumCPU())
 	}
-	return &Service{store: d.Store, now: d.Now, log: d.Logger, cfg: cfg,
-		limiter: newFailureLimiter(cfg.FailureBurst, cfg.FailureEvery), push: d.Push, hashes: d.Hashes,
+	s := &Service{store: d.Store, now: d.Now, log: d.Logger, cfg: cfg, push: d.Push, hashes: d.Hashes,
 		errs: &errLog{log: d.Logger, now: d.Now}}
+	if cfg.FailureBurst > 0 && cfg.FailureEvery >= time.Millisecond {
+		s.limit = store.FailureLimit{Burst: cfg.FailureBurst, Every: cfg.FailureEvery}
+	}
+	return s
 }
 
 // maxConflictRetries bounds re-reads after a concurrent change to a token.
@@ -236,9 +242,6 @@ func (s *Service) Authenticate(ctx context.Context, req Request) Result {
 		// Not a guess at anyone's code: recorded, not counted.
 		return s.record(ctx, req, now, Result{Reason: ReasonUnsupportedMethod})
 	}
-	if !req.Diagnostic && !s.limiter.Allow(req.User, now) {
-		return s.finish(ctx, req, now, Result{Reason: ReasonRateLimited})
-	}
 	if len(req.State) > 0 {
 		if res, done := s.followUp(ctx, req, now); done {
 			return res
@@ -257,6 +260,15 @@ func (s *Service) Authenticate(ctx context.Context, req Request) Result {
 		if res.Decision != Accept && cached && res.Reason != ReasonOverloaded {
 			fresh = true
 			continue
+		}
+		if s.limited() && !req.Diagnostic {
+			// An accept on a read older than failures on another
+			// instance that spent the user's budget conflicts.
+			for i := range updates {
+				if updates[i].Accepted {
+					updates[i].MaxFailureTAT = s.limit.MaxTAT(now)
+				}
+			}
 		}
 		res, err = s.commit(ctx, req, now, res, updates)
 		if errors.Is(err, store.ErrConflict) {
@@ -290,6 +302,9 @@ func (s *Service) evaluate(ctx context.Context, req Request, now time.Time, fres
 		res = Result{Reason: ReasonUnknownUser}
 	case err != nil:
 		return Result{}, nil, false, err
+	case s.limited() && !req.Diagnostic && s.limit.Limited(st.User, now):
+		// Refused before any hash: the user's failed logins are spent.
+		return Result{Reason: ReasonRateLimited, User: st.User}, nil, st.Cached, nil
 	default:
 		res, updates = s.decide(ctx, st.User, st.Tokens, req.Password, now, a)
 		cached = st.Cached
@@ -503,7 +518,7 @@ func (s *Service) commit(ctx context.Context, req Request, now time.Time, res Re
 	if req.Diagnostic && res.Decision != Accept {
 		updates = nil // a check's refusal fails nothing
 	}
-	err := s.store.CommitAuth(ctx, store.AuthCommit{At: now, Tokens: updates, Audit: s.auditEvent(req, res)})
+	err := s.store.CommitAuth(ctx, store.AuthCommit{At: now, Tokens: updates, Audit: s.auditEvent(req, res), Charge: s.charge(req, res)})
 	if errors.Is(err, store.ErrConflict) {
 		return res, err
 	}
@@ -512,28 +527,30 @@ func (s *Service) commit(ctx context.Context, req Request, now time.Time, res Re
 		// An accept that was not recorded must not be granted.
 		return Result{Decision: Reject, Reason: ReasonInternal, User: res.User}, nil
 	}
-	s.countFailure(req, res, now)
 	return res, nil
 }
 
-// countFailure drains the user's failure budget for a refusal that could
-// be a guess: not a replayed or old code, not a refusal for want of a hash
-// slot, and not a name that does not exist (an attacker's invented names
-// would each take a bucket: they share none, and cost their hash).
-func (s *Service) countFailure(req Request, res Result, now time.Time) {
+// limited reports whether the per-user rate limit of failures is on.
+func (s *Service) limited() bool { return s.limit.Burst > 0 }
+
+// charge is what a refusal that could be a guess spends of the user's
+// failed logins, recorded with the refusal: not a replayed or old code,
+// not a refusal for want of a hash slot, and not a name that does not
+// exist (there is nobody to charge: invented names take no state).
+func (s *Service) charge(req Request, res Result) *store.FailureCharge {
 	switch {
-	case req.Diagnostic, res.Decision == Accept, res.Reason == ReasonReplay, res.Reason == ReasonOverloaded, res.Reason == ReasonUnknownUser:
-		return
+	case !s.limited(), req.Diagnostic, res.Decision == Accept, res.User.ID == 0,
+		res.Reason == ReasonReplay, res.Reason == ReasonOverloaded, res.Reason == ReasonUnknownUser:
+		return nil
 	}
-	s.limiter.Fail(req.User, now)
+	return &store.FailureCharge{UserID: res.User.ID, Limit: s.limit}
 }
 
 // finish records a result that changes no token.
 func (s *Service) finish(ctx context.Context, req Request, now time.Time, res Result) Result {
-	if err := s.store.CommitAuth(ctx, store.AuthCommit{At: now, Audit: s.auditEvent(req, res)}); err != nil {
+	if err := s.store.CommitAuth(ctx, store.AuthCommit{At: now, Audit: s.auditEvent(req, res), Charge: s.charge(req, res)}); err != nil {
 		s.errs.Error("auth: audit", "user", req.User, "err", err)
 	}
-	s.countFailure(req, res, now)
 	return res
 }
 

@@ -285,6 +285,46 @@ func TestFailureRateLimit(t *testing.T) {
 	e.expect("judy", e.code(tok, 0), auth.Accept, auth.ReasonOK)
 }
 
+// The failure budget is kept in the store: another instance (a second
+// Service with a cache of its own over a second handle on the database)
+// refuses a user whose failures were on the first, even with the right
+// code on a state it had cached before them.
+func TestFailureRateLimitSharedByInstances(t *testing.T) {
+	cfg := auth.Config{FailureBurst: 3, FailureEvery: 10 * time.Second, LockAfter: 100}
+	e := newEnv(t, cfg)
+	e.user("judy")
+	tok := e.enroll("judy", totp6, "")
+	backend, err := sqlite.Open(sqlite.Options{Path: filepath.Join(e.dir, "radmfa.db"), Key: mustKey(t, e.dir), Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := cache.New(backend, cache.Options{Users: 1000})
+	t.Cleanup(func() { other.Close() })
+	second := auth.New(auth.Deps{Store: other, Now: e.clock.Now, Config: cfg})
+	if _, err := other.LoginState(context.Background(), "judy", false); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		e.expect("judy", "999999", auth.Reject, auth.ReasonBadCode)
+	}
+	if r := second.Authenticate(context.Background(), auth.Request{User: "judy", Password: e.code(tok, 0)}); r.Reason != auth.ReasonRateLimited {
+		t.Fatalf("the other instance: %s %s, want rate_limited", r.Decision, r.Reason)
+	}
+	e.clock.Add(10 * time.Second)
+	if r := second.Authenticate(context.Background(), auth.Request{User: "judy", Password: e.code(tok, 0)}); r.Decision != auth.Accept {
+		t.Fatalf("the other instance after the budget refilled: %s %s", r.Decision, r.Reason)
+	}
+}
+
+func mustKey(t *testing.T, dir string) []byte {
+	t.Helper()
+	key, err := store.LoadKey(filepath.Join(dir, "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
 func TestEveryOutcomeAudited(t *testing.T) {
 	e := newEnv(t, auth.Config{})
 	e.user("kim")

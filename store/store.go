@@ -68,10 +68,37 @@ type User struct {
 	CreatedAt time.Time
 	// PushLockedUntil (Unix seconds) refuses push logins after a fraud report.
 	PushLockedUntil int64
+	// FailureTAT (Unix milliseconds) is the user's budget of failed
+	// logins, shared by every instance: a token bucket kept as its
+	// theoretical arrival time (GCRA). FailureCharge spends it.
+	FailureTAT int64
 }
 
 // PushLocked reports whether push logins are refused for u at now.
 func (u User) PushLocked(now time.Time) bool { return now.Unix() < u.PushLockedUntil }
+
+// FailureLimit is the per-user rate limit of failed logins: Burst at once,
+// then one more per Every.
+type FailureLimit struct {
+	Burst int
+	Every time.Duration
+}
+
+// MaxTAT is the latest FailureTAT at which a user may still try at now.
+func (l FailureLimit) MaxTAT(now time.Time) int64 {
+	return now.UnixMilli() + int64(l.Burst-1)*l.Every.Milliseconds()
+}
+
+// Limited reports whether u has spent their failed logins at now.
+func (l FailureLimit) Limited(u User, now time.Time) bool { return u.FailureTAT > l.MaxTAT(now) }
+
+// FailureCharge spends one failed login of a user's budget (see
+// User.FailureTAT): the new TAT is min(max(TAT, now) + Every,
+// now + Burst*Every).
+type FailureCharge struct {
+	UserID int64
+	Limit  FailureLimit
+}
 
 // Token is one OTP token record. Seed is filled only by the methods that say
 // so, and is always sealed at rest.
@@ -185,6 +212,11 @@ type TokenAuth struct {
 	Failed    bool
 	LockAfter int
 	LockUntil int64
+	// MaxFailureTAT, when not 0, makes an accept also require that the
+	// user's FailureTAT is at most this: a user who has spent their
+	// failed logins on another instance is not accepted on a read that
+	// predates it.
+	MaxFailureTAT int64
 }
 
 // AuthCommit is what one login records, atomically: its token changes
@@ -193,6 +225,9 @@ type AuthCommit struct {
 	At     time.Time
 	Tokens []TokenAuth
 	Audit  AuditEvent
+	// Charge, when set, spends one of the user's failed logins in the
+	// same transaction (a refusal that could be a guess).
+	Charge *FailureCharge
 }
 
 // BulkItem is one user to create, with tokens already assigned to them.

@@ -65,7 +65,7 @@ func (s *Store) CommitAuth(ctx context.Context, c store.AuthCommit) error {
 	err := s.Store.CommitAuth(ctx, c)
 	if err == nil && len(c.Tokens) == 1 && c.Tokens[0].Accepted {
 		s.c.accepted(c.Audit.User, c.Tokens[0])
-	} else if len(c.Tokens) > 0 || errors.Is(err, store.ErrConflict) {
+	} else if len(c.Tokens) > 0 || c.Charge != nil || errors.Is(err, store.ErrConflict) {
 		s.c.drop(c.Audit.User)
 	}
 	return err

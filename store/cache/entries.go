@@ -198,7 +198,7 @@ func (c *tokenCache) accepted(name string, up store.TokenAuth) {
 // An entry is one user and their tokens:
 //
 //	name     uvarint length, the folded name
-//	user     fixed: ID, PushLockedUntil (8 bytes each), Disabled (1);
+//	user     fixed: ID, PushLockedUntil, FailureTAT (8 bytes each), Disabled (1);
 //	         time CreatedAt; strings Name, Email, Group
 //	count    uvarint number of tokens
 //	tokens   each: uvarint length of the rest, then the fixed part
@@ -212,7 +212,7 @@ func (c *tokenCache) accepted(name string, up store.TokenAuth) {
 //
 // Fixed fields are little-endian; times are as appendTime writes them.
 const (
-	userFixed  = 8 + 8 + 1
+	userFixed  = 8 + 8 + 8 + 1
 	tokenFixed = 6*8 + 1
 )
 
@@ -233,6 +233,7 @@ func encodeEntry(key []byte, u store.User, toks []store.Token) []byte {
 	b = appendBytes(b, key)
 	b = binary.LittleEndian.AppendUint64(b, uint64(u.ID))
 	b = binary.LittleEndian.AppendUint64(b, uint64(u.PushLockedUntil))
+	b = binary.LittleEndian.AppendUint64(b, uint64(u.FailureTAT))
 	b = append(b, boolByte(u.Disabled))
 	b = appendTime(b, u.CreatedAt)
 	b = appendString(b, u.Name)
@@ -294,6 +295,7 @@ func decodeEntry(e []byte, buf []store.Token) (store.User, []store.Token, bool) 
 	var u store.User
 	u.ID = int64(d.fixed())
 	u.PushLockedUntil = int64(d.fixed())
+	u.FailureTAT = int64(d.fixed())
 	u.Disabled = d.byte() != 0
 	u.CreatedAt = d.time()
 	u.Name = d.string()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/jackc/pgx/v5"
 
@@ -142,7 +143,7 @@ func (s *Store) Tokens(ctx context.Context, f store.TokenFilter) ([]store.Token,
 // user has tokens (the login path), a second to tell "no tokens" from
 // "no such user".
 func (s *Store) UserTokens(ctx context.Context, name string) (store.User, []store.Token, error) {
-	rows, err := s.pool.Query(ctx, `SELECT u.id, u.name, u.email, u.grp, u.disabled, u.created_at, u.push_locked_until, `+
+	rows, err := s.pool.Query(ctx, `SELECT u.id, u.name, u.email, u.grp, u.disabled, u.created_at, u.push_locked_until, u.fail_tat, `+
 		tokenCols+` FROM tokens t JOIN users u ON u.id = t.user_id WHERE lower(u.name) = lower($1) ORDER BY t.serial`, name)
 	if err != nil {
 		return store.User{}, nil, fmt.Errorf("store: tokens of %q: %w", name, err)
@@ -152,7 +153,7 @@ func (s *Store) UserTokens(ctx context.Context, name string) (store.User, []stor
 	var out []store.Token
 	for rows.Next() {
 		var created int64
-		t, err := s.scanToken(rows, true, &u.ID, &u.Name, &u.Email, &u.Group, &u.Disabled, &created, &u.PushLockedUntil)
+		t, err := s.scanToken(rows, true, &u.ID, &u.Name, &u.Email, &u.Group, &u.Disabled, &created, &u.PushLockedUntil, &u.FailureTAT)
 		if err != nil {
 			return store.User{}, nil, fmt.Errorf("store: tokens of %q: %w", name, err)
 		}
@@ -254,13 +255,16 @@ func (s *Store) DeleteToken(ctx context.Context, by, serial string) error {
 
 // sqlCommitAuth records a login in one statement, so in one transaction
 // and one round trip:
-//   - acc is the accept's compare-and-set ($2-$8, at most one row): the
-//     token still has the version read, is still usable, still belongs to
-//     the user who logged in, and that user is still enabled. A concurrent
+//   - acc is the accept's compare-and-set ($2-$8, $19; at most one row):
+//     the token still has the version read, is still usable, still belongs
+//     to the user who logged in, and that user is still enabled and has
+//     failed logins left. A concurrent
 //     accept of the same token holds the row's lock; this one waits for it
 //     to commit, re-checks the row and finds the version changed.
 //   - ok says whether the accept (if any) took;
 //   - fail counts failures ($9-$11) and locks at the threshold, only if ok;
+//   - charge spends one of the user's failed logins ($20-$22; $22 NULL
+//     for none), only if ok;
 //   - the audit row ($1, $12-$18) is inserted only if ok, and the statement
 //     returns a row only then: no row is the accept's ErrConflict, with
 //     nothing written.
@@ -270,10 +274,11 @@ func (s *Store) DeleteToken(ctx context.Context, by, serial string) error {
 const sqlCommitAuth = `WITH acc AS (
 	UPDATE tokens SET counter = a.counter, last_step = a.last_step, drift = a.drift, fail_count = 0, last_used = $1::bigint / 1000,
 		state = CASE WHEN a.activate THEN 'active' ELSE tokens.state END, version = tokens.version + 1
-	FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bool[])
-		AS a(id, version, user_id, counter, last_step, drift, activate)
+	FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bool[], $19::bigint[])
+		AS a(id, version, user_id, counter, last_step, drift, activate, max_tat)
 	WHERE tokens.id = a.id AND tokens.version = a.version AND tokens.state IN ('assigned', 'active')
-		AND tokens.user_id = a.user_id AND EXISTS (SELECT 1 FROM users WHERE users.id = a.user_id AND NOT users.disabled)
+		AND tokens.user_id = a.user_id
+		AND EXISTS (SELECT 1 FROM users WHERE users.id = a.user_id AND NOT users.disabled AND users.fail_tat <= a.max_tat)
 	RETURNING tokens.id
 ), ok AS (
 	SELECT count(*) = cardinality($2::bigint[]) AS ok FROM acc
@@ -284,6 +289,10 @@ const sqlCommitAuth = `WITH acc AS (
 	FROM unnest($9::bigint[], $10::bigint[], $11::bigint[]) AS f(id, after, until), ok
 	WHERE tokens.id = f.id AND ok.ok
 	RETURNING tokens.id
+), charge AS (
+	UPDATE users SET fail_tat = LEAST(GREATEST(users.fail_tat, $1::bigint) + $20::bigint, $1::bigint + $21::bigint)
+	FROM ok WHERE users.id = $22::bigint AND ok.ok
+	RETURNING users.id
 )
 INSERT INTO audit(at, actor, action, user_name, serial, client, result, detail)
 SELECT $1::bigint, $12::text, $13::text, $14::text, $15::text, $16::text, $17::text, $18::text FROM ok WHERE ok.ok
@@ -297,12 +306,18 @@ RETURNING id`
 func (s *Store) CommitAuth(ctx context.Context, c store.AuthCommit) error {
 	var aID, aVersion, aUser, aCounter, aStep, aDrift []int64
 	var aActivate []bool
+	var aMaxTAT []int64
 	var fID, fAfter, fUntil []int64
 	for _, ta := range c.Tokens {
 		if ta.Accepted {
 			aID, aVersion, aUser = append(aID, ta.ID), append(aVersion, ta.Version), append(aUser, ta.UserID)
 			aCounter, aStep, aDrift = append(aCounter, int64(ta.Counter)), append(aStep, ta.LastStep), append(aDrift, ta.Drift)
 			aActivate = append(aActivate, ta.Activate)
+			maxTAT := ta.MaxFailureTAT
+			if maxTAT == 0 {
+				maxTAT = math.MaxInt64
+			}
+			aMaxTAT = append(aMaxTAT, maxTAT)
 		}
 		if ta.Failed {
 			after := int64(1 << 30) // never, when not set
@@ -314,6 +329,15 @@ func (s *Store) CommitAuth(ctx context.Context, c store.AuthCommit) error {
 	}
 	if len(aID) > 1 {
 		return fmt.Errorf("store: a login accepts one token, not %d: %w", len(aID), store.ErrInvalid)
+	}
+	var chEvery, chSpan int64
+	var chUser *int64
+	if ch := c.Charge; ch != nil {
+		if len(aID) > 0 {
+			return fmt.Errorf("store: an accept charges no failure: %w", store.ErrInvalid)
+		}
+		chEvery = ch.Limit.Every.Milliseconds()
+		chSpan, chUser = int64(ch.Limit.Burst)*chEvery, &ch.UserID
 	}
 	e := c.Audit
 	at := c.At
@@ -334,7 +358,7 @@ func (s *Store) CommitAuth(ctx context.Context, c store.AuthCommit) error {
 		return s.pool.QueryRow(ctx, sqlCommitAuth, at.UnixMilli(),
 			nz(aID), nz(aVersion), nz(aUser), nz(aCounter), nz(aStep), nz(aDrift), nzb(aActivate),
 			nz(fID), nz(fAfter), nz(fUntil),
-			e.Actor, e.Action, e.User, e.Serial, e.Client, e.Result, e.Detail).Scan(&id)
+			e.Actor, e.Action, e.User, e.Serial, e.Client, e.Result, e.Detail, nz(aMaxTAT), chEvery, chSpan, chUser).Scan(&id)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("store: token %d: %w", aID[0], store.ErrConflict)

@@ -15,6 +15,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -325,11 +326,14 @@ type statements struct {
 // The statements that record logins. sqlAccept is an accept's
 // compare-and-set: it updates the token only if it still has the version
 // that was read, is still usable, still belongs to the user who logged in,
-// and that user is still enabled (counter, last_step, drift, last_used,
-// id, version, user_id); sqlAcceptActivate is the same for a token's
+// and that user is still enabled and has failed logins left (counter,
+// last_step, drift, last_used, id, version, user_id, max fail_tat);
+// sqlAcceptActivate is the same for a token's
 // first accept, which makes it active (the state, and its index, are
 // written only then). sqlFail counts a failed login and locks the token at
-// the threshold (lock_after, locked_until, id).
+// the threshold (lock_after, locked_until, id). sqlCharge spends one of a
+// user's failed logins (now, every, now, burst*every, user id; see
+// store.FailureCharge).
 //
 // One statement per login, not one UPDATE ... FROM (VALUES ...) RETURNING
 // for a batch: SQLite runs those through ephemeral tables, a b-tree and a
@@ -342,14 +346,15 @@ const (
 	sqlAccept = `UPDATE tokens SET counter = ?, last_step = ?, drift = ?, fail_count = 0, last_used = ?,
 		version = version + 1
 		WHERE id = ? AND version = ?+0 AND state IN ('assigned', 'active')
-		AND user_id = (SELECT id FROM users WHERE id = ? AND disabled = 0)`
+		AND user_id = (SELECT id FROM users WHERE id = ? AND disabled = 0 AND fail_tat <= ?+0)`
 	sqlAcceptActivate = `UPDATE tokens SET counter = ?, last_step = ?, drift = ?, fail_count = 0, last_used = ?,
 		state = 'active', version = version + 1
 		WHERE id = ? AND version = ?+0 AND state IN ('assigned', 'active')
-		AND user_id = (SELECT id FROM users WHERE id = ? AND disabled = 0)`
+		AND user_id = (SELECT id FROM users WHERE id = ? AND disabled = 0 AND fail_tat <= ?+0)`
 	sqlFail = `UPDATE tokens SET fail_count = fail_count + 1,
 		locked_until = CASE WHEN fail_count + 1 >= ? THEN ? ELSE locked_until END,
 		version = version + 1 WHERE id = ?`
+	sqlCharge = `UPDATE users SET fail_tat = MIN(MAX(fail_tat, ?) + ?, ? + ?) WHERE id = ?`
 )
 
 func (s *Store) prepare() error {
@@ -363,7 +368,7 @@ func (s *Store) prepare() error {
 		return st
 	}
 	s.stmts = statements{
-		userTokens: prep(s.rdb, `SELECT u.id, u.name, u.email, u.grp, u.disabled, u.created_at, u.push_locked_until, `+tokenCols+
+		userTokens: prep(s.rdb, `SELECT u.id, u.name, u.email, u.grp, u.disabled, u.created_at, u.push_locked_until, u.fail_tat, `+tokenCols+
 			` FROM tokens t JOIN users u ON u.id = t.user_id WHERE u.name = ? ORDER BY t.serial`),
 		user:           prep(s.rdb, `SELECT `+userCols+` FROM users WHERE name = ?`),
 		accept:         prep(s.wdb, sqlAccept),
@@ -603,7 +608,11 @@ func (s *Store) recordLogins(tx *sql.Tx, batch []writeOp, results []error) error
 			default:
 				st = accept
 			}
-			res, err := st.Exec(int64(ta.Counter), ta.LastStep, ta.Drift, at, ta.ID, ta.Version, ta.UserID)
+			maxTAT := ta.MaxFailureTAT
+			if maxTAT == 0 {
+				maxTAT = math.MaxInt64
+			}
+			res, err := st.Exec(int64(ta.Counter), ta.LastStep, ta.Drift, at, ta.ID, ta.Version, ta.UserID, maxTAT)
 			if err != nil {
 				return fmt.Errorf("store: token %d: %w", ta.ID, err)
 			}
@@ -625,6 +634,12 @@ func (s *Store) recordLogins(tx *sql.Tx, batch []writeOp, results []error) error
 			}
 			if _, err := fail.Exec(lockAfter(ta), ta.LockUntil, ta.ID); err != nil {
 				return fmt.Errorf("store: token %d: %w", ta.ID, err)
+			}
+		}
+		if ch := op.login.Charge; ch != nil {
+			now, every := op.login.At.UnixMilli(), ch.Limit.Every.Milliseconds()
+			if _, err := tx.Exec(sqlCharge, now, every, now, int64(ch.Limit.Burst)*every, ch.UserID); err != nil {
+				return fmt.Errorf("store: user %d: %w", ch.UserID, err)
 			}
 		}
 	}

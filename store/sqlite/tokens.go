@@ -157,7 +157,7 @@ func (s *Store) UserTokens(ctx context.Context, name string) (store.User, []stor
 	var out []store.Token
 	for rows.Next() {
 		var created int64
-		t, err := s.scanToken(rows, true, &u.ID, &u.Name, &u.Email, &u.Group, &u.Disabled, &created, &u.PushLockedUntil)
+		t, err := s.scanToken(rows, true, &u.ID, &u.Name, &u.Email, &u.Group, &u.Disabled, &created, &u.PushLockedUntil, &u.FailureTAT)
 		if err != nil {
 			return store.User{}, nil, fmt.Errorf("store: tokens of %q: %w", name, err)
 		}
@@ -268,6 +268,9 @@ func (s *Store) CommitAuth(ctx context.Context, c store.AuthCommit) error {
 	}
 	if accepts > 1 {
 		return fmt.Errorf("store: a login accepts one token, not %d: %w", accepts, store.ErrInvalid)
+	}
+	if c.Charge != nil && accepts > 0 {
+		return fmt.Errorf("store: an accept charges no failure: %w", store.ErrInvalid)
 	}
 	e := c.Audit
 	e.At = c.At

@@ -10,12 +10,12 @@ import (
 	"github.com/radmfa/radmfa/store"
 )
 
-const userCols = `id, name, email, grp, disabled, created_at, push_locked_until`
+const userCols = `id, name, email, grp, disabled, created_at, push_locked_until, fail_tat`
 
 func scanUser(sc interface{ Scan(...any) error }) (store.User, error) {
 	var u store.User
 	var created int64
-	err := sc.Scan(&u.ID, &u.Name, &u.Email, &u.Group, &u.Disabled, &created, &u.PushLockedUntil)
+	err := sc.Scan(&u.ID, &u.Name, &u.Email, &u.Group, &u.Disabled, &created, &u.PushLockedUntil, &u.FailureTAT)
 	u.CreatedAt = unixTime(created)
 	return u, err
 }

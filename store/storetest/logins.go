@@ -30,6 +30,7 @@ func RunLogins(t *testing.T, open TwinOpener) {
 		{"StaleReadConflicts", testStaleReadConflicts},
 		{"RefusalsCountAndLock", testRefusalsLock},
 		{"EveryLoginAudited", testEveryLoginAudited},
+		{"FailureBudgetShared", testFailureBudget},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -261,4 +262,42 @@ func testEveryLoginAudited(t *testing.T, s, _ store.Store) {
 	if ev, _ := s.AuditEvents(ctx, store.AuditFilter{User: "alice", Action: "auth"}); len(ev) != 1 || ev[0].Result != "accept:ok" {
 		t.Fatalf("accept audit rows %+v, want one", ev)
 	}
+}
+
+// The per-user budget of failed logins is kept in the store: charges made
+// through another handle (another instance) limit the user on this one,
+// the charge is written with its refusal, and an accept read before the
+// budget was spent elsewhere conflicts.
+func testFailureBudget(t *testing.T, s, other store.Store) {
+	ctx := context.Background()
+	u := mustUser(t, s, "alice")
+	mustToken(t, s, store.Token{Serial: "A1", User: "alice"})
+	now := time.Unix(1_700_000_000, 0)
+	limit := store.FailureLimit{Burst: 3, Every: time.Minute}
+	stale := loginState(t, s, "alice", false)
+	charge := store.AuthCommit{At: now, Charge: &store.FailureCharge{UserID: u.ID, Limit: limit},
+		Audit: store.AuditEvent{Actor: "radius:other", Action: "auth", User: "alice", Result: "reject:bad_code"}}
+	for i := 1; i <= 3; i++ {
+		must(t, other.CommitAuth(ctx, charge))
+		got := loginState(t, s, "alice", true).User
+		if limited := limit.Limited(got, now); limited != (i == 3) {
+			t.Fatalf("after %d charged refusals on the other handle: limited %v", i, limited)
+		}
+	}
+	if ev, _ := s.AuditEvents(ctx, store.AuditFilter{User: "alice", Action: "auth"}); len(ev) != 3 {
+		t.Fatalf("%d audit rows for 3 charged refusals", len(ev))
+	}
+	if got := loginState(t, s, "alice", true).User; limit.Limited(got, now.Add(limit.Every)) {
+		t.Fatal("still limited after one period: the budget does not refill")
+	}
+	acc := acceptOf(stale, 1)
+	acc.Tokens[0].MaxFailureTAT = limit.MaxTAT(now)
+	if err := s.CommitAuth(ctx, acc); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("an accept read before the budget was spent: %v, want ErrConflict", err)
+	}
+	if got := loginState(t, s, "alice", true).Tokens[0]; got.Counter != 0 {
+		t.Fatalf("the refused accept wrote counter %d", got.Counter)
+	}
+	acc.Tokens[0].MaxFailureTAT = limit.MaxTAT(now.Add(limit.Every))
+	must(t, s.CommitAuth(ctx, acc))
 }
