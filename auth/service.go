@@ -5,6 +5,7 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -38,17 +39,24 @@ func (d Decision) String() string {
 	return "reject"
 }
 
+// RequestKeySize is the size of a Request's RequestKey.
+const RequestKeySize = store.RequestKeySize
+
 // Reasons recorded in the audit log (never shown to the user).
 const (
-	ReasonOK              = "ok"
-	ReasonUnknownUser     = "unknown_user"
-	ReasonUserDisabled    = "user_disabled"
-	ReasonNoToken         = "no_usable_token"
-	ReasonLocked          = "token_locked"
-	ReasonExpired         = "token_expired"
-	ReasonBadCode         = "bad_code"
-	ReasonBadPIN          = "bad_pin"
-	ReasonReplay          = "replayed_code"
+	ReasonOK           = "ok"
+	ReasonUnknownUser  = "unknown_user"
+	ReasonUserDisabled = "user_disabled"
+	ReasonNoToken      = "no_usable_token"
+	ReasonLocked       = "token_locked"
+	ReasonExpired      = "token_expired"
+	ReasonBadCode      = "bad_code"
+	ReasonBadPIN       = "bad_pin"
+	ReasonReplay       = "replayed_code"
+	// ReasonRetransmitted accepts a retransmission of a request whose code
+	// was accepted (by another instance, or before a restart): the NAS
+	// gets the answer it missed, and nothing is written but the audit row.
+	ReasonRetransmitted   = "retransmitted"
 	ReasonRateLimited     = "rate_limited"
 	ReasonPushUnavailable = "push_unavailable"
 	ReasonInternal        = "internal_error"
@@ -154,6 +162,13 @@ type Request struct {
 	// Method, when set, is the method (MethodCHAP, ...) the request used
 	// instead of a plain password: refused, and recorded.
 	Method string
+	// RequestKey names the RADIUS request for duplicate detection (RFC
+	// 5080: source address and port, Identifier, Request Authenticator;
+	// hashed to store.RequestKeySize bytes). An accept records it with
+	// the token, so that a retransmission of the same request that reaches
+	// another instance, or this one after a restart, gets the Accept again
+	// instead of a replay's Reject.
+	RequestKey []byte
 	// Diagnostic marks an administrator's check (`token check`): it is
 	// decided and audited like any login, and an accepted code is used up,
 	// but a refusal counts towards neither the token's lock nor the user's
@@ -250,14 +265,16 @@ func (s *Service) Authenticate(ctx context.Context, req Request) Result {
 		return s.pushLogin(ctx, req, now)
 	}
 	fresh := false
-	var a attempt
+	a := attempt{requestKey: req.RequestKey}
 	for range maxConflictRetries + 1 {
 		res, updates, cached, err := s.evaluate(ctx, req, now, fresh, &a)
 		if err != nil {
 			s.errs.Error("auth: evaluate", "user", req.User, "err", err)
 			return s.finish(ctx, req, now, Result{Reason: ReasonInternal})
 		}
-		if res.Decision != Accept && cached && res.Reason != ReasonOverloaded {
+		if (res.Decision != Accept || res.Reason == ReasonRetransmitted) && cached && res.Reason != ReasonOverloaded {
+			// Nobody is refused, and no retransmission accepted (it has
+			// no compare-and-set), on a read that may be stale.
 			fresh = true
 			continue
 		}
@@ -284,10 +301,11 @@ func (s *Service) Authenticate(ctx context.Context, req Request) Result {
 // then fresh ones) share: whether a PIN hash was computed, and its verdict,
 // so that a login costs one hash however often it is evaluated.
 type attempt struct {
-	hashed  bool
-	pinHash string // the hash checked, and the PIN typed
-	pin     string
-	pinOK   bool
+	requestKey []byte // the request's RFC 5080 key, recorded with an accept
+	hashed     bool
+	pinHash    string // the hash checked, and the PIN typed
+	pin        string
+	pinOK      bool
 }
 
 // evaluate checks the password against the user's login state without
@@ -388,6 +406,12 @@ func (s *Service) decide(ctx context.Context, user store.User, tokens []store.To
 			res.Serial = t.Serial
 			return res, []store.TokenAuth{m.update}
 		}
+		if m.retransmitted {
+			res.Decision = Accept
+			res.Reason = ReasonRetransmitted
+			res.Serial = t.Serial
+			return res, nil
+		}
 		if m.reason == ReasonReplay || (m.reason == ReasonBadPIN && reason == ReasonBadCode) {
 			reason = m.reason
 		}
@@ -422,10 +446,16 @@ func otpType(typ string) otp.Type {
 }
 
 type match struct {
-	ok     bool
-	reason string
-	update store.TokenAuth
+	ok bool
+	// retransmitted: the code was accepted for this very request.
+	retransmitted bool
+	reason        string
+	update        store.TokenAuth
 }
+
+// retransmitWindow is how long after an accept a retransmission of its
+// request is answered with an Accept again: longer than NASes retry.
+const retransmitWindow = time.Minute
 
 // check tests password against one token. For a token with a PIN, the PIN
 // is hashed whenever one was typed (a password longer than the code),
@@ -459,7 +489,7 @@ func (s *Service) check(ctx context.Context, u store.User, t store.Token, passwo
 	}
 	p := otp.Params{Type: otpType(t.Type), Algorithm: otp.Algorithm(t.Algorithm), Digits: t.Digits, Period: t.Period}
 	up := store.TokenAuth{ID: t.ID, UserID: u.ID, Accepted: true, Activate: t.State == store.StateAssigned,
-		Version: t.Version, Counter: t.Counter, LastStep: t.LastStep, Drift: t.Drift}
+		Version: t.Version, Counter: t.Counter, LastStep: t.LastStep, Drift: t.Drift, RequestKey: a.requestKey}
 	var codeOK bool
 	switch p.Type {
 	case otp.HOTP:
@@ -480,6 +510,9 @@ func (s *Service) check(ctx context.Context, u store.User, t store.Token, passwo
 	case !pinOK:
 		return match{reason: ReasonBadPIN}
 	case s.replayed(t, p, code, now):
+		if len(a.requestKey) > 0 && bytes.Equal(a.requestKey, t.LastRequest) && now.Sub(t.LastUsed) <= retransmitWindow {
+			return match{retransmitted: true}
+		}
 		return match{reason: ReasonReplay}
 	}
 	return match{reason: ReasonBadCode}

@@ -285,6 +285,63 @@ func TestFailureRateLimit(t *testing.T) {
 	e.expect("judy", e.code(tok, 0), auth.Accept, auth.ReasonOK)
 }
 
+// A retransmission of the request whose code was accepted (the same RFC
+// 5080 key) that reaches another instance, or this one after a restart,
+// is answered with an Accept again; the same code in any other request is
+// a replay.
+func TestRetransmissionOfAnAcceptedRequest(t *testing.T) {
+	e := newEnv(t, auth.Config{})
+	e.user("ria")
+	pin := "pin-4711"
+	tok := e.enroll("ria", totp6, pin)
+	key := []byte("request-key-0001")
+	login := func(password string, key []byte) auth.Result {
+		return e.svc.Authenticate(context.Background(), auth.Request{User: "ria", Password: password, RequestKey: key})
+	}
+	code := e.code(tok, 0)
+	if r := login(pin+code, key); r.Decision != auth.Accept || r.Reason != auth.ReasonOK {
+		t.Fatalf("first: %s/%s", r.Decision, r.Reason)
+	}
+	tests := []struct {
+		name     string
+		password string
+		key      []byte
+		after    time.Duration
+		want     string
+	}{
+		{"the same request", pin + code, key, 0, auth.ReasonRetransmitted},
+		{"the same request again", pin + code, key, 10 * time.Second, auth.ReasonRetransmitted},
+		{"another request with the code", pin + code, []byte("request-key-0002"), 0, auth.ReasonReplay},
+		{"a request without a key", pin + code, nil, 0, auth.ReasonReplay},
+		{"the same key with a wrong PIN", "wrong-pin" + code, key, 0, auth.ReasonBadPIN},
+		{"the same request after the window", pin + code, key, time.Minute, auth.ReasonReplay},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e.clock.Add(tc.after)
+			if r := login(tc.password, tc.key); r.Reason != tc.want || (r.Decision == auth.Accept) != (tc.want == auth.ReasonRetransmitted) {
+				t.Fatalf("%s/%s, want %s", r.Decision, r.Reason, tc.want)
+			}
+		})
+	}
+	if n := e.auditResults("ria")["accept:retransmitted"]; n != 2 {
+		t.Fatalf("%d accept:retransmitted audit rows, want 2", n)
+	}
+}
+
+func (e *env) auditResults(user string) map[string]int {
+	e.t.Helper()
+	ev, err := e.store.AuditEvents(context.Background(), store.AuditFilter{User: user, Action: "auth"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, x := range ev {
+		out[x.Result]++
+	}
+	return out
+}
+
 // The failure budget is kept in the store: another instance (a second
 // Service with a cache of its own over a second handle on the database)
 // refuses a user whose failures were on the first, even with the right

@@ -1,9 +1,13 @@
 package radius
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/radmfa/radmfa/auth"
 )
 
 // dupKey identifies a request for duplicate detection (RFC 5080 2.2.2):
@@ -18,6 +22,19 @@ type dupKey struct {
 
 func newDupKey(src netip.AddrPort, id byte, auth [16]byte) dupKey {
 	return dupKey{addr: src.Addr().As16(), port: src.Port(), id: id, auth: auth}
+}
+
+// requestKey is k as auth records it with an accept (auth.Request's
+// RequestKey): hashed, so that every instance that receives the same
+// request derives the same key.
+func (k dupKey) requestKey() []byte {
+	var b [16 + 2 + 1 + 16]byte
+	copy(b[:16], k.addr[:])
+	binary.BigEndian.PutUint16(b[16:], k.port)
+	b[18] = k.id
+	copy(b[19:], k.auth[:])
+	h := sha256.Sum256(b[:])
+	return h[:auth.RequestKeySize]
 }
 
 type dupState int

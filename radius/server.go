@@ -460,6 +460,7 @@ func (s *Server) serveAccess(j job, release func()) {
 	defer cancel()
 	client := j.client
 	req := s.request(client, j.pkt)
+	req.RequestKey = j.key.requestKey()
 	res := s.auth.Authenticate(ctx, req)
 	if res.Wait != nil {
 		release()

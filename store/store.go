@@ -55,6 +55,9 @@ const (
 	OriginHardware = "hardware" // imported into the inventory
 )
 
+// RequestKeySize is the size of a TokenAuth.RequestKey.
+const RequestKeySize = 16
+
 // LockForever is the LockedUntil value of a token only an admin can unlock.
 const LockForever = int64(1<<63 - 1)
 
@@ -129,6 +132,9 @@ type Token struct {
 	Description string
 	// Version increases with every change; auth updates compare it.
 	Version int64
+	// LastRequest is the RequestKey of the login that last accepted a
+	// code of the token (nil when none was given).
+	LastRequest []byte
 
 	Manufacturer string // hardware tokens, from the import
 	Model        string
@@ -212,6 +218,11 @@ type TokenAuth struct {
 	Failed    bool
 	LockAfter int
 	LockUntil int64
+	// RequestKey, recorded with an accept as the token's LastRequest,
+	// names the request that carried the code (RFC 5080's duplicate key,
+	// hashed to RequestKeySize bytes): a retransmission of that request
+	// is told from a replay of its code.
+	RequestKey []byte
 	// MaxFailureTAT, when not 0, makes an accept also require that the
 	// user's FailureTAT is at most this: a user who has spent their
 	// failed logins on another instance is not accepted on a read that

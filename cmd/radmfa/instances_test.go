@@ -233,9 +233,48 @@ func TestSeveralInstances(t *testing.T) {
 		}
 	})
 
+	t.Run("a retransmission to B of a request A accepted gets the Accept again", func(t *testing.T) {
+		// One NAS socket sends the very same packet to A, then to B (its
+		// secondary, as if A's answer was lost).
+		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		builder := &nas{t: t, secret: []byte("testing123")}
+		req := builder.build(radius.CodeAccessRequest, "alice", hotpAt(s.seed, 6), true)
+		answer := func(to string) radius.Code {
+			t.Helper()
+			addr, err := net.ResolveUDPAddr("udp", to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := conn.WriteToUDP(req, addr); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 4096)
+			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			n, _, err := conn.ReadFromUDP(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return builder.verify(req, buf[:n]).Code
+		}
+		if got := answer(a.radius); got != radius.CodeAccessAccept {
+			t.Fatalf("A: %v", got)
+		}
+		if got := answer(b.radius); got != radius.CodeAccessAccept {
+			t.Fatalf("B answered the retransmission of A's accepted request with %v", got)
+		}
+		// The code in a new request is a replay.
+		if out := radclientTo(t, b.radius, pap("alice", hotpAt(s.seed, 6))); !strings.Contains(out, "Received Access-Reject") {
+			t.Fatalf("B accepted the code again in a new request: %s", out)
+		}
+	})
+
 	t.Run("a user disabled through one instance's CLI is refused on both", func(t *testing.T) {
 		s.b.ok("user", "disable", "alice")
-		code := hotpAt(s.seed, 6)
+		code := hotpAt(s.seed, 7)
 		for name, in := range map[string]*instance{"A": a, "B": b} {
 			if out := radclientTo(t, in.radius, pap("alice", code)); !strings.Contains(out, "Received Access-Reject") {
 				t.Fatalf("%s accepted a disabled user: %s", name, out)

@@ -204,7 +204,8 @@ func (c *tokenCache) accepted(name string, up store.TokenAuth) {
 //	tokens   each: uvarint length of the rest, then the fixed part
 //	         patchAccepted rewrites in a copy (ID, Version, Counter,
 //	         LastStep, Drift, FailCount: 8 bytes each; State: 1 byte, a
-//	         stateCodes index or 0 for a state spelled out below), then
+//	         stateCodes index or 0 for a state spelled out below;
+//	         LastRequest: store.RequestKeySize bytes, zero for none), then
 //	         strings Serial, User, Type, Origin, [State], Algorithm,
 //	         PINHash, Description, Manufacturer, Model; seed (0 for none,
 //	         else 1 + length, then its bytes); varints Digits, Period,
@@ -213,7 +214,7 @@ func (c *tokenCache) accepted(name string, up store.TokenAuth) {
 // Fixed fields are little-endian; times are as appendTime writes them.
 const (
 	userFixed  = 8 + 8 + 8 + 1
-	tokenFixed = 6*8 + 1
+	tokenFixed = 6*8 + 1 + store.RequestKeySize
 )
 
 // stateCodes are the states an entry stores as one byte (index+1).
@@ -250,6 +251,7 @@ func encodeEntry(key []byte, u store.User, toks []store.Token) []byte {
 		tb = binary.LittleEndian.AppendUint64(tb, uint64(t.FailCount))
 		code := stateCode(t.State)
 		tb = append(tb, code)
+		tb = appendRequestKey(tb, t.LastRequest)
 		tb = appendString(tb, t.Serial)
 		tb = appendString(tb, t.User)
 		tb = appendString(tb, t.Type)
@@ -320,6 +322,7 @@ func decodeEntry(e []byte, buf []store.Token) (store.User, []store.Token, bool) 
 		t.Drift = int64(td.fixed())
 		t.FailCount = int(td.fixed())
 		code := td.byte()
+		t.LastRequest = requestKey(td.take(store.RequestKeySize))
 		t.Serial = td.string()
 		t.User = td.string(u.Name)
 		t.Type = td.string(store.TypePush, string(otp.HOTP), string(otp.TOTP))
@@ -388,9 +391,30 @@ func patchAccepted(e []byte, up store.TokenAuth) bool {
 		if t[48] == stateCode(store.StateAssigned) {
 			t[48] = stateCode(store.StateActive)
 		}
+		appendRequestKey(t[49:49], up.RequestKey)
 		return true
 	}
 	return false
+}
+
+// appendRequestKey appends k in store.RequestKeySize bytes, zeros for
+// none (or for a key of another size, which no caller makes).
+func appendRequestKey(b, k []byte) []byte {
+	var z [store.RequestKeySize]byte
+	if len(k) == store.RequestKeySize {
+		return append(b, k...)
+	}
+	return append(b, z[:]...)
+}
+
+// requestKey is a stored key as the token has it: nil for zeros.
+func requestKey(b []byte) []byte {
+	for _, c := range b {
+		if c != 0 {
+			return bytes.Clone(b)
+		}
+	}
+	return nil
 }
 
 func boolByte(v bool) byte {

@@ -13,7 +13,7 @@ import (
 
 const tokenCols = `t.id, t.serial, COALESCE(u.name, ''), t.type, t.origin, t.state, t.algorithm, t.digits,
 	t.period, t.seed, t.counter, t.last_step, t.drift, t.pin_hash, t.fail_count, t.locked_until,
-	t.last_used, t.created_at, t.description, t.version, t.manufacturer, t.model, t.valid_from, t.valid_until`
+	t.last_used, t.created_at, t.description, t.version, t.manufacturer, t.model, t.valid_from, t.valid_until, t.last_request`
 
 const tokenFrom = ` FROM tokens t LEFT JOIN users u ON u.id = t.user_id`
 
@@ -27,7 +27,7 @@ func (s *Store) scanToken(sc pgx.Row, withSeed bool, pre ...any) (store.Token, e
 	var lastUsed, created, from, until int64
 	err := sc.Scan(append(pre, &t.ID, &t.Serial, &t.User, &t.Type, &t.Origin, &state, &t.Algorithm, &t.Digits,
 		&t.Period, &sealed, &counter, &t.LastStep, &t.Drift, &t.PINHash, &t.FailCount, &t.LockedUntil,
-		&lastUsed, &created, &t.Description, &t.Version, &t.Manufacturer, &t.Model, &from, &until)...)
+		&lastUsed, &created, &t.Description, &t.Version, &t.Manufacturer, &t.Model, &from, &until, &t.LastRequest)...)
 	if err != nil {
 		return store.Token{}, err
 	}
@@ -255,7 +255,7 @@ func (s *Store) DeleteToken(ctx context.Context, by, serial string) error {
 
 // sqlCommitAuth records a login in one statement, so in one transaction
 // and one round trip:
-//   - acc is the accept's compare-and-set ($2-$8, $19; at most one row):
+//   - acc is the accept's compare-and-set ($2-$8, $19, $23; at most one row):
 //     the token still has the version read, is still usable, still belongs
 //     to the user who logged in, and that user is still enabled and has
 //     failed logins left. A concurrent
@@ -273,9 +273,10 @@ func (s *Store) DeleteToken(ctx context.Context, by, serial string) error {
 // the main query reads them.
 const sqlCommitAuth = `WITH acc AS (
 	UPDATE tokens SET counter = a.counter, last_step = a.last_step, drift = a.drift, fail_count = 0, last_used = $1::bigint / 1000,
+		last_request = a.request,
 		state = CASE WHEN a.activate THEN 'active' ELSE tokens.state END, version = tokens.version + 1
-	FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bool[], $19::bigint[])
-		AS a(id, version, user_id, counter, last_step, drift, activate, max_tat)
+	FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bool[], $19::bigint[], $23::bytea[])
+		AS a(id, version, user_id, counter, last_step, drift, activate, max_tat, request)
 	WHERE tokens.id = a.id AND tokens.version = a.version AND tokens.state IN ('assigned', 'active')
 		AND tokens.user_id = a.user_id
 		AND EXISTS (SELECT 1 FROM users WHERE users.id = a.user_id AND NOT users.disabled AND users.fail_tat <= a.max_tat)
@@ -307,6 +308,7 @@ func (s *Store) CommitAuth(ctx context.Context, c store.AuthCommit) error {
 	var aID, aVersion, aUser, aCounter, aStep, aDrift []int64
 	var aActivate []bool
 	var aMaxTAT []int64
+	var aRequest [][]byte
 	var fID, fAfter, fUntil []int64
 	for _, ta := range c.Tokens {
 		if ta.Accepted {
@@ -318,6 +320,7 @@ func (s *Store) CommitAuth(ctx context.Context, c store.AuthCommit) error {
 				maxTAT = math.MaxInt64
 			}
 			aMaxTAT = append(aMaxTAT, maxTAT)
+			aRequest = append(aRequest, ta.RequestKey)
 		}
 		if ta.Failed {
 			after := int64(1 << 30) // never, when not set
@@ -358,7 +361,7 @@ func (s *Store) CommitAuth(ctx context.Context, c store.AuthCommit) error {
 		return s.pool.QueryRow(ctx, sqlCommitAuth, at.UnixMilli(),
 			nz(aID), nz(aVersion), nz(aUser), nz(aCounter), nz(aStep), nz(aDrift), nzb(aActivate),
 			nz(fID), nz(fAfter), nz(fUntil),
-			e.Actor, e.Action, e.User, e.Serial, e.Client, e.Result, e.Detail, nz(aMaxTAT), chEvery, chSpan, chUser).Scan(&id)
+			e.Actor, e.Action, e.User, e.Serial, e.Client, e.Result, e.Detail, nz(aMaxTAT), chEvery, chSpan, chUser, nzr(aRequest)).Scan(&id)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("store: token %d: %w", aID[0], store.ErrConflict)
@@ -373,6 +376,13 @@ func (s *Store) CommitAuth(ctx context.Context, c store.AuthCommit) error {
 func nz(v []int64) []int64 {
 	if v == nil {
 		return []int64{}
+	}
+	return v
+}
+
+func nzr(v [][]byte) [][]byte {
+	if v == nil {
+		return [][]byte{}
 	}
 	return v
 }

@@ -327,7 +327,8 @@ type statements struct {
 // compare-and-set: it updates the token only if it still has the version
 // that was read, is still usable, still belongs to the user who logged in,
 // and that user is still enabled and has failed logins left (counter,
-// last_step, drift, last_used, id, version, user_id, max fail_tat);
+// last_step, drift, last_used, last_request, id, version, user_id, max
+// fail_tat);
 // sqlAcceptActivate is the same for a token's
 // first accept, which makes it active (the state, and its index, are
 // written only then). sqlFail counts a failed login and locks the token at
@@ -344,11 +345,11 @@ type statements struct {
 // version 1): 8% of the writer's time.
 const (
 	sqlAccept = `UPDATE tokens SET counter = ?, last_step = ?, drift = ?, fail_count = 0, last_used = ?,
-		version = version + 1
+		last_request = ?, version = version + 1
 		WHERE id = ? AND version = ?+0 AND state IN ('assigned', 'active')
 		AND user_id = (SELECT id FROM users WHERE id = ? AND disabled = 0 AND fail_tat <= ?+0)`
 	sqlAcceptActivate = `UPDATE tokens SET counter = ?, last_step = ?, drift = ?, fail_count = 0, last_used = ?,
-		state = 'active', version = version + 1
+		last_request = ?, state = 'active', version = version + 1
 		WHERE id = ? AND version = ?+0 AND state IN ('assigned', 'active')
 		AND user_id = (SELECT id FROM users WHERE id = ? AND disabled = 0 AND fail_tat <= ?+0)`
 	sqlFail = `UPDATE tokens SET fail_count = fail_count + 1,
@@ -612,7 +613,7 @@ func (s *Store) recordLogins(tx *sql.Tx, batch []writeOp, results []error) error
 			if maxTAT == 0 {
 				maxTAT = math.MaxInt64
 			}
-			res, err := st.Exec(int64(ta.Counter), ta.LastStep, ta.Drift, at, ta.ID, ta.Version, ta.UserID, maxTAT)
+			res, err := st.Exec(int64(ta.Counter), ta.LastStep, ta.Drift, at, ta.RequestKey, ta.ID, ta.Version, ta.UserID, maxTAT)
 			if err != nil {
 				return fmt.Errorf("store: token %d: %w", ta.ID, err)
 			}

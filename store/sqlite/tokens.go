@@ -12,7 +12,7 @@ import (
 
 const tokenCols = `t.id, t.serial, COALESCE(u.name, ''), t.type, t.origin, t.state, t.algorithm, t.digits,
 	t.period, t.seed, t.counter, t.last_step, t.drift, t.pin_hash, t.fail_count, t.locked_until,
-	t.last_used, t.created_at, t.description, t.version, t.manufacturer, t.model, t.valid_from, t.valid_until`
+	t.last_used, t.created_at, t.description, t.version, t.manufacturer, t.model, t.valid_from, t.valid_until, t.last_request`
 
 const tokenFrom = ` FROM tokens t LEFT JOIN users u ON u.id = t.user_id`
 
@@ -25,7 +25,7 @@ func (s *Store) scanToken(sc interface{ Scan(...any) error }, withSeed bool, pre
 	var lastUsed, created, from, until int64
 	err := sc.Scan(append(pre, &t.ID, &t.Serial, &t.User, &t.Type, &t.Origin, &t.State, &t.Algorithm, &t.Digits,
 		&t.Period, &sealed, &counter, &t.LastStep, &t.Drift, &t.PINHash, &t.FailCount, &t.LockedUntil,
-		&lastUsed, &created, &t.Description, &t.Version, &t.Manufacturer, &t.Model, &from, &until)...)
+		&lastUsed, &created, &t.Description, &t.Version, &t.Manufacturer, &t.Model, &from, &until, &t.LastRequest)...)
 	if err != nil {
 		return store.Token{}, err
 	}

@@ -31,6 +31,7 @@ func RunLogins(t *testing.T, open TwinOpener) {
 		{"RefusalsCountAndLock", testRefusalsLock},
 		{"EveryLoginAudited", testEveryLoginAudited},
 		{"FailureBudgetShared", testFailureBudget},
+		{"AcceptRecordsItsRequest", testAcceptRecordsRequest},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -300,4 +301,27 @@ func testFailureBudget(t *testing.T, s, other store.Store) {
 	}
 	acc.Tokens[0].MaxFailureTAT = limit.MaxTAT(now.Add(limit.Every))
 	must(t, s.CommitAuth(ctx, acc))
+}
+
+// An accept records the request that carried the code with the token, for
+// every later read: cached, fresh, and another handle's.
+func testAcceptRecordsRequest(t *testing.T, s, other store.Store) {
+	ctx := context.Background()
+	mustUser(t, s, "alice")
+	mustToken(t, s, store.Token{Serial: "A1", User: "alice"})
+	key := []byte("0123456789abcdef")
+	acc := acceptOf(loginState(t, s, "alice", false), 1)
+	acc.Tokens[0].RequestKey = key
+	must(t, s.CommitAuth(ctx, acc))
+	for name, st := range map[string]store.LoginState{"cached": loginState(t, s, "alice", false),
+		"fresh": loginState(t, s, "alice", true), "other": loginState(t, other, "alice", true)} {
+		if got := st.Tokens[0].LastRequest; string(got) != string(key) {
+			t.Errorf("%s read: LastRequest %q, want %q", name, got, key)
+		}
+	}
+	acc = acceptOf(loginState(t, s, "alice", true), 2)
+	must(t, s.CommitAuth(ctx, acc))
+	if got := loginState(t, s, "alice", false).Tokens[0].LastRequest; got != nil {
+		t.Errorf("after an accept without a request key: LastRequest %q, want none", got)
+	}
 }
