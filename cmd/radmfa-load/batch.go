@@ -109,7 +109,7 @@ func (w *batchWorker) run(ctx context.Context) error {
 				break
 			}
 			id := w.freeID()
-			req, err := buildRequest(w.cfg, id, UserName(u), pw)
+			req, err := buildRequest(w.cfg, id, UserName(w.cfg.FirstUser+u), pw)
 			if err != nil {
 				w.pop.done(u)
 				return err

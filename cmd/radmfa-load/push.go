@@ -29,7 +29,7 @@ type phones struct {
 func newPhones(cfg Config) (*phones, error) {
 	url, pin := cfg.DeviceAPI, cfg.DevicePin
 	if url == "" && cfg.DataDir != "" {
-		st, err := openStore(cfg.DataDir)
+		st, err := openStore(cfg.DataDir, "")
 		if err != nil {
 			return nil, err
 		}
@@ -48,6 +48,7 @@ func newPhones(cfg Config) (*phones, error) {
 }
 
 func (p *phones) get(u int) (*push.Client, error) {
+	u += p.cfg.FirstUser
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c := p.m[u]; c != nil {

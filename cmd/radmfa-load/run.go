@@ -26,13 +26,16 @@ import (
 
 // Config is one load run.
 type Config struct {
-	Target   string
-	Secret   string
-	Mode     string // hotp, totp, pap, push
-	Users    int
-	Requests int           // stop after this many (0: only Duration)
-	Duration time.Duration // stop after this long (0: only Requests)
-	Parallel int
+	Target string
+	Secret string
+	Mode   string // hotp, totp, pap, push
+	Users  int
+	// FirstUser is the number of the first user (userFIRST..): two load
+	// tools driving two instances at once use users of their own.
+	FirstUser int
+	Requests  int           // stop after this many (0: only Duration)
+	Duration  time.Duration // stop after this long (0: only Requests)
+	Parallel  int
 	// Rate sends this many requests per second in all, each on schedule
 	// whether or not earlier ones were answered (an open loop, as logins
 	// arrive in a storm), with at most Parallel in flight; 0 sends the next
@@ -110,6 +113,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "secret", Value: "testing123", Usage: "shared secret"},
 			&cli.StringFlag{Name: "mode", Value: "hotp", Usage: "hotp (fresh counters), totp (each user once per step), pap (fixed password), push (empty password; in-process phones approve)"},
 			&cli.IntFlag{Name: "users", Value: 1000, Usage: "users user0000..user(N-1) with radmfa-load seed's seeds"},
+			&cli.IntFlag{Name: "first-user", Usage: "start at this user: userFIRST..user(FIRST+N-1)"},
 			&cli.IntFlag{Name: "requests", Aliases: []string{"n"}, Value: 10000, Usage: "requests to send (0: run for --duration)"},
 			&cli.DurationFlag{Name: "duration", Usage: "run at most this long"},
 			&cli.IntFlag{Name: "parallel", Aliases: []string{"p"}, Value: 32, Usage: "requests in flight (with --rate: at most)"},
@@ -134,7 +138,7 @@ func runCommand() *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			cfg := Config{Target: c.String("target"), Secret: c.String("secret"), Mode: c.String("mode"),
-				Users: c.Int("users"), Requests: c.Int("requests"), Duration: c.Duration("duration"),
+				Users: c.Int("users"), FirstUser: c.Int("first-user"), Requests: c.Int("requests"), Duration: c.Duration("duration"),
 				Parallel: c.Int("parallel"), Rate: c.Float64("rate"), Sockets: c.Int("sockets"), Timeout: c.Duration("timeout"), Retransmit: c.Int("retransmit"), RetryEvery: c.Duration("retry-every"),
 				ReuseCodes: c.Bool("reuse-codes"), Password: c.String("password"), MA: c.Bool("message-authenticator"),
 				AllowRemote: c.Bool("allow-remote"), StateFile: c.String("state-file"), DataDir: c.String("data-dir"),
@@ -183,8 +187,8 @@ func (c *Config) check() error {
 	if c.Users <= 0 || c.Parallel <= 0 || c.Retransmit <= 0 || c.Timeout <= 0 {
 		return errors.New("--users, --parallel, --retransmit and --timeout must be positive")
 	}
-	if c.Sockets < 0 {
-		return errors.New("--sockets must not be negative")
+	if c.Sockets < 0 || c.FirstUser < 0 {
+		return errors.New("--sockets and --first-user must not be negative")
 	}
 	if c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) {
 		return errors.New("--rate must be a number of requests per second, not negative (0: closed loop)")
@@ -268,7 +272,7 @@ func newPopulation(cfg Config) (*population, error) {
 	if cfg.Mode == "hotp" || cfg.Mode == "totp" {
 		p.seeds = make([]byte, 0, cfg.Users*sha1.Size)
 		for i := range cfg.Users {
-			p.seeds = append(p.seeds, AnchorSeed(i)...)
+			p.seeds = append(p.seeds, AnchorSeed(cfg.FirstUser+i)...)
 		}
 	}
 	if cfg.StateFile != "" {
@@ -279,7 +283,7 @@ func newPopulation(cfg Config) (*population, error) {
 				return nil, fmt.Errorf("--state-file: %w", err)
 			}
 			for i := range p.counters {
-				p.counters[i] = m[UserName(i)]
+				p.counters[i] = m[UserName(p.cfg.FirstUser+i)]
 			}
 		} else if !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("--state-file: %w", err)
@@ -294,7 +298,7 @@ func (p *population) save() error {
 	}
 	m := make(map[string]uint64, len(p.counters))
 	for i, c := range p.counters {
-		m[UserName(i)] = c
+		m[UserName(p.cfg.FirstUser+i)] = c
 	}
 	b, _ := json.Marshal(m)
 	return os.WriteFile(p.cfg.StateFile, b, 0o600)
@@ -456,7 +460,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 						answered = make(chan time.Time, 1)
 						go func() { answered <- ph.approve(ctx, u) }()
 					}
-					o, err := exchange(conn, buf, cfg, id, UserName(u), pw)
+					o, err := exchange(conn, buf, cfg, id, UserName(cfg.FirstUser+u), pw)
 					if answered != nil {
 						end := time.Now()
 						if at := <-answered; !at.IsZero() && o.code == radius.CodeAccessAccept {

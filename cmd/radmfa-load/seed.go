@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -14,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/radmfa/radmfa/store"
+	"github.com/radmfa/radmfa/store/postgres"
 	"github.com/radmfa/radmfa/store/sqlite"
 )
 
@@ -40,6 +42,7 @@ func seedCommand() *cli.Command {
 		Usage: "fill a radmfa database with benchmark users whose seeds are PUBLIC (never on a real server)",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data-dir", Value: "./radmfa-data", Usage: "radmfa data directory (database and master key)"},
+			&cli.StringFlag{Name: "db", Usage: "a postgres:// database to seed instead of the data dir's SQLite file (the master key stays in --data-dir)"},
 			&cli.IntFlag{Name: "users", Value: 1000, Usage: "users user0000..user(N-1), one token each"},
 			&cli.StringFlag{Name: "type", Value: "hotp", Usage: "hotp, totp (SHA1, 6 digits, 30 s) or push (a push token bound to a bench phone)"},
 			&cli.IntFlag{Name: "inventory", Usage: "extra unassigned hardware tokens with random seeds (to test a large token table)"},
@@ -54,7 +57,7 @@ func seedCommand() *cli.Command {
 			if n < 0 || inv < 0 || batch <= 0 {
 				return errors.New("--users, --inventory and --batch must not be negative")
 			}
-			st, err := openStore(c.String("data-dir"))
+			st, err := openStore(c.String("data-dir"), c.String("db"))
 			if err != nil {
 				return err
 			}
@@ -117,14 +120,37 @@ func seedCommand() *cli.Command {
 	}
 }
 
-func openStore(dir string) (*sqlite.Store, error) {
-	db, keyPath := filepath.Join(dir, "radmfa.db"), filepath.Join(dir, "master.key")
+// openStore opens the data dir's SQLite database, or with a postgres://
+// db that database with the data dir's master key (both made when new).
+func openStore(dir, db string) (store.Store, error) {
+	keyPath := filepath.Join(dir, "master.key")
+	if postgres.IsURL(db) {
+		key, err := store.LoadKey(keyPath)
+		if errors.Is(err, store.ErrKeyMissing) {
+			has, herr := postgres.HasData(context.Background(), db)
+			if herr != nil {
+				return nil, herr
+			}
+			if has {
+				return nil, fmt.Errorf("%s has no master key for %s", dir, postgres.Redact(db))
+			}
+			key, err = store.CreateKey(keyPath)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return postgres.Open(context.Background(), postgres.Options{URL: db, Key: key})
+	}
+	if db != "" {
+		return nil, fmt.Errorf("--db %q: want a postgres:// URL (SQLite lives in --data-dir)", db)
+	}
+	path := filepath.Join(dir, "radmfa.db")
 	key, err := store.LoadKey(keyPath)
-	if errors.Is(err, store.ErrKeyMissing) && !sqlite.HasData(db) {
+	if errors.Is(err, store.ErrKeyMissing) && !sqlite.HasData(path) {
 		key, err = store.CreateKey(keyPath)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return sqlite.Open(sqlite.Options{Path: db, Key: key})
+	return sqlite.Open(sqlite.Options{Path: path, Key: key})
 }
