@@ -5,14 +5,18 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/radmfa/radmfa/store"
 )
 
-// Audit records one event.
+// Audit records one event, in one statement.
 func (s *Store) Audit(ctx context.Context, e store.AuditEvent) error {
-	return s.tx(ctx, func(tx pgx.Tx) error { return s.audit(ctx, tx, e) })
+	if e.At.IsZero() {
+		e.At = s.now()
+	}
+	if _, err := s.pool.Exec(ctx, auditInsert, e.At.UnixMilli(), e.Actor, e.Action, e.User, e.Serial, e.Client, e.Result, e.Detail); err != nil {
+		return fmt.Errorf("store: audit: %w", err)
+	}
+	return nil
 }
 
 // AuditEvents returns matching audit rows, oldest first; with a Limit, the

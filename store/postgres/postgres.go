@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -55,10 +56,18 @@ type Options struct {
 
 // Store is the PostgreSQL store.Store.
 type Store struct {
-	pool   *pgxpool.Pool
-	sealer *store.Sealer
-	now    func() time.Time
-	log    *slog.Logger
+	pool    *pgxpool.Pool
+	sealer  *store.Sealer
+	now     func() time.Time
+	log     *slog.Logger
+	metrics *metrics
+
+	// logins is the writers' queue (see writer.go); mu guards closed
+	// against sends on it.
+	logins  chan loginOp
+	writers sync.WaitGroup
+	mu      sync.RWMutex
+	closed  bool
 }
 
 var _ store.Store = (*Store)(nil)
@@ -102,11 +111,16 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "radmfa"
+	// Every statement radmfa sends is prepared once per connection; a
+	// custom plan for each execution (PostgreSQL's default for the first
+	// few, and for good whenever the generic plan looks costlier, as it
+	// does with arrays) cost more than running the login's statement.
+	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: %w", Redact(o.URL), err)
 	}
-	s := &Store{pool: pool, sealer: sealer, now: o.Now, log: o.Logger}
+	s := &Store{pool: pool, sealer: sealer, now: o.Now, log: o.Logger, metrics: newMetrics(pool)}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("store: %s: %w", Redact(o.URL), err)
@@ -115,6 +129,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	s.startWriters()
 	return s, nil
 }
 
@@ -216,8 +231,15 @@ func HasData(ctx context.Context, url string) (bool, error) {
 	return has, nil
 }
 
-// Close closes the pool.
+// Close commits the logins queued and closes the pool.
 func (s *Store) Close() error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.logins)
+	}
+	s.mu.Unlock()
+	s.writers.Wait()
 	s.pool.Close()
 	return nil
 }

@@ -3,8 +3,10 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -214,5 +216,37 @@ func TestLoginsWaitOutAnOutage(t *testing.T) {
 	got, err := s.Token(ctx, "S1")
 	if err != nil || got.Counter != 1 || got.Version != st.Tokens[0].Version+1 {
 		t.Fatalf("after the outage: counter %d version %d (%v), want the accept recorded once", got.Counter, got.Version, err)
+	}
+}
+
+// TestGroupCommitIsolatesFailures: logins decided together are committed
+// in one transaction; one that fails (here, an audit detail PostgreSQL
+// refuses) fails alone, and every other is recorded.
+func TestGroupCommitIsolatesFailures(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, pgtest.DB(t), newKey(t))
+	defer s.Close()
+	const n = 40
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			detail := fmt.Sprint(i)
+			if i == 7 {
+				detail = "NUL\x00 byte" // PostgreSQL text cannot hold it
+			}
+			errs[i] = s.CommitAuth(ctx, store.AuthCommit{At: time.Now(),
+				Audit: store.AuditEvent{Actor: "radius:nas", Action: "auth", User: "nobody", Result: "reject:unknown_user", Detail: detail}})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if (err != nil) != (i == 7) {
+			t.Errorf("login %d: %v", i, err)
+		}
+	}
+	ev, err := s.AuditEvents(ctx, store.AuditFilter{User: "nobody"})
+	if err != nil || len(ev) != n-1 {
+		t.Fatalf("%d audit rows (%v), want %d", len(ev), err, n-1)
 	}
 }

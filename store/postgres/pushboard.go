@@ -121,32 +121,22 @@ func (b *PushBoard) Pending(ctx context.Context, serial string, now time.Time) (
 }
 
 // End moves request id from pending to outcome, with a notification to
-// every instance in the same transaction.
+// every instance in the same statement (one round trip; an answer is
+// waited for by a NAS and a phone). A request that has ended is read as
+// it is.
 func (b *PushBoard) End(ctx context.Context, id, outcome string, now time.Time) (store.PushRequest, bool, error) {
-	var p store.PushRequest
-	ended := false
-	err := b.s.tx(ctx, func(tx pgx.Tx) error {
-		var err error
-		p, err = scanPush(tx.QueryRow(ctx, `UPDATE push_requests SET outcome = $2, ended_at = $3
-			WHERE id = $1 AND outcome = 'pending' RETURNING `+pushCols, id, outcome, now.UnixMilli()))
-		if errors.Is(err, pgx.ErrNoRows) {
-			p, err = scanPush(tx.QueryRow(ctx, `SELECT `+pushCols+` FROM push_requests WHERE id = $1`, id))
-			if errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("push request %s: %w", id, store.ErrNotFound)
-			}
-			return err
-		}
-		if err != nil {
-			return err
-		}
-		ended = true
-		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, pushChannel, id+" "+outcome)
-		return err
-	})
-	if err != nil {
+	p, err := scanPush(b.s.pool.QueryRow(ctx, `WITH e AS (
+			UPDATE push_requests SET outcome = $2, ended_at = $3 WHERE id = $1 AND outcome = 'pending' RETURNING *
+		), n AS (SELECT pg_notify($4, e.id || ' ' || e.outcome) FROM e)
+		SELECT `+pushCols+` FROM e WHERE (SELECT count(*) FROM n) >= 0`, id, outcome, now.UnixMilli(), pushChannel))
+	if err == nil {
+		return p, true, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
 		return store.PushRequest{}, false, fmt.Errorf("store: push request: %w", err)
 	}
-	return p, ended, nil
+	p, err = b.Get(ctx, id)
+	return p, false, err
 }
 
 // Outcomes returns the outcomes of those of ids that have ended.

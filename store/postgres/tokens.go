@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -253,51 +254,53 @@ func (s *Store) DeleteToken(ctx context.Context, by, serial string) error {
 	})
 }
 
-// sqlCommitAuth records a login in one statement, so in one transaction
-// and one round trip:
-//   - acc is the accept's compare-and-set ($2-$8, $19, $23; at most one row):
-//     the token still has the version read, is still usable, still belongs
-//     to the user who logged in, and that user is still enabled and has
-//     failed logins left. A concurrent
-//     accept of the same token holds the row's lock; this one waits for it
-//     to commit, re-checks the row and finds the version changed.
-//   - ok says whether the accept (if any) took;
-//   - fail counts failures ($9-$11) and locks at the threshold, only if ok;
-//   - charge spends one of the user's failed logins ($20-$22; $22 NULL
-//     for none), only if ok;
-//   - the audit row ($1, $12-$18) is inserted only if ok, and the statement
-//     returns a row only then: no row is the accept's ErrConflict, with
-//     nothing written.
+// A login is recorded in one statement, so in one transaction and one
+// round trip, of one of three kinds (each simple enough that its generic
+// plan is good: the connections use force_generic_plan, planning one of
+// these each time cost more than running it):
+//
+//   - sqlAccept, the accept's compare-and-set ($2-$10): the token still
+//     has the version read, is still usable, still belongs to the user who
+//     logged in, and that user is still enabled and has failed logins
+//     left. A concurrent accept of the same token holds the row's lock;
+//     this one waits for it to commit, re-checks the row and finds the
+//     version changed. The audit row ($1, $11-$17) is inserted only if the
+//     accept took, and the statement returns a row only then: no row is
+//     the accept's ErrConflict, with nothing written.
+//   - sqlRefuse: the failures ($2-$4) counted, the token locked at its
+//     threshold, the user's failed logins charged ($5-$7; $7 NULL for
+//     none), and the audit row ($1, $8-$14).
+//   - auditInsert alone, for a login that changes no token.
 //
 // Data-modifying WITH clauses always run to completion, whether or not
 // the main query reads them.
-const sqlCommitAuth = `WITH acc AS (
-	UPDATE tokens SET counter = a.counter, last_step = a.last_step, drift = a.drift, fail_count = 0, last_used = $1::bigint / 1000,
-		last_request = a.request,
-		state = CASE WHEN a.activate THEN 'active' ELSE tokens.state END, version = tokens.version + 1
-	FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bool[], $19::bigint[], $23::bytea[])
-		AS a(id, version, user_id, counter, last_step, drift, activate, max_tat, request)
-	WHERE tokens.id = a.id AND tokens.version = a.version AND tokens.state IN ('assigned', 'active')
-		AND tokens.user_id = a.user_id
-		AND EXISTS (SELECT 1 FROM users WHERE users.id = a.user_id AND NOT users.disabled AND users.fail_tat <= a.max_tat)
-	RETURNING tokens.id
-), ok AS (
-	SELECT count(*) = cardinality($2::bigint[]) AS ok FROM acc
-), fail AS (
+const (
+	sqlAccept = `WITH acc AS (
+	UPDATE tokens SET counter = $2, last_step = $3, drift = $4, fail_count = 0, last_used = $1::bigint / 1000,
+		last_request = $5, state = CASE WHEN $6::bool THEN 'active' ELSE state END, version = version + 1
+	WHERE id = $7 AND version = $8 AND state IN ('assigned', 'active') AND user_id = $9
+		AND EXISTS (SELECT 1 FROM users WHERE users.id = $9 AND NOT users.disabled AND users.fail_tat <= $10)
+	RETURNING id
+)
+INSERT INTO audit(at, actor, action, user_name, serial, client, result, detail)
+SELECT $1::bigint, $11::text, $12::text, $13::text, $14::text, $15::text, $16::text, $17::text FROM acc
+RETURNING id`
+	sqlRefuse = `WITH fail AS (
 	UPDATE tokens SET fail_count = tokens.fail_count + 1,
 		locked_until = CASE WHEN tokens.fail_count + 1 >= f.after THEN f.until ELSE tokens.locked_until END,
 		version = tokens.version + 1
-	FROM unnest($9::bigint[], $10::bigint[], $11::bigint[]) AS f(id, after, until), ok
-	WHERE tokens.id = f.id AND ok.ok
+	FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS f(id, after, until)
+	WHERE tokens.id = f.id
 	RETURNING tokens.id
 ), charge AS (
-	UPDATE users SET fail_tat = LEAST(GREATEST(users.fail_tat, $1::bigint) + $20::bigint, $1::bigint + $21::bigint)
-	FROM ok WHERE users.id = $22::bigint AND ok.ok
-	RETURNING users.id
+	UPDATE users SET fail_tat = LEAST(GREATEST(fail_tat, $1::bigint) + $5::bigint, $1::bigint + $6::bigint)
+	WHERE id = $7::bigint
+	RETURNING id
 )
 INSERT INTO audit(at, actor, action, user_name, serial, client, result, detail)
-SELECT $1::bigint, $12::text, $13::text, $14::text, $15::text, $16::text, $17::text, $18::text FROM ok WHERE ok.ok
+VALUES ($1::bigint, $8::text, $9::text, $10::text, $11::text, $12::text, $13::text, $14::text)
 RETURNING id`
+)
 
 // CommitAuth records one login's outcome, its token changes and its audit
 // row, in one transaction; it returns once PostgreSQL has committed it. An
@@ -305,22 +308,14 @@ RETURNING id`
 // unless the token still has the version that was read, is still usable
 // and still belongs to that user, and the user is still enabled.
 func (s *Store) CommitAuth(ctx context.Context, c store.AuthCommit) error {
-	var aID, aVersion, aUser, aCounter, aStep, aDrift []int64
-	var aActivate []bool
-	var aMaxTAT []int64
-	var aRequest [][]byte
+	var accept *store.TokenAuth
 	var fID, fAfter, fUntil []int64
-	for _, ta := range c.Tokens {
+	for i, ta := range c.Tokens {
 		if ta.Accepted {
-			aID, aVersion, aUser = append(aID, ta.ID), append(aVersion, ta.Version), append(aUser, ta.UserID)
-			aCounter, aStep, aDrift = append(aCounter, int64(ta.Counter)), append(aStep, ta.LastStep), append(aDrift, ta.Drift)
-			aActivate = append(aActivate, ta.Activate)
-			maxTAT := ta.MaxFailureTAT
-			if maxTAT == 0 {
-				maxTAT = math.MaxInt64
+			if accept != nil {
+				return fmt.Errorf("store: a login accepts one token, not more: %w", store.ErrInvalid)
 			}
-			aMaxTAT = append(aMaxTAT, maxTAT)
-			aRequest = append(aRequest, ta.RequestKey)
+			accept = &c.Tokens[i]
 		}
 		if ta.Failed {
 			after := int64(1 << 30) // never, when not set
@@ -330,41 +325,55 @@ func (s *Store) CommitAuth(ctx context.Context, c store.AuthCommit) error {
 			fID, fAfter, fUntil = append(fID, ta.ID), append(fAfter, after), append(fUntil, ta.LockUntil)
 		}
 	}
-	if len(aID) > 1 {
-		return fmt.Errorf("store: a login accepts one token, not %d: %w", len(aID), store.ErrInvalid)
-	}
-	var chEvery, chSpan int64
-	var chUser *int64
-	if ch := c.Charge; ch != nil {
-		if len(aID) > 0 {
-			return fmt.Errorf("store: an accept charges no failure: %w", store.ErrInvalid)
-		}
-		chEvery = ch.Limit.Every.Milliseconds()
-		chSpan, chUser = int64(ch.Limit.Burst)*chEvery, &ch.UserID
+	if accept != nil && (c.Charge != nil || len(fID) > 0) {
+		return fmt.Errorf("store: an accept records no failure: %w", store.ErrInvalid)
 	}
 	e := c.Audit
 	at := c.At
 	if at.IsZero() {
 		at = s.now()
 	}
-	// A lost connection is retried within ctx: an accept whenever the
-	// connection was lost (its compare-and-set makes a second attempt of
-	// an accept that did commit a conflict, never a second accept), and
-	// a refusal only when it never reached the database (it would count
-	// twice).
-	again := unsent
-	if len(aID) > 0 {
-		again = connectionLost
+	ms := at.UnixMilli()
+	audit := []any{e.Actor, e.Action, e.User, e.Serial, e.Client, e.Result, e.Detail}
+	op := loginOp{again: unsent}
+	switch {
+	case accept != nil:
+		maxTAT := accept.MaxFailureTAT
+		if maxTAT == 0 {
+			maxTAT = math.MaxInt64
+		}
+		op.q = sqlAccept
+		op.args = append([]any{ms, int64(accept.Counter), accept.LastStep, accept.Drift, accept.RequestKey, accept.Activate,
+			accept.ID, accept.Version, accept.UserID, maxTAT}, audit...)
+		// A lost connection is retried within the deadline: an accept
+		// whenever the connection was lost (its compare-and-set makes a
+		// second attempt of an accept that did commit a conflict, never a
+		// second accept), anything else only when it never reached the
+		// database (it would count or audit twice).
+		op.again = connectionLost
+		op.order = [2]int64{0, accept.ID}
+	case len(fID) > 0 || c.Charge != nil:
+		var every, span int64
+		var user *int64
+		op.order = [2]int64{1, 0}
+		if ch := c.Charge; ch != nil {
+			every = ch.Limit.Every.Milliseconds()
+			span, user = int64(ch.Limit.Burst)*every, &ch.UserID
+			op.order = [2]int64{1, ch.UserID}
+		}
+		if len(fID) > 0 {
+			op.order = [2]int64{0, slices.Min(fID)}
+		}
+		op.q = sqlRefuse
+		op.args = append([]any{ms, nz(fID), nz(fAfter), nz(fUntil), every, span, user}, audit...)
+	default:
+		op.q = auditInsert + ` RETURNING id`
+		op.args = append([]any{ms}, audit...)
+		op.order = [2]int64{2, 0}
 	}
-	var id int64
-	err := s.retry(ctx, again, func() error {
-		return s.pool.QueryRow(ctx, sqlCommitAuth, at.UnixMilli(),
-			nz(aID), nz(aVersion), nz(aUser), nz(aCounter), nz(aStep), nz(aDrift), nzb(aActivate),
-			nz(fID), nz(fAfter), nz(fUntil),
-			e.Actor, e.Action, e.User, e.Serial, e.Client, e.Result, e.Detail, nz(aMaxTAT), chEvery, chSpan, chUser, nzr(aRequest)).Scan(&id)
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("store: token %d: %w", aID[0], store.ErrConflict)
+	err := s.queueLogin(ctx, op)
+	if errors.Is(err, errConflictRow) {
+		return fmt.Errorf("store: token %d: %w", accept.ID, store.ErrConflict)
 	}
 	if err != nil {
 		return fmt.Errorf("store: record login: %w", err)
@@ -372,24 +381,10 @@ func (s *Store) CommitAuth(ctx context.Context, c store.AuthCommit) error {
 	return nil
 }
 
-// nz and nzb send an empty array, not NULL, for no elements.
+// nz sends an empty array, not NULL, for no elements.
 func nz(v []int64) []int64 {
 	if v == nil {
 		return []int64{}
-	}
-	return v
-}
-
-func nzr(v [][]byte) [][]byte {
-	if v == nil {
-		return [][]byte{}
-	}
-	return v
-}
-
-func nzb(v []bool) []bool {
-	if v == nil {
-		return []bool{}
 	}
 	return v
 }

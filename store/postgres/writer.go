@@ -1,0 +1,176 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/radmfa/radmfa/store"
+)
+
+// Group commit. Every login is one statement (see CommitAuth); committed
+// one by one, each paid PostgreSQL's commit (a WAL flush, locks, a wake-up
+// of the backend) and a round trip, and 16 backends flushing the WAL by
+// turns spent more CPU than the logins. The writers gather the logins
+// decided meanwhile and send them as one transaction in one round trip:
+// one commit, one flush, for all of them.
+//
+// A lost compare-and-set is not an error (its statement returns no row):
+// the other logins of the batch commit. Any error rolls the batch back and
+// each login is committed again on its own, so that one failing login
+// never takes another down. The statements of a batch are ordered by the
+// rows they lock (tokens, then users, by id), so that two writers, or two
+// instances, lock them in the same order and do not deadlock.
+
+// loginOp is one login queued for a writer.
+type loginOp struct {
+	q    string
+	args []any
+	// again decides whether a failure of the login on its own is retried
+	// (see retry).
+	again func(error) bool
+	// order is what the batch is sorted by: the first row it locks.
+	order [2]int64
+	// deadline is the login's: retries of it on its own stop there.
+	deadline time.Time
+	done     chan error
+}
+
+// maxLoginBatch bounds the logins of one transaction.
+const maxLoginBatch = 256
+
+// writers is how many batches may be in flight at once: one gathers while
+// another commits.
+const writers = 2
+
+func (s *Store) startWriters() {
+	s.logins = make(chan loginOp, maxLoginBatch)
+	for range writers {
+		s.writers.Go(s.writeLogins)
+	}
+}
+
+// writeLogins commits queued logins in batches until the queue closes.
+func (s *Store) writeLogins() {
+	for op := range s.logins {
+		batch := append(make([]loginOp, 0, 16), op)
+		for idle := 0; len(batch) < maxLoginBatch && idle < 2; {
+			select {
+			case op, ok := <-s.logins:
+				if !ok {
+					idle = 2
+					continue
+				}
+				batch = append(batch, op)
+				idle = 0
+				continue
+			default:
+			}
+			idle++
+			runtime.Gosched()
+		}
+		s.commitBatch(batch)
+	}
+}
+
+// commitBatch commits batch in one transaction and answers its logins; a
+// failed transaction is replayed a login at a time.
+func (s *Store) commitBatch(batch []loginOp) {
+	if len(batch) == 1 {
+		op := batch[0]
+		op.done <- s.commitOne(op)
+		return
+	}
+	slices.SortFunc(batch, func(a, b loginOp) int {
+		if a.order[0] != b.order[0] {
+			return cmpInt(a.order[0], b.order[0])
+		}
+		return cmpInt(a.order[1], b.order[1])
+	})
+	results := make([]error, len(batch))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	for i, op := range batch {
+		b.Queue(op.q, op.args...).QueryRow(func(row pgx.Row) error {
+			var id int64
+			err := row.Scan(&id)
+			if errors.Is(err, pgx.ErrNoRows) {
+				results[i] = errConflictRow
+				return nil
+			}
+			return err
+		})
+	}
+	b.Queue("COMMIT")
+	err := s.pool.SendBatch(ctx, b).Close()
+	s.metrics.batch(len(batch), err)
+	if err != nil {
+		s.log.Warn("store: a transaction of logins failed; committing them one by one", "logins", len(batch), "err", err)
+		for _, op := range batch {
+			op.done <- s.commitOne(op)
+		}
+		return
+	}
+	for i, op := range batch {
+		op.done <- results[i]
+	}
+}
+
+// commitOne commits one login on its own, retried within its deadline as
+// its again allows.
+func (s *Store) commitOne(op loginOp) error {
+	ctx, cancel := context.WithDeadline(context.Background(), op.deadline)
+	defer cancel()
+	err := s.retry(ctx, op.again, func() error {
+		var id int64
+		return s.pool.QueryRow(ctx, op.q, op.args...).Scan(&id)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return errConflictRow
+	}
+	return err
+}
+
+// errConflictRow is a lost compare-and-set: the accept's statement
+// returned no row.
+var errConflictRow = errors.New("no row: the compare-and-set did not take")
+
+// queueLogin hands op to the writers and waits for its commit. Once
+// queued, it is waited for even if ctx ends: a login that was recorded is
+// never reported as one that was not.
+func (s *Store) queueLogin(ctx context.Context, op loginOp) error {
+	op.done = make(chan error, 1)
+	op.deadline = time.Now().Add(30 * time.Second)
+	if d, ok := ctx.Deadline(); ok {
+		op.deadline = d
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return store.ErrClosed
+	}
+	select {
+	case s.logins <- op:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	s.mu.RUnlock()
+	return <-op.done
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
