@@ -342,7 +342,7 @@ func (s *Store) CommitAuth(ctx context.Context, c store.AuthCommit) error {
 		if maxTAT == 0 {
 			maxTAT = math.MaxInt64
 		}
-		op.q = sqlAccept
+		op.q, op.accept = sqlAccept, true
 		op.args = append([]any{ms, int64(accept.Counter), accept.LastStep, accept.Drift, accept.RequestKey, accept.Activate,
 			accept.ID, accept.Version, accept.UserID, maxTAT}, audit...)
 		// A lost connection is retried within the deadline: an accept
