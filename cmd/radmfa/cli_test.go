@@ -18,6 +18,7 @@ import (
 	potp "github.com/pquerna/otp"
 
 	"github.com/radmfa/radmfa/internal/pgtest"
+	"github.com/radmfa/radmfa/store"
 )
 
 // cli runs the radmfa app in-process against one data directory.
@@ -477,4 +478,65 @@ func TestCheckCountsNothingByDefault(t *testing.T) {
 			t.Fatalf("after a counted check: fail count and lock %q, want a count of 1", got)
 		}
 	})
+}
+
+// Instances on one PostgreSQL database each keep the master key in their
+// own data dir: one without it is told to copy it (a new key is never made
+// for a database that holds data), one with another key is refused, and
+// the database URL's password is never printed.
+func TestPostgresMasterKeyPerInstance(t *testing.T) {
+	db := pgtest.DB(t)
+	first := newCLI(t)
+	first.db = db
+	if out := first.ok("init"); !strings.Contains(out, "created") {
+		t.Fatalf("init: %q", out)
+	}
+	first.ok("user", "add", "carol")
+	tests := []struct {
+		name string
+		key  []byte // nil: no key file
+		want string
+	}{
+		{"no key", nil, "copy the master.key"},
+		{"another key", bytes.Repeat([]byte{1}, 32), "master key does not match"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			other := newCLI(t)
+			other.db = db
+			if tc.key != nil {
+				if _, err := store.CreateKey(filepath.Join(other.dir, "master.key")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, errs, code := other.run("user", "list")
+			if code == 0 || !strings.Contains(errs, tc.want) {
+				t.Fatalf("exit %d, %q; want %q", code, errs, tc.want)
+			}
+			if tc.key == nil {
+				if _, err := os.Stat(filepath.Join(other.dir, "master.key")); !os.IsNotExist(err) {
+					t.Fatalf("a new master key was made for a database with data (%v)", err)
+				}
+			}
+		})
+	}
+	// With the key copied, the second instance's CLI sees the first's data.
+	key, err := os.ReadFile(filepath.Join(first.dir, "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := newCLI(t)
+	second.db = db
+	if err := os.WriteFile(filepath.Join(second.dir, "master.key"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := second.ok("user", "list"); !strings.Contains(out, "carol") {
+		t.Fatalf("user list on the second instance: %q", out)
+	}
+	withPassword := "postgres://radmfa:s3cret-pw@127.0.0.1:1/radmfa?sslmode=disable&connect_timeout=1"
+	third := newCLI(t)
+	third.db = withPassword
+	if _, errs, code := third.run("user", "list"); code == 0 || strings.Contains(errs, "s3cret-pw") {
+		t.Fatalf("an unreachable database: exit %d, %q; want an error without the password", code, errs)
+	}
 }
