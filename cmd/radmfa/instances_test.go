@@ -52,29 +52,34 @@ func startInstance(t *testing.T, global []string, args ...string) *instance {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	in := &instance{cmd: cmd}
-	ready := make(chan struct{})
+	ready := make(chan *instance, 1)
 	go func() {
+		// Only this goroutine writes found, until it hands it over.
+		found := &instance{cmd: cmd}
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
+			if found == nil {
+				continue // drained, so that the server never blocks on its stdout
+			}
 			line := sc.Text()
 			if m := listenRE.FindStringSubmatch(line); m != nil {
-				in.radius = m[1]
+				found.radius = m[1]
 			}
 			if m := apiLineRE.FindStringSubmatch(line); m != nil {
-				in.api = m[1]
+				found.api = m[1]
 			}
 			if m := metricsLineRE.FindStringSubmatch(line); m != nil {
-				in.metrics = m[1]
+				found.metrics = m[1]
 			}
-			if in.radius != "" && in.api != "" && in.metrics != "" && ready != nil {
-				close(ready)
-				ready = nil
+			if found.radius != "" && found.api != "" && found.metrics != "" {
+				ready <- found
+				found = nil
 			}
 		}
 	}()
+	var in *instance
 	select {
-	case <-ready:
+	case in = <-ready:
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not start")
 	}
