@@ -42,9 +42,9 @@ const migrationLock = 0x524d4641
 // Options configures a PostgreSQL store.
 type Options struct {
 	// URL is a postgres:// URL (or a key=value connection string). Pool
-	// settings in it (pool_max_conns, ...) are honoured; without
-	// pool_max_conns the pool holds up to 16 connections, and without
-	// connect_timeout a connection attempt gives up after 5 seconds.
+	// settings in it (pool_max_conns, ...) are honoured. The defaults: up
+	// to 16 connections, 4 kept open, and a connection attempt gives up
+	// after 5 seconds (connect_timeout).
 	URL string
 	// Key is the 32-byte master key that seals seeds and secrets.
 	Key []byte
@@ -106,6 +106,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	if !strings.Contains(o.URL, "pool_max_conns") {
 		cfg.MaxConns = 16
+	}
+	if !strings.Contains(o.URL, "pool_min_conns") {
+		// Connected before the first logins, not while they wait.
+		cfg.MinConns = min(4, cfg.MaxConns)
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
