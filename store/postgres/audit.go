@@ -3,9 +3,9 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/radmfa/radmfa/store"
+	"github.com/radmfa/radmfa/store/internal/sqlrow"
 )
 
 // Audit records one event, in one statement.
@@ -50,12 +50,10 @@ func (s *Store) AuditEvents(ctx context.Context, f store.AuditFilter) ([]store.A
 	defer rows.Close()
 	var out []store.AuditEvent
 	for rows.Next() {
-		var e store.AuditEvent
-		var at int64
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.User, &e.Serial, &e.Client, &e.Result, &e.Detail); err != nil {
+		e, err := sqlrow.ScanAudit(rows)
+		if err != nil {
 			return nil, fmt.Errorf("store: audit: %w", err)
 		}
-		e.At = time.UnixMilli(at).UTC()
 		out = append(out, e)
 	}
 	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {

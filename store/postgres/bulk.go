@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/radmfa/radmfa/store"
+	"github.com/radmfa/radmfa/store/internal/sqlrow"
 )
 
 // bulkChunk is how many users one pipelined batch creates.
@@ -19,16 +20,9 @@ const bulkChunk = 1000
 func (s *Store) Bulk(ctx context.Context, by, action string, items []store.BulkItem) error {
 	now := s.now().UTC().Unix()
 	// Seal outside the transaction: it is the slow part.
-	sealed := make([][][]byte, len(items))
-	for i, it := range items {
-		sealed[i] = make([][]byte, len(it.Tokens))
-		for j, t := range it.Tokens {
-			b, err := s.sealSeed(t)
-			if err != nil {
-				return err
-			}
-			sealed[i][j] = b
-		}
+	sealed, err := sqlrow.SealBulk(s.sealer, items)
+	if err != nil {
+		return err
 	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		var users, tokens int

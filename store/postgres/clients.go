@@ -4,51 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/radmfa/radmfa/store"
+	"github.com/radmfa/radmfa/store/internal/sqlrow"
 )
 
-const clientCols = `id, name, cidr, secret, require_ma, nas_type, number_matching, created_at`
+const clientCols = sqlrow.ClientCols
 
-func (s *Store) scanClient(sc pgx.Row) (store.Client, error) {
-	var c store.Client
-	var cidr string
-	var sealed []byte
-	var created int64
-	if err := sc.Scan(&c.ID, &c.Name, &cidr, &sealed, &c.RequireMessageAuthenticator, &c.NASType, &c.NumberMatching, &created); err != nil {
-		return store.Client{}, err
-	}
-	p, err := netip.ParsePrefix(cidr)
-	if err != nil {
-		return store.Client{}, fmt.Errorf("client %q: stored cidr %q: %w", c.Name, cidr, err)
-	}
-	c.Prefix = p
-	c.CreatedAt = unixTime(created)
-	c.Secret, err = s.sealer.Open(sealed, store.SecretAD(c.Name))
-	if err != nil {
-		return store.Client{}, fmt.Errorf("client %q secret: %w", c.Name, err)
-	}
-	return c, nil
+func (s *Store) scanClient(sc sqlrow.Scanner) (store.Client, error) {
+	return sqlrow.ScanClient(sc, s.sealer)
 }
 
 // CreateClient adds a RADIUS client.
 func (s *Store) CreateClient(ctx context.Context, by string, c store.Client) (store.Client, error) {
-	if !c.Prefix.IsValid() || len(c.Secret) == 0 {
-		return store.Client{}, fmt.Errorf("store: client %q needs a prefix and a secret: %w", c.Name, store.ErrInvalid)
-	}
-	if c.NumberMatching != "" && c.NumberMatching != "on" && c.NumberMatching != "off" {
-		return store.Client{}, fmt.Errorf("store: client %q: number matching %q is not on, off or empty: %w", c.Name, c.NumberMatching, store.ErrInvalid)
-	}
-	c.Prefix = c.Prefix.Masked()
-	sealed, err := s.sealer.Seal(c.Secret, store.SecretAD(c.Name))
+	c, sealed, err := sqlrow.NewClient(s.sealer, c, s.now())
 	if err != nil {
 		return store.Client{}, err
 	}
-	c.CreatedAt = s.now().UTC().Truncate(time.Second)
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `INSERT INTO clients(name, cidr, secret, require_ma, nas_type, number_matching, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, c.Name, c.Prefix.String(), sealed, c.RequireMessageAuthenticator,
@@ -134,8 +108,8 @@ func (s *Store) ClientsVersion(ctx context.Context) (int64, error) {
 
 // AddReplyAttr stores a reply attribute.
 func (s *Store) AddReplyAttr(ctx context.Context, by string, a store.ReplyAttr) (store.ReplyAttr, error) {
-	if (a.Scope != "group" && a.Scope != "client") || a.Target == "" || a.Attr == "" {
-		return store.ReplyAttr{}, fmt.Errorf("store: reply attribute needs a group or client and a name: %w", store.ErrInvalid)
+	if err := sqlrow.CheckReplyAttr(a); err != nil {
+		return store.ReplyAttr{}, err
 	}
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `INSERT INTO reply_attrs(scope, target, attr, value, created_at) VALUES ($1, $2, $3, $4, $5)
@@ -146,11 +120,7 @@ func (s *Store) AddReplyAttr(ctx context.Context, by string, a store.ReplyAttr) 
 		if err := bumpVersion(ctx, tx, "clients"); err != nil {
 			return fmt.Errorf("store: reply attribute: %w", err)
 		}
-		ev := store.AuditEvent{Actor: by, Action: "reply.add", Result: "ok", Detail: fmt.Sprintf("%s %s: %s", a.Scope, a.Target, a.Attr)}
-		if a.Scope == "client" {
-			ev.Client = a.Target
-		}
-		return s.audit(ctx, tx, ev)
+		return s.audit(ctx, tx, sqlrow.ReplyAttrAudit(by, a))
 	})
 	return a, err
 }

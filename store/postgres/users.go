@@ -4,22 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/radmfa/radmfa/store"
+	"github.com/radmfa/radmfa/store/internal/sqlrow"
 )
 
-const userCols = `id, name, email, grp, disabled, created_at, push_locked_until, fail_tat`
+const userCols = sqlrow.UserCols
 
-func scanUser(sc pgx.Row) (store.User, error) {
-	var u store.User
-	var created int64
-	err := sc.Scan(&u.ID, &u.Name, &u.Email, &u.Group, &u.Disabled, &created, &u.PushLockedUntil, &u.FailureTAT)
-	u.CreatedAt = unixTime(created)
-	return u, err
-}
+func scanUser(sc sqlrow.Scanner) (store.User, error) { return sqlrow.ScanUser(sc) }
 
 // CreateUser adds a user.
 func (s *Store) CreateUser(ctx context.Context, by string, u store.User) (store.User, error) {
@@ -139,8 +133,7 @@ func (s *Store) DeleteUser(ctx context.Context, by, name string) (store.DeletedU
 				return fmt.Errorf("store: user %q: %w", name, err)
 			}
 		}
-		detail := fmt.Sprintf("tokens deleted: [%s]; tokens back to inventory: [%s]",
-			strings.Join(out.Deleted, " "), strings.Join(out.ToInventory, " "))
+		detail := sqlrow.DeletedDetail(out)
 		return s.audit(ctx, tx, store.AuditEvent{Actor: by, Action: "user.delete", User: canonical, Result: "ok", Detail: detail})
 	})
 	return out, err

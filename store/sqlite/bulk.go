@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/radmfa/radmfa/store"
+	"github.com/radmfa/radmfa/store/internal/sqlrow"
 )
 
 // Bulk creates many users and tokens in one transaction: all or nothing.
@@ -14,16 +15,9 @@ import (
 func (s *Store) Bulk(ctx context.Context, by, action string, items []store.BulkItem) error {
 	now := s.now().UTC().Unix()
 	// Seal outside the write transaction: it is the slow part.
-	sealed := make([][][]byte, len(items))
-	for i, it := range items {
-		sealed[i] = make([][]byte, len(it.Tokens))
-		for j, t := range it.Tokens {
-			b, err := s.sealSeed(t)
-			if err != nil {
-				return err
-			}
-			sealed[i][j] = b
-		}
+	sealed, err := sqlrow.SealBulk(s.sealer, items)
+	if err != nil {
+		return err
 	}
 	return s.write(ctx, func(tx *sql.Tx) error {
 		userStmt, err := tx.Prepare(`INSERT INTO users(name, email, grp, disabled, created_at) VALUES (?, ?, ?, ?, ?)`)

@@ -5,33 +5,15 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/netip"
-	"time"
 
 	"github.com/radmfa/radmfa/store"
+	"github.com/radmfa/radmfa/store/internal/sqlrow"
 )
 
-const clientCols = `id, name, cidr, secret, require_ma, nas_type, number_matching, created_at`
+const clientCols = sqlrow.ClientCols
 
-func (s *Store) scanClient(sc interface{ Scan(...any) error }) (store.Client, error) {
-	var c store.Client
-	var cidr string
-	var sealed []byte
-	var created int64
-	if err := sc.Scan(&c.ID, &c.Name, &cidr, &sealed, &c.RequireMessageAuthenticator, &c.NASType, &c.NumberMatching, &created); err != nil {
-		return store.Client{}, err
-	}
-	p, err := netip.ParsePrefix(cidr)
-	if err != nil {
-		return store.Client{}, fmt.Errorf("client %q: stored cidr %q: %w", c.Name, cidr, err)
-	}
-	c.Prefix = p
-	c.CreatedAt = unixTime(created)
-	c.Secret, err = s.sealer.Open(sealed, store.SecretAD(c.Name))
-	if err != nil {
-		return store.Client{}, fmt.Errorf("client %q secret: %w", c.Name, err)
-	}
-	return c, nil
+func (s *Store) scanClient(sc sqlrow.Scanner) (store.Client, error) {
+	return sqlrow.ScanClient(sc, s.sealer)
 }
 
 func (s *Store) bumpClientsVersion(tx *sql.Tx) error {
@@ -42,18 +24,10 @@ func (s *Store) bumpClientsVersion(tx *sql.Tx) error {
 
 // CreateClient adds a RADIUS client.
 func (s *Store) CreateClient(ctx context.Context, by string, c store.Client) (store.Client, error) {
-	if !c.Prefix.IsValid() || len(c.Secret) == 0 {
-		return store.Client{}, fmt.Errorf("store: client %q needs a prefix and a secret: %w", c.Name, store.ErrInvalid)
-	}
-	if c.NumberMatching != "" && c.NumberMatching != "on" && c.NumberMatching != "off" {
-		return store.Client{}, fmt.Errorf("store: client %q: number matching %q is not on, off or empty: %w", c.Name, c.NumberMatching, store.ErrInvalid)
-	}
-	c.Prefix = c.Prefix.Masked()
-	sealed, err := s.sealer.Seal(c.Secret, store.SecretAD(c.Name))
+	c, sealed, err := sqlrow.NewClient(s.sealer, c, s.now())
 	if err != nil {
 		return store.Client{}, err
 	}
-	c.CreatedAt = s.now().UTC().Truncate(time.Second)
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec(`INSERT INTO clients(name, cidr, secret, require_ma, nas_type, number_matching, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, c.Name, c.Prefix.String(), sealed, c.RequireMessageAuthenticator,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/radmfa/radmfa/store"
+	"github.com/radmfa/radmfa/store/internal/sqlrow"
 )
 
 // SetActivation issues or replaces a push token's activation.
@@ -124,19 +125,11 @@ func (s *Store) Activate(ctx context.Context, by, serial string, codeHash []byte
 	return out, err
 }
 
-const deviceCols = `t.serial, COALESCE(u.name, ''), t.state, d.public_key, d.apns_token, d.apns_invalid, d.os, d.os_version,
-	d.model, d.app_version, d.notifications, d.enrolled_at, d.last_seen`
+const deviceCols = sqlrow.DeviceCols
 
-const deviceFrom = ` FROM devices d JOIN tokens t ON t.id = d.token_id LEFT JOIN users u ON u.id = t.user_id`
+const deviceFrom = sqlrow.DeviceFrom
 
-func scanDevice(sc interface{ Scan(...any) error }) (store.Device, error) {
-	var d store.Device
-	var enrolled, seen int64
-	err := sc.Scan(&d.Serial, &d.User, &d.TokenState, &d.PublicKey, &d.APNsToken, &d.APNsInvalid, &d.OS, &d.OSVersion, &d.Model,
-		&d.AppVersion, &d.Notifications, &enrolled, &seen)
-	d.EnrolledAt, d.LastSeen = unixTime(enrolled), unixTime(seen)
-	return d, err
-}
+func scanDevice(sc sqlrow.Scanner) (store.Device, error) { return sqlrow.ScanDevice(sc) }
 
 // Device returns the device a token is bound to.
 func (s *Store) Device(ctx context.Context, serial string) (store.Device, error) {

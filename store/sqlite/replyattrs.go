@@ -6,12 +6,13 @@ import (
 	"fmt"
 
 	"github.com/radmfa/radmfa/store"
+	"github.com/radmfa/radmfa/store/internal/sqlrow"
 )
 
 // AddReplyAttr stores a reply attribute.
 func (s *Store) AddReplyAttr(ctx context.Context, by string, a store.ReplyAttr) (store.ReplyAttr, error) {
-	if (a.Scope != "group" && a.Scope != "client") || a.Target == "" || a.Attr == "" {
-		return store.ReplyAttr{}, fmt.Errorf("store: reply attribute needs a group or client and a name: %w", store.ErrInvalid)
+	if err := sqlrow.CheckReplyAttr(a); err != nil {
+		return store.ReplyAttr{}, err
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec(`INSERT INTO reply_attrs(scope, target, attr, value, created_at) VALUES (?, ?, ?, ?, ?)`,
@@ -23,11 +24,7 @@ func (s *Store) AddReplyAttr(ctx context.Context, by string, a store.ReplyAttr) 
 		if err := s.bumpClientsVersion(tx); err != nil {
 			return fmt.Errorf("store: reply attribute: %w", err)
 		}
-		ev := store.AuditEvent{Actor: by, Action: "reply.add", Result: "ok", Detail: fmt.Sprintf("%s %s: %s", a.Scope, a.Target, a.Attr)}
-		if a.Scope == "client" {
-			ev.Client = a.Target
-		}
-		return s.audit(tx, ev)
+		return s.audit(tx, sqlrow.ReplyAttrAudit(by, a))
 	})
 	return a, err
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/radmfa/radmfa/store"
+	"github.com/radmfa/radmfa/store/internal/sqlrow"
 )
 
 //go:embed migrations/*.sql
@@ -369,7 +370,7 @@ func (s *Store) prepare() error {
 		return st
 	}
 	s.stmts = statements{
-		userTokens: prep(s.rdb, `SELECT u.id, u.name, u.email, u.grp, u.disabled, u.created_at, u.push_locked_until, u.fail_tat, `+tokenCols+
+		userTokens: prep(s.rdb, `SELECT `+sqlrow.UserColsU+`, `+tokenCols+
 			` FROM tokens t JOIN users u ON u.id = t.user_id WHERE u.name = ? ORDER BY t.serial`),
 		user:           prep(s.rdb, `SELECT `+userCols+` FROM users WHERE name = ?`),
 		accept:         prep(s.wdb, sqlAccept),
@@ -719,19 +720,7 @@ func isUnique(err error) bool {
 	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique
 }
 
-func unixTime(sec int64) time.Time {
-	if sec == 0 {
-		return time.Time{}
-	}
-	return time.Unix(sec, 0).UTC()
-}
-
-func unixOf(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.Unix()
-}
+func unixOf(t time.Time) int64 { return sqlrow.UnixOf(t) }
 
 // CheckFile tells, without a key, whether an existing file at path is a
 // radmfa database: SQLite's header with radmfa's application id (or a

@@ -8,46 +8,20 @@ import (
 	"strings"
 
 	"github.com/radmfa/radmfa/store"
+	"github.com/radmfa/radmfa/store/internal/sqlrow"
 )
 
-const tokenCols = `t.id, t.serial, COALESCE(u.name, ''), t.type, t.origin, t.state, t.algorithm, t.digits,
-	t.period, t.seed, t.counter, t.last_step, t.drift, t.pin_hash, t.fail_count, t.locked_until,
-	t.last_used, t.created_at, t.description, t.version, t.manufacturer, t.model, t.valid_from, t.valid_until, t.last_request`
+const tokenCols = sqlrow.TokenCols
 
-const tokenFrom = ` FROM tokens t LEFT JOIN users u ON u.id = t.user_id`
+const tokenFrom = sqlrow.TokenFrom
 
 // scanToken reads a row of tokenCols, after the columns scanned into pre;
 // the seed is opened when withSeed.
-func (s *Store) scanToken(sc interface{ Scan(...any) error }, withSeed bool, pre ...any) (store.Token, error) {
-	var t store.Token
-	var sealed []byte
-	var counter int64
-	var lastUsed, created, from, until int64
-	err := sc.Scan(append(pre, &t.ID, &t.Serial, &t.User, &t.Type, &t.Origin, &t.State, &t.Algorithm, &t.Digits,
-		&t.Period, &sealed, &counter, &t.LastStep, &t.Drift, &t.PINHash, &t.FailCount, &t.LockedUntil,
-		&lastUsed, &created, &t.Description, &t.Version, &t.Manufacturer, &t.Model, &from, &until, &t.LastRequest)...)
-	if err != nil {
-		return store.Token{}, err
-	}
-	t.Counter = uint64(counter)
-	t.LastUsed = unixTime(lastUsed)
-	t.CreatedAt = unixTime(created)
-	t.ValidFrom, t.ValidUntil = unixTime(from), unixTime(until)
-	if withSeed && sealed != nil {
-		t.Seed, err = s.sealer.Open(sealed, store.SeedAD(t.Serial))
-		if err != nil {
-			return store.Token{}, fmt.Errorf("token %q seed: %w", t.Serial, err)
-		}
-	}
-	return t, nil
+func (s *Store) scanToken(sc sqlrow.Scanner, withSeed bool, pre ...any) (store.Token, error) {
+	return sqlrow.ScanToken(sc, s.sealer, withSeed, pre...)
 }
 
-func (s *Store) sealSeed(t store.Token) ([]byte, error) {
-	if t.Seed == nil {
-		return nil, nil
-	}
-	return s.sealer.Seal(t.Seed, store.SeedAD(t.Serial))
-}
+func (s *Store) sealSeed(t store.Token) ([]byte, error) { return sqlrow.SealSeed(s.sealer, t) }
 
 // userID resolves a user name inside a transaction; "" is no user.
 func userID(tx *sql.Tx, name string) (any, error) {
@@ -155,13 +129,13 @@ func (s *Store) UserTokens(ctx context.Context, name string) (store.User, []stor
 	defer rows.Close()
 	var u store.User
 	var out []store.Token
+	var ud sqlrow.UserDest
 	for rows.Next() {
-		var created int64
-		t, err := s.scanToken(rows, true, &u.ID, &u.Name, &u.Email, &u.Group, &u.Disabled, &created, &u.PushLockedUntil, &u.FailureTAT)
+		t, err := s.scanToken(rows, true, ud.Dest()...)
 		if err != nil {
 			return store.User{}, nil, fmt.Errorf("store: tokens of %q: %w", name, err)
 		}
-		u.CreatedAt = unixTime(created)
+		u = ud.User()
 		out = append(out, t)
 	}
 	if err := rows.Err(); err != nil {

@@ -1,0 +1,216 @@
+// Package sqlrow is what radmfa's SQL backends (store/sqlite,
+// store/postgres) share beyond their drivers: the column lists of their
+// common schema, reading a row of them into the store's types (opening
+// sealed seeds and secrets), and the checks of a record before it is
+// written. Both drivers' rows are Scanners.
+package sqlrow
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/radmfa/radmfa/store"
+)
+
+// Scanner is a row of database/sql or of pgx.
+type Scanner interface {
+	Scan(dest ...any) error
+}
+
+// Column lists of the schema both backends have, and the joins they read
+// through.
+const (
+	TokenCols = `t.id, t.serial, COALESCE(u.name, ''), t.type, t.origin, t.state, t.algorithm, t.digits,
+	t.period, t.seed, t.counter, t.last_step, t.drift, t.pin_hash, t.fail_count, t.locked_until,
+	t.last_used, t.created_at, t.description, t.version, t.manufacturer, t.model, t.valid_from, t.valid_until, t.last_request`
+	TokenFrom = ` FROM tokens t LEFT JOIN users u ON u.id = t.user_id`
+	// UserCols, with the prefix u. for a join (UserColsU).
+	UserCols   = `id, name, email, grp, disabled, created_at, push_locked_until, fail_tat`
+	UserColsU  = `u.id, u.name, u.email, u.grp, u.disabled, u.created_at, u.push_locked_until, u.fail_tat`
+	ClientCols = `id, name, cidr, secret, require_ma, nas_type, number_matching, created_at`
+	DeviceCols = `t.serial, COALESCE(u.name, ''), t.state, d.public_key, d.apns_token, d.apns_invalid, d.os, d.os_version,
+	d.model, d.app_version, d.notifications, d.enrolled_at, d.last_seen`
+	DeviceFrom = ` FROM devices d JOIN tokens t ON t.id = d.token_id LEFT JOIN users u ON u.id = t.user_id`
+)
+
+// UserDest is where a row of UserCols goes: Scan into its Dest, then
+// User.
+type UserDest struct {
+	u       store.User
+	created int64
+}
+
+// Dest is the scan destinations of UserCols.
+func (d *UserDest) Dest() []any {
+	return []any{&d.u.ID, &d.u.Name, &d.u.Email, &d.u.Group, &d.u.Disabled, &d.created, &d.u.PushLockedUntil, &d.u.FailureTAT}
+}
+
+// User is the user scanned.
+func (d *UserDest) User() store.User {
+	u := d.u
+	u.CreatedAt = UnixTime(d.created)
+	return u
+}
+
+// ScanUser reads a row of UserCols.
+func ScanUser(sc Scanner) (store.User, error) {
+	var d UserDest
+	err := sc.Scan(d.Dest()...)
+	return d.User(), err
+}
+
+// ScanToken reads a row of TokenCols, after the columns scanned into pre;
+// the seed is opened with sealer when withSeed.
+func ScanToken(sc Scanner, sealer *store.Sealer, withSeed bool, pre ...any) (store.Token, error) {
+	var t store.Token
+	var state string
+	var sealed []byte
+	var counter int64
+	var lastUsed, created, from, until int64
+	err := sc.Scan(append(pre, &t.ID, &t.Serial, &t.User, &t.Type, &t.Origin, &state, &t.Algorithm, &t.Digits,
+		&t.Period, &sealed, &counter, &t.LastStep, &t.Drift, &t.PINHash, &t.FailCount, &t.LockedUntil,
+		&lastUsed, &created, &t.Description, &t.Version, &t.Manufacturer, &t.Model, &from, &until, &t.LastRequest)...)
+	if err != nil {
+		return store.Token{}, err
+	}
+	t.State = store.TokenState(state)
+	t.Counter = uint64(counter)
+	t.LastUsed = UnixTime(lastUsed)
+	t.CreatedAt = UnixTime(created)
+	t.ValidFrom, t.ValidUntil = UnixTime(from), UnixTime(until)
+	if withSeed && sealed != nil {
+		t.Seed, err = sealer.Open(sealed, store.SeedAD(t.Serial))
+		if err != nil {
+			return store.Token{}, fmt.Errorf("token %q seed: %w", t.Serial, err)
+		}
+	}
+	return t, nil
+}
+
+// SealSeed seals t's seed for the database (nil for none).
+func SealSeed(sealer *store.Sealer, t store.Token) ([]byte, error) {
+	if t.Seed == nil {
+		return nil, nil
+	}
+	return sealer.Seal(t.Seed, store.SeedAD(t.Serial))
+}
+
+// SealBulk seals the seeds of items, outside any transaction (sealing is
+// the slow part of an import): [item][token].
+func SealBulk(sealer *store.Sealer, items []store.BulkItem) ([][][]byte, error) {
+	sealed := make([][][]byte, len(items))
+	for i, it := range items {
+		sealed[i] = make([][]byte, len(it.Tokens))
+		for j, t := range it.Tokens {
+			b, err := SealSeed(sealer, t)
+			if err != nil {
+				return nil, err
+			}
+			sealed[i][j] = b
+		}
+	}
+	return sealed, nil
+}
+
+// ScanClient reads a row of ClientCols, opening the secret with sealer.
+func ScanClient(sc Scanner, sealer *store.Sealer) (store.Client, error) {
+	var c store.Client
+	var cidr string
+	var sealed []byte
+	var created int64
+	if err := sc.Scan(&c.ID, &c.Name, &cidr, &sealed, &c.RequireMessageAuthenticator, &c.NASType, &c.NumberMatching, &created); err != nil {
+		return store.Client{}, err
+	}
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return store.Client{}, fmt.Errorf("client %q: stored cidr %q: %w", c.Name, cidr, err)
+	}
+	c.Prefix = p
+	c.CreatedAt = UnixTime(created)
+	c.Secret, err = sealer.Open(sealed, store.SecretAD(c.Name))
+	if err != nil {
+		return store.Client{}, fmt.Errorf("client %q secret: %w", c.Name, err)
+	}
+	return c, nil
+}
+
+// NewClient checks a client to be created and returns it as it is stored
+// (the prefix masked, created at now) with its sealed secret.
+func NewClient(sealer *store.Sealer, c store.Client, now time.Time) (store.Client, []byte, error) {
+	if !c.Prefix.IsValid() || len(c.Secret) == 0 {
+		return store.Client{}, nil, fmt.Errorf("store: client %q needs a prefix and a secret: %w", c.Name, store.ErrInvalid)
+	}
+	if c.NumberMatching != "" && c.NumberMatching != "on" && c.NumberMatching != "off" {
+		return store.Client{}, nil, fmt.Errorf("store: client %q: number matching %q is not on, off or empty: %w", c.Name, c.NumberMatching, store.ErrInvalid)
+	}
+	c.Prefix = c.Prefix.Masked()
+	sealed, err := sealer.Seal(c.Secret, store.SecretAD(c.Name))
+	if err != nil {
+		return store.Client{}, nil, err
+	}
+	c.CreatedAt = now.UTC().Truncate(time.Second)
+	return c, sealed, nil
+}
+
+// CheckReplyAttr checks a reply attribute to be added.
+func CheckReplyAttr(a store.ReplyAttr) error {
+	if (a.Scope != "group" && a.Scope != "client") || a.Target == "" || a.Attr == "" {
+		return fmt.Errorf("store: reply attribute needs a group or client and a name: %w", store.ErrInvalid)
+	}
+	return nil
+}
+
+// ReplyAttrAudit is the audit row of an added reply attribute.
+func ReplyAttrAudit(by string, a store.ReplyAttr) store.AuditEvent {
+	ev := store.AuditEvent{Actor: by, Action: "reply.add", Result: "ok", Detail: fmt.Sprintf("%s %s: %s", a.Scope, a.Target, a.Attr)}
+	if a.Scope == "client" {
+		ev.Client = a.Target
+	}
+	return ev
+}
+
+// DeletedDetail is the audit detail of a deleted user.
+func DeletedDetail(d store.DeletedUser) string {
+	return fmt.Sprintf("tokens deleted: [%s]; tokens back to inventory: [%s]",
+		strings.Join(d.Deleted, " "), strings.Join(d.ToInventory, " "))
+}
+
+// ScanDevice reads a row of DeviceCols.
+func ScanDevice(sc Scanner) (store.Device, error) {
+	var d store.Device
+	var state string
+	var enrolled, seen int64
+	err := sc.Scan(&d.Serial, &d.User, &state, &d.PublicKey, &d.APNsToken, &d.APNsInvalid, &d.OS, &d.OSVersion, &d.Model,
+		&d.AppVersion, &d.Notifications, &enrolled, &seen)
+	d.TokenState = store.TokenState(state)
+	d.EnrolledAt, d.LastSeen = UnixTime(enrolled), UnixTime(seen)
+	return d, err
+}
+
+// ScanAudit reads a row of id, at (Unix milliseconds), actor, action,
+// user, serial, client, result, detail.
+func ScanAudit(sc Scanner) (store.AuditEvent, error) {
+	var e store.AuditEvent
+	var at int64
+	err := sc.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.User, &e.Serial, &e.Client, &e.Result, &e.Detail)
+	e.At = time.UnixMilli(at).UTC()
+	return e, err
+}
+
+// UnixTime is a stored Unix time in seconds (0: the zero time).
+func UnixTime(sec int64) time.Time {
+	if sec == 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, 0).UTC()
+}
+
+// UnixOf is t as stored (the zero time: 0).
+func UnixOf(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
