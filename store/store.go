@@ -187,13 +187,19 @@ type AuditEvent struct {
 	Detail string // never a secret
 }
 
-// AuditFilter selects audit rows, newest last.
+// AuditFilter selects audit rows, newest last; zero fields match
+// everything.
 type AuditFilter struct {
-	User   string
+	User   string // case-insensitive
 	Serial string
 	Action string
-	Since  time.Time
-	Limit  int
+	Client string
+	// Result matches a result or its kind: "reject" matches "reject" and
+	// every "reject:<reason>".
+	Result string
+	Since  time.Time // at or after
+	Until  time.Time // before
+	Limit  int       // the newest Limit rows
 }
 
 // TokenAuth is the outcome of one login for one token.

@@ -27,7 +27,12 @@ func auditCommand() *cli.Command {
 		Usage: "show the audit log: admin actions and authentication outcomes",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "user", Usage: "only rows about this user"},
-			&cli.DurationFlag{Name: "since", Usage: "only rows younger than this (e.g. 24h)"},
+			&cli.StringFlag{Name: "serial", Usage: "only rows about this token"},
+			&cli.StringFlag{Name: "client", Usage: "only rows about this RADIUS client"},
+			&cli.StringFlag{Name: "action", Usage: "only rows of this action (auth: logins; user.add, token.enroll, push.answer, ...)"},
+			&cli.StringFlag{Name: "result", Usage: "only rows with this result, or of this kind: reject matches every reject:REASON"},
+			&cli.StringFlag{Name: "since", Usage: "only rows from this time on: a duration back from now (24h) or a time (2026-12-01, 2026-12-01T08:00, RFC 3339)"},
+			&cli.StringFlag{Name: "until", Usage: "only rows before this time (as --since)"},
 			&cli.IntFlag{Name: "limit", Value: 1000, Usage: "at most this many rows, the newest (0: all)"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 		},
@@ -35,11 +40,21 @@ func auditCommand() *cli.Command {
 			if err := usage(c, 0, ""); err != nil {
 				return err
 			}
-			f := store.AuditFilter{User: c.String("user"), Limit: c.Int("limit")}
-			if d := c.Duration("since"); d < 0 || f.Limit < 0 {
-				return fmt.Errorf("--since and --limit must not be negative")
-			} else if d > 0 {
-				f.Since = time.Now().Add(-d)
+			now := time.Now()
+			f := store.AuditFilter{User: c.String("user"), Serial: c.String("serial"), Client: c.String("client"),
+				Action: c.String("action"), Result: c.String("result"), Limit: c.Int("limit")}
+			if f.Limit < 0 {
+				return fmt.Errorf("--limit must not be negative")
+			}
+			var err error
+			if f.Since, err = parseWhen("--since", c.String("since"), now); err != nil {
+				return err
+			}
+			if f.Until, err = parseWhen("--until", c.String("until"), now); err != nil {
+				return err
+			}
+			if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+				return fmt.Errorf("--since %s is not before --until %s", c.String("since"), c.String("until"))
 			}
 			rows, err := e.store.AuditEvents(c.Context, f)
 			if err != nil {
@@ -62,4 +77,28 @@ func auditCommand() *cli.Command {
 			return tw.Flush()
 		}),
 	}
+}
+
+// parseWhen reads a point in time: a duration back from now ("24h", "90m")
+// or a date or time in local time ("2026-12-01", "2026-12-01T08:00",
+// "2026-12-01 08:00") or RFC 3339. "" is no time.
+func parseWhen(flag, v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		if d < 0 {
+			return time.Time{}, fmt.Errorf("%s %s: a duration back from now must not be negative", flag, v)
+		}
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02", "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02T15:04:05", "2006-01-02 15:04:05"} {
+		if t, err := time.ParseInLocation(layout, v, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%s %q: want a duration back from now (24h) or a time (2026-12-01, 2026-12-01T08:00, RFC 3339)", flag, v)
 }

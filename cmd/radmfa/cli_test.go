@@ -540,3 +540,52 @@ func TestPostgresMasterKeyPerInstance(t *testing.T) {
 		t.Fatalf("an unreachable database: exit %d, %q; want an error without the password", code, errs)
 	}
 }
+
+// The audit is filtered by the CLI: logins apart from provisioning, by
+// result kind, user and time.
+func TestAuditFilters(t *testing.T) {
+	e := newCLI(t)
+	e.ok("user", "add", "carol")
+	e.ok("user", "add", "dan")
+	_, seed := e.enrollSecret("carol", "--type", "hotp")
+	e.run("token", "check", "carol", "000000")
+	e.run("token", "check", "dan", "000000")
+	e.ok("token", "check", "carol", hotpAt(seed, 0))
+	rows := func(args ...string) []auditJSON {
+		t.Helper()
+		var out []auditJSON
+		if err := json.Unmarshal([]byte(e.ok(append([]string{"audit", "--json"}, args...)...)), &out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		args []string
+		want []string // user/result of each row
+	}{
+		{"logins only", []string{"--action", "auth"}, []string{"carol/reject:bad_code", "dan/reject:no_usable_token", "carol/accept:ok"}},
+		{"rejects of one user", []string{"--result", "reject", "--user", "CAROL"}, []string{"carol/reject:bad_code"}},
+		{"accepts", []string{"--result", "accept", "--since", "1h"}, []string{"carol/accept:ok"}},
+		{"nothing before an hour ago", []string{"--action", "auth", "--until", "1h"}, nil},
+		{"a date range", []string{"--action", "auth", "--since", time.Now().Add(-48 * time.Hour).Format("2006-01-02"),
+			"--until", time.Now().Add(48 * time.Hour).Format("2006-01-02")}, []string{"carol/reject:bad_code", "dan/reject:no_usable_token", "carol/accept:ok"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, r := range rows(tc.args...) {
+				got = append(got, r.User+"/"+r.Result)
+			}
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Fatalf("audit %v: %v, want %v", tc.args, got, tc.want)
+			}
+		})
+	}
+	for _, args := range [][]string{{"--since", "yesterday"}, {"--since", "1h", "--until", "2h"}, {"--since", "-5m"}} {
+		_, errs, code := e.run(append([]string{"audit"}, args...)...)
+		if code != 1 || strings.Count(strings.TrimSpace(errs), "\n") != 0 || !strings.Contains(errs, "--") {
+			t.Errorf("audit %v: exit %d, %q; want one line naming the flag", args, code, errs)
+		}
+	}
+}

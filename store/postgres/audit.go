@@ -22,27 +22,8 @@ func (s *Store) Audit(ctx context.Context, e store.AuditEvent) error {
 // AuditEvents returns matching audit rows, oldest first; with a Limit, the
 // newest Limit rows.
 func (s *Store) AuditEvents(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error) {
-	q := `SELECT id, at, actor, action, user_name, serial, client, result, detail FROM audit WHERE at >= $1`
-	args := []any{f.Since.UnixMilli()}
-	if f.Since.IsZero() {
-		args[0] = int64(0)
-	}
-	if f.User != "" {
-		args = append(args, f.User)
-		q += fmt.Sprintf(` AND lower(user_name) = lower($%d)`, len(args))
-	}
-	if f.Serial != "" {
-		args = append(args, f.Serial)
-		q += fmt.Sprintf(` AND serial = $%d`, len(args))
-	}
-	if f.Action != "" {
-		args = append(args, f.Action)
-		q += fmt.Sprintf(` AND action = $%d`, len(args))
-	}
-	q += ` ORDER BY id DESC`
-	if f.Limit > 0 {
-		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
-	}
+	q, args := sqlrow.AuditQuery(sqlrow.Dialect{Param: func(n int) string { return fmt.Sprintf("$%d", n) }, UserCol: "user_name",
+		UserEq: func(col, p string) string { return "lower(" + col + ") = lower(" + p + ")" }}, f)
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: audit: %w", err)

@@ -17,27 +17,8 @@ func (s *Store) Audit(ctx context.Context, e store.AuditEvent) error {
 // AuditEvents returns matching audit rows, oldest first; with a Limit, the
 // newest Limit rows.
 func (s *Store) AuditEvents(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error) {
-	q := `SELECT id, at, actor, action, user, serial, client, result, detail FROM audit WHERE at >= ?`
-	args := []any{f.Since.UnixMilli()}
-	if f.Since.IsZero() {
-		args[0] = int64(0)
-	}
-	if f.User != "" {
-		q += ` AND user = ? COLLATE NOCASE`
-		args = append(args, f.User)
-	}
-	if f.Serial != "" {
-		q += ` AND serial = ?`
-		args = append(args, f.Serial)
-	}
-	if f.Action != "" {
-		q += ` AND action = ?`
-		args = append(args, f.Action)
-	}
-	q += ` ORDER BY id DESC`
-	if f.Limit > 0 {
-		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
-	}
+	q, args := sqlrow.AuditQuery(sqlrow.Dialect{Param: func(n int) string { return fmt.Sprintf("?%d", n) }, UserCol: "user",
+		UserEq: func(col, p string) string { return col + " = " + p + " COLLATE NOCASE" }}, f)
 	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: audit: %w", err)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -412,6 +413,45 @@ func testAudit(t *testing.T, s store.Store) {
 	future, _ := s.AuditEvents(ctx, store.AuditFilter{Since: time.Now().Add(time.Hour)})
 	if len(future) != 0 {
 		t.Fatalf("Since in the future returned %d rows", len(future))
+	}
+
+	// The filters an administrator combines to find logins.
+	t0 := time.Unix(1_800_000_000, 0)
+	for i, e := range []store.AuditEvent{
+		{Action: "auth", User: "Carol", Client: "vpn1", Result: "accept:ok"},
+		{Action: "auth", User: "carol", Client: "vpn2", Result: "reject:bad_code"},
+		{Action: "auth", User: "carol", Client: "vpn1", Result: "reject:rate_limited"},
+		{Action: "auth", User: "dave", Client: "vpn1", Result: "rejected-looking"},
+		{Action: "user.add", User: "carol", Result: "ok"},
+	} {
+		e.Actor, e.At = "f", t0.Add(time.Duration(i)*time.Minute)
+		if err := s.Audit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name string
+		f    store.AuditFilter
+		want []string // results, oldest first
+	}{
+		{"result kind", store.AuditFilter{Result: "reject", Since: t0}, []string{"reject:bad_code", "reject:rate_limited"}},
+		{"exact result", store.AuditFilter{Result: "reject:bad_code"}, []string{"reject:bad_code"}},
+		{"action", store.AuditFilter{Action: "auth", User: "CAROL"}, []string{"accept:ok", "reject:bad_code", "reject:rate_limited"}},
+		{"client", store.AuditFilter{Client: "vpn1", Result: "reject"}, []string{"reject:rate_limited"}},
+		{"window", store.AuditFilter{Since: t0.Add(time.Minute), Until: t0.Add(3 * time.Minute)}, []string{"reject:bad_code", "reject:rate_limited"}},
+	}
+	for _, tc := range tests {
+		ev, err := s.AuditEvents(ctx, tc.f)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var got []string
+		for _, e := range ev {
+			got = append(got, e.Result)
+		}
+		if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
 

@@ -214,3 +214,51 @@ func UnixOf(t time.Time) int64 {
 	}
 	return t.Unix()
 }
+
+// Dialect is how a backend's SQL differs where AuditQuery needs it.
+type Dialect struct {
+	// Param is the placeholder of the nth argument (from 1).
+	Param func(n int) string
+	// UserCol is the audit table's user column; UserEq compares it with a
+	// placeholder, without regard to case.
+	UserCol string
+	UserEq  func(col, param string) string
+}
+
+// AuditQuery is the query of the audit rows f selects, newest first, and
+// its arguments.
+func AuditQuery(d Dialect, f store.AuditFilter) (string, []any) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return d.Param(len(args))
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "at >= "+arg(f.Since.UnixMilli()))
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "at < "+arg(f.Until.UnixMilli()))
+	}
+	if f.User != "" {
+		where = append(where, d.UserEq(d.UserCol, arg(f.User)))
+	}
+	for _, c := range []struct{ col, v string }{{"serial", f.Serial}, {"action", f.Action}, {"client", f.Client}} {
+		if c.v != "" {
+			where = append(where, c.col+" = "+arg(c.v))
+		}
+	}
+	if f.Result != "" {
+		p := arg(f.Result)
+		where = append(where, fmt.Sprintf("(result = %[1]s OR substr(result, 1, length(%[1]s) + 1) = %[1]s || ':')", p))
+	}
+	q := `SELECT id, at, actor, action, ` + d.UserCol + `, serial, client, result, detail FROM audit`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY id DESC`
+	if f.Limit > 0 {
+		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
+	}
+	return q, args
+}
