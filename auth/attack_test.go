@@ -42,7 +42,7 @@ func TestOneHashPerPasswordShape(t *testing.T) {
 		{"unknown, code", "ghost", "123456", auth.ReasonUnknownUser},
 		{"unknown, long", "ghost", "1234567890", auth.ReasonUnknownUser},
 		{"no PIN, code", "plain", "000000", auth.ReasonBadCode},
-		{"no PIN, long", "plain", "1234" + e.code(plain, 0), auth.ReasonBadCode},
+		{"no PIN, long", "plain", "1234" + e.code(plain, 0), auth.ReasonWrongLength},
 		{"PIN, code alone", "pinned", e.code(pinned, 0), auth.ReasonBadPIN},
 		{"PIN, wrong PIN", "pinned", "1111" + e.code(pinned, 0), auth.ReasonBadPIN},
 		{"PIN, right PIN wrong code", "pinned", "2468000000", auth.ReasonBadCode},

@@ -7,6 +7,7 @@ package auth
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -75,8 +76,17 @@ const (
 	ReasonPushTokenChanged = "push_token_changed"
 	ReasonUnknownState     = "unknown_state"
 
-	ReasonNoUserName        = "no_user_name"
-	ReasonUnsupportedMethod = "unsupported_method"
+	ReasonNoUserName = "no_user_name"
+	// ReasonNotPAP: CHAP, MS-CHAP or EAP instead of a PAP password,
+	// which cannot carry a code radmfa can check (the NAS must send PAP).
+	ReasonUnsupportedMethod = "not_pap"
+	// ReasonWrongLength: the password cannot be a code of any of the
+	// user's tokens (too short or too long for its digits and PIN).
+	ReasonWrongLength = "wrong_length"
+	// ReasonClockSkew: a TOTP code of the right token, but for a time
+	// outside the window: the phone's clock is off (the audit says by
+	// how much).
+	ReasonClockSkew = "clock_skew"
 	// ReasonOverloaded: no PIN-hash slot freed up in time (see HashBudget).
 	ReasonOverloaded = "overloaded"
 )
@@ -187,6 +197,9 @@ type Result struct {
 	Serial       string
 	// State binds the follow-up of a Challenge to this login.
 	State []byte
+	// Detail is added to the audit row (what an admin can act on, never a
+	// secret).
+	Detail string
 	// Wait, when set, holds the answer (a push waiting for the phone): the
 	// front end calls it, without holding an evaluation slot, and answers
 	// with what it returns.
@@ -417,6 +430,17 @@ func (s *Service) decide(ctx context.Context, user store.User, tokens []store.To
 		}
 	}
 	res.Reason = reason
+	if reason == ReasonBadCode || reason == ReasonBadPIN {
+		// What the helpdesk can act on, decided after the checks (which
+		// cost the same whatever the password): a code no token can
+		// have, or the right code for a time the window does not reach.
+		if wrongLength(tokens, candidates, password) {
+			res.Reason = ReasonWrongLength
+		} else if skew, serial, ok := s.clockSkew(tokens, candidates, password, now, a); ok {
+			res.Reason, res.Serial = ReasonClockSkew, serial
+			res.Detail = fmt.Sprintf("clock-skew=%ds", skew)
+		}
+	}
 	if reason == ReasonReplay {
 		// A used code is no guess at an unknown one (a double submit, a
 		// second NAS): refuse it without counting towards the lock.
@@ -599,6 +623,61 @@ func (s *Service) auditEvent(req Request, res Result) store.AuditEvent {
 	if req.Method != "" {
 		detail = strings.TrimSpace(fmt.Sprintf("method=%s %s", req.Method, detail))
 	}
+	if res.Detail != "" {
+		detail = strings.TrimSpace(res.Detail + " " + detail)
+	}
 	return store.AuditEvent{Actor: req.Actor, Action: "auth", User: user, Serial: res.Serial, Client: req.Client,
 		Result: res.Decision.String() + ":" + res.Reason, Detail: detail}
+}
+
+// wrongLength reports whether password can be a code of none of the
+// candidate tokens: as long as its digits without a PIN, at least as long
+// with one (the PIN in front; a code alone is a missing PIN, bad_pin).
+func wrongLength(tokens []store.Token, candidates []int, password string) bool {
+	for _, i := range candidates {
+		t := tokens[i]
+		if (!t.HasPIN() && len(password) == t.Digits) || (t.HasPIN() && len(password) >= t.Digits) {
+			return false
+		}
+	}
+	return true
+}
+
+// skewSearch is how far, in steps, a refused TOTP code is looked for
+// beyond the window to tell a phone with a wrong clock from a wrong code:
+// ten minutes of 30 s steps.
+const skewSearch = 20
+
+// clockSkew looks for the code of a refused password among the steps
+// within skewSearch of now, outside the window, of the candidate TOTP
+// tokens whose PIN (if any) was right (the attempt's verdict: no hash is
+// computed here), and returns how far off the phone's clock is, in
+// seconds.
+func (s *Service) clockSkew(tokens []store.Token, candidates []int, password string, now time.Time, a *attempt) (int64, string, bool) {
+	for _, i := range candidates {
+		t := tokens[i]
+		code := password
+		if t.HasPIN() {
+			if len(password) <= t.Digits || !a.hashed || a.pinHash != t.PINHash || !a.pinOK {
+				continue // the PIN was wrong, or not checked: nothing to tell
+			}
+			code = password[len(password)-t.Digits:]
+		}
+		if otpType(t.Type) != otp.TOTP || len(code) != t.Digits {
+			continue
+		}
+		p := otp.Params{Type: otp.TOTP, Algorithm: otp.Algorithm(t.Algorithm), Digits: t.Digits, Period: t.Period}
+		base := otp.Step(now.Unix(), p.Period) + t.Drift
+		for off := int64(s.cfg.TOTPWindow) + 1; off <= skewSearch; off++ {
+			for _, step := range []int64{base + off, base - off} {
+				if step <= t.LastStep {
+					continue // a used step: that is a replay, not a clock
+				}
+				if subtle.ConstantTimeCompare([]byte(otp.Code(t.Seed, uint64(step), p)), []byte(code)) == 1 {
+					return (step - otp.Step(now.Unix(), p.Period)) * int64(p.Period), t.Serial, true
+				}
+			}
+		}
+	}
+	return 0, "", false
 }

@@ -285,6 +285,41 @@ func TestFailureRateLimit(t *testing.T) {
 	e.expect("judy", e.code(tok, 0), auth.Accept, auth.ReasonOK)
 }
 
+// Refusals say what the helpdesk can act on: a password no token's code
+// can be (wrong_length), and the right code for a time outside the window,
+// with the phone clock's offset (clock_skew). Both still count as failures.
+func TestActionableReasons(t *testing.T) {
+	e := newEnv(t, auth.Config{LockAfter: 100})
+	e.user("lea")
+	tok := e.enroll("lea", totp6, "")
+	e.user("max")
+	pinned := e.enroll("max", totp6, "pin-1234")
+	tests := []struct {
+		name, user, password, reason, detail string
+	}{
+		{"too short", "lea", "12345", auth.ReasonWrongLength, ""},
+		{"too long", "lea", "1234567", auth.ReasonWrongLength, ""},
+		{"a wrong code", "lea", "000000", auth.ReasonBadCode, ""},
+		{"phone 5 minutes ahead", "lea", e.code(tok, 10), auth.ReasonClockSkew, "clock-skew=300s"},
+		{"phone 3 minutes behind", "lea", e.code(tok, -6), auth.ReasonClockSkew, "clock-skew=-180s"},
+		{"PIN token, phone ahead", "max", "pin-1234" + e.code(pinned, 4), auth.ReasonClockSkew, "clock-skew=120s"},
+		{"PIN token, wrong PIN, phone ahead", "max", "pin-9999" + e.code(pinned, 4), auth.ReasonBadPIN, ""},
+		{"far beyond the search", "lea", e.code(tok, 100), auth.ReasonBadCode, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e.expect(tc.user, tc.password, auth.Reject, tc.reason)
+			ev, err := e.store.AuditEvents(context.Background(), store.AuditFilter{User: tc.user, Action: "auth", Limit: 1})
+			if err != nil || len(ev) != 1 || (tc.detail != "" && !strings.Contains(ev[0].Detail, tc.detail)) {
+				t.Fatalf("audit %+v (%v), want the detail %q", ev, err, tc.detail)
+			}
+		})
+	}
+	if got, _ := e.store.Token(context.Background(), tok.Serial); got.FailCount != 6 {
+		t.Fatalf("fail count %d after 6 refusals, want 6", got.FailCount)
+	}
+}
+
 // A retransmission of the request whose code was accepted (the same RFC
 // 5080 key) that reaches another instance, or this one after a restart,
 // is answered with an Accept again; the same code in any other request is
@@ -411,7 +446,7 @@ func TestEveryOutcomeAudited(t *testing.T) {
 		}
 	}
 	want := []string{"kim accept:ok", "kim reject:bad_code", "ghost reject:unknown_user",
-		" reject:no_user_name", "kim reject:unsupported_method"}
+		" reject:no_user_name", "kim reject:not_pap"}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("audit = %q, want %q", got, want)
 	}

@@ -94,7 +94,7 @@ func (m *Metrics) initLabels() {
 	m.Decisions.WithLabelValues(auth.Accept.String(), auth.ReasonPushApproved)
 	m.Decisions.WithLabelValues(auth.Accept.String(), auth.ReasonRetransmitted)
 	for _, r := range []string{auth.ReasonUnknownUser, auth.ReasonUserDisabled, auth.ReasonNoToken, auth.ReasonLocked,
-		auth.ReasonExpired, auth.ReasonBadCode, auth.ReasonBadPIN, auth.ReasonReplay, auth.ReasonRateLimited,
+		auth.ReasonExpired, auth.ReasonBadCode, auth.ReasonBadPIN, auth.ReasonWrongLength, auth.ReasonClockSkew, auth.ReasonReplay, auth.ReasonRateLimited,
 		auth.ReasonOverloaded, auth.ReasonInternal, auth.ReasonNoUserName, auth.ReasonUnsupportedMethod,
 		auth.ReasonPushDenied, auth.ReasonPushFraud, auth.ReasonPushTimeout, auth.ReasonPushPending} {
 		m.Decisions.WithLabelValues(auth.Reject.String(), r)
