@@ -19,19 +19,24 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/radmfa/radmfa/internal/cliargs"
 	"github.com/radmfa/radmfa/otp"
 	"github.com/radmfa/radmfa/push"
 )
 
 func main() {
-	if err := newApp(os.Stdout, os.Stderr).Run(os.Args); err != nil {
+	// Flags may follow arguments, as with radmfa: approve ID --number 42.
+	app := newApp(os.Stdout, os.Stderr)
+	if err := cliargs.Run(context.Background(), app, os.Args); err != nil {
 		fmt.Fprintf(os.Stderr, "radmfa-device: %v\n", err)
 		os.Exit(1)
 	}
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	jsonFlag := &cli.BoolFlag{Name: "json", Usage: "print JSON"}
+	// A fresh flag for every command: urfave/cli writes what it parsed
+	// into the flag structs.
+	jsonFlag := func() cli.Flag { return &cli.BoolFlag{Name: "json", Usage: "print JSON"} }
 	return &cli.App{
 		Name:      "radmfa-device",
 		Usage:     "the reference radmfa phone: enroll, answer pushes, show codes",
@@ -54,7 +59,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				},
 				Action: enroll,
 			},
-			{Name: "pending", Usage: "list pending push requests", Flags: []cli.Flag{jsonFlag}, Action: pending},
+			{Name: "pending", Usage: "list pending push requests", Flags: []cli.Flag{jsonFlag()}, Action: pending},
 			{
 				Name: "approve", Usage: "approve a push request", ArgsUsage: "ID",
 				Flags:  []cli.Flag{&cli.IntFlag{Name: "number", Usage: "the number the login prompt shows (number matching)"}},
@@ -70,7 +75,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Flags:  []cli.Flag{&cli.Int64Flag{Name: "time", Usage: "Unix time to compute the code for (default now)"}},
 				Action: code,
 			},
-			{Name: "history", Usage: "list past push requests", Flags: []cli.Flag{jsonFlag}, Action: history},
+			{Name: "history", Usage: "list past push requests", Flags: []cli.Flag{jsonFlag()}, Action: history},
 		},
 	}
 }

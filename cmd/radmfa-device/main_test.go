@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/radmfa/radmfa/internal/cliargs"
 	"github.com/radmfa/radmfa/otp"
 	"github.com/radmfa/radmfa/push"
 	"github.com/radmfa/radmfa/store"
@@ -21,7 +22,8 @@ import (
 func run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	err := newApp(&out, &errb).Run(append([]string{"radmfa-device"}, args...))
+	app := newApp(&out, &errb)
+	err := cliargs.Run(context.Background(), app, append([]string{"radmfa-device"}, args...))
 	return out.String(), err
 }
 
@@ -85,7 +87,7 @@ func TestReferenceDevice(t *testing.T) {
 	if out, err := run(t, "--state", state, "pending"); err != nil || !strings.Contains(out, "203.0.113.9") {
 		t.Fatalf("pending = %q, %v", out, err)
 	}
-	if out, err := run(t, "--state", state, "approve", "--number", strconv.Itoa(r.Number), r.ID); err != nil || !strings.Contains(out, "approved") {
+	if out, err := run(t, "--state", state, "approve", r.ID, "--number", strconv.Itoa(r.Number)); err != nil || !strings.Contains(out, "approved") {
 		t.Fatalf("approve = %q, %v", out, err)
 	}
 	if _, err := run(t, "--state", state, "deny", r.ID); err == nil {

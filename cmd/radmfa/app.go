@@ -9,12 +9,15 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
+	"gopkg.in/yaml.v3"
 
 	"github.com/radmfa/radmfa/auth"
+	"github.com/radmfa/radmfa/internal/cliargs"
 	"github.com/radmfa/radmfa/store"
 	"github.com/radmfa/radmfa/store/postgres"
 	"github.com/radmfa/radmfa/store/sqlite"
@@ -61,7 +64,7 @@ func globalFlags() []cli.Flag {
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	flags := globalFlags()
-	return &cli.App{
+	app := &cli.App{
 		Name:                 "radmfa",
 		Usage:                "RADIUS two-factor authentication server and admin CLI",
 		Version:              Version,
@@ -91,7 +94,43 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				},
 			},
 		},
+		Action: unknownCommand,
 	}
+	oneLineErrors(app.Commands)
+	return app
+}
+
+// oneLineErrors makes every command's usage errors (an unknown flag, a
+// bad value) the error it returns, which main prints as one line, instead
+// of printing its help; and a command of subcommands refuses an unknown
+// one as an error (urfave/cli's own answer is "No help topic", exit 3).
+// Help stays with --help.
+func oneLineErrors(cmds []*cli.Command) {
+	for _, c := range cmds {
+		c.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
+			return fmt.Errorf("%w (see --help)", err)
+		}
+		if len(c.Subcommands) > 0 && c.Action == nil {
+			c.Action = unknownCommand
+		}
+		oneLineErrors(c.Subcommands)
+	}
+}
+
+// unknownCommand is the action of the app and of commands of subcommands:
+// without an argument it shows the help, with one it is an error.
+func unknownCommand(c *cli.Context) error {
+	sub := c.Command != nil && c.Command.Name != ""
+	if c.NArg() > 0 {
+		if sub {
+			return fmt.Errorf("%s: unknown command %q (see %s --help)", c.Command.Name, c.Args().First(), c.Command.HelpName)
+		}
+		return fmt.Errorf("unknown command %q (see radmfa --help)", c.Args().First())
+	}
+	if sub {
+		return cli.ShowSubcommandHelp(c)
+	}
+	return cli.ShowAppHelp(c)
 }
 
 // loadConfig fills flags from the --config YAML file where they were not
@@ -100,6 +139,9 @@ func loadConfig(flags []cli.Flag) cli.BeforeFunc {
 	return func(c *cli.Context) error {
 		if c.String("config") == "" {
 			return nil
+		}
+		if err := checkConfigKeys(c.String("config"), c.App); err != nil {
+			return err
 		}
 		src, err := altsrc.NewYamlSourceFromFile(c.String("config"))
 		if err != nil {
@@ -134,7 +176,7 @@ func paths(c *cli.Context) (db, key string) {
 // key): it asks the nearest context whose command does not define it.
 func globalString(c *cli.Context, name string) string {
 	for _, lc := range c.Lineage() {
-		if lc.Command != nil && knows(lc.Command.Flags, "--"+name) {
+		if lc.Command != nil && cliargs.Knows(lc.Command.Flags, "--"+name) {
 			continue
 		}
 		return lc.String(name)
@@ -359,4 +401,42 @@ func friendly(err error) error {
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "store: ")
 	return errors.New(msg)
+}
+
+// checkConfigKeys refuses a config file with a key that is no flag of
+// radmfa's: a misspelt key would otherwise be ignored without a word, and
+// the setting silently left at its default.
+func checkConfigKeys(path string, app *cli.App) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	known := map[string]bool{}
+	var add func([]cli.Flag, []*cli.Command)
+	add = func(flags []cli.Flag, cmds []*cli.Command) {
+		for _, f := range flags {
+			for _, n := range f.Names() {
+				known[n] = true
+			}
+		}
+		for _, c := range cmds {
+			add(c.Flags, c.Subcommands)
+		}
+	}
+	add(app.Flags, app.Commands)
+	var unknown []string
+	for k := range m {
+		if !known[k] || k == "config" {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return fmt.Errorf("config %s: unknown key %s (keys are flag names: see radmfa --help and radmfa serve --help)", path, strings.Join(unknown, ", "))
+	}
+	return nil
 }

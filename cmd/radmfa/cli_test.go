@@ -17,6 +17,7 @@ import (
 
 	potp "github.com/pquerna/otp"
 
+	"github.com/radmfa/radmfa/internal/cliargs"
 	"github.com/radmfa/radmfa/internal/pgtest"
 	"github.com/radmfa/radmfa/store"
 )
@@ -68,7 +69,7 @@ func (e *cliEnv) run(args ...string) (string, string, int) {
 	var out, errb bytes.Buffer
 	app := newApp(&out, &errb)
 	full := append(append([]string{"radmfa"}, e.global()...), args...)
-	if err := app.Run(interspersed(app, full)); err != nil {
+	if err := cliargs.Run(context.Background(), app, full); err != nil {
 		fmt.Fprintln(&errb, "radmfa:", err)
 		return out.String(), errb.String(), exitCode(err)
 	}
@@ -364,7 +365,7 @@ func runApp(t *testing.T, ctx context.Context, args ...string) (string, error) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	app := newApp(&out, &errb)
-	err := app.RunContext(ctx, interspersed(app, append([]string{"radmfa"}, args...)))
+	err := cliargs.Run(ctx, app, append([]string{"radmfa"}, args...))
 	return out.String() + errb.String(), err
 }
 
@@ -588,4 +589,75 @@ func TestAuditFilters(t *testing.T) {
 			t.Errorf("audit %v: exit %d, %q; want one line naming the flag", args, code, errs)
 		}
 	}
+}
+
+// runBinary runs radmfa's main (this test binary as radmfa, see TestMain)
+// with args, as an administrator's shell would: stdout, stderr, exit code.
+func runBinary(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), serveArgsEnv+"="+strings.Join(args, "\x1f"))
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// Every error of the CLI is one line "radmfa: ..." and exit 1, whatever
+// went wrong: help is for --help.
+func TestCLIErrorsAreOneLine(t *testing.T) {
+	e := newCLI(t)
+	e.ok("user", "add", "carol")
+	config := filepath.Join(e.dir, "radmfa.yaml")
+	if err := os.WriteFile(config, []byte("data-dir: "+e.dir+"\nlog-levle: debug\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown flag", []string{"user", "add", "dora", "--bogus"}, "flag provided but not defined"},
+		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
+		{"unknown subcommand", []string{"user", "frob"}, `unknown command "frob"`},
+		{"a value missing", []string{"user", "add", "dora", "--email"}, "--email needs a value"},
+		{"a bad value", []string{"token", "check", "carol", "123456", "--lock-after", "x"}, "invalid value"},
+		{"unknown global flag", []string{"--bogus", "user", "list"}, "flag provided but not defined"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errs, code := runBinary(t, append([]string{"--data-dir", e.dir}, tc.args...)...)
+			if code != 1 || out != "" || !strings.HasPrefix(errs, "radmfa: ") || strings.Count(strings.TrimSpace(errs), "\n") != 0 ||
+				!strings.Contains(errs, tc.want) {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want one line with %q and exit 1", code, out, errs, tc.want)
+			}
+		})
+	}
+	t.Run("unknown key in the config file", func(t *testing.T) {
+		_, errs, code := runBinary(t, "--config", config, "user", "list")
+		if code != 1 || !strings.Contains(errs, "unknown key log-levle") || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+			t.Fatalf("exit %d, %q", code, errs)
+		}
+	})
+	t.Run("report --json like every list command", func(t *testing.T) {
+		var rows []map[string]string
+		if err := json.Unmarshal([]byte(e.ok("report", "users-with-tokens", "--json")), &rows); err != nil {
+			t.Fatal(err)
+		}
+		if _, errs, code := e.run("report", "tokens", "--json", "--format", "csv"); code != 1 || !strings.Contains(errs, "give one") {
+			t.Fatalf("--json with --format csv: %d %q", code, errs)
+		}
+	})
+	t.Run("help is still there", func(t *testing.T) {
+		out, _, code := runBinary(t, "user", "add", "--help")
+		if code != 0 || !strings.Contains(out, "USAGE") {
+			t.Fatalf("--help: exit %d, %q", code, out)
+		}
+	})
 }

@@ -24,6 +24,7 @@ import (
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 
+	"github.com/radmfa/radmfa/internal/cliargs"
 	"github.com/radmfa/radmfa/otp"
 )
 
@@ -67,7 +68,7 @@ func startServer(t *testing.T, e *cliEnv, args ...string) *server {
 	full := append(append(append([]string{"radmfa"}, e.global()...), "--log-level", "debug", "serve", "--radius-addr", "127.0.0.1:0",
 		"--metrics-addr", "127.0.0.1:0", "--reload-every", "100ms"), args...)
 	done := make(chan error, 1)
-	go func() { done <- app.RunContext(ctx, interspersed(app, full)) }()
+	go func() { done <- cliargs.Run(ctx, app, full) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if m := listenRE.FindStringSubmatch(out.String()); m != nil {

@@ -4,13 +4,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+
+	"github.com/radmfa/radmfa/internal/cliargs"
 )
 
 func main() {
 	app := newApp(os.Stdout, os.Stderr)
-	if err := app.Run(interspersed(app, os.Args)); err != nil {
+	if err := cliargs.Run(context.Background(), app, os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "radmfa:", err)
 		os.Exit(exitCode(err))
 	}

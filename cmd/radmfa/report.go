@@ -17,20 +17,33 @@ import (
 )
 
 func reportCommand() *cli.Command {
-	format := &cli.StringFlag{Name: "format", Value: "table", Usage: "table, csv or json"}
+	// Fresh flags for every command: urfave/cli writes what it parsed
+	// into the flag structs.
+	formatFlags := func(more ...cli.Flag) []cli.Flag {
+		return append([]cli.Flag{&cli.StringFlag{Name: "format", Value: "table", Usage: "table, csv or json"},
+			&cli.BoolFlag{Name: "json", Usage: "print JSON (--format json), as every list command"}}, more...)
+	}
 	return &cli.Command{
 		Name:  "report",
 		Usage: "reports: who holds which token, the inventory, authentications",
 		Subcommands: []*cli.Command{
-			{Name: "users-with-tokens", Usage: "one row per user and token, with the phone of push tokens", Flags: []cli.Flag{format}, Action: withEnv(reportUsersWithTokens)},
-			{Name: "tokens", Usage: "token counts by state and type", Flags: []cli.Flag{format}, Action: withEnv(reportTokens)},
+			{Name: "users-with-tokens", Usage: "one row per user and token, with the phone of push tokens", Flags: formatFlags(), Action: withEnv(reportUsersWithTokens)},
+			{Name: "tokens", Usage: "token counts by state and type", Flags: formatFlags(), Action: withEnv(reportTokens)},
 			{
 				Name: "auth", Usage: "accepts, rejects and pushes per user and per client, from the audit log",
-				Flags:  []cli.Flag{format, &cli.DurationFlag{Name: "since", Value: 24 * time.Hour, Usage: "how far back"}},
+				Flags:  formatFlags(&cli.DurationFlag{Name: "since", Value: 24 * time.Hour, Usage: "how far back"}),
 				Action: withEnv(reportAuth),
 			},
 		},
 	}
+}
+
+// format is the report's output format: --json is --format json.
+func format(c *cli.Context) string {
+	if c.Bool("json") {
+		return "json"
+	}
+	return c.String("format")
 }
 
 // table is a report: a header and rows, printed in the chosen format.
@@ -41,7 +54,7 @@ type table struct {
 
 func (t table) print(c *cli.Context) error {
 	w := c.App.Writer
-	switch c.String("format") {
+	switch format(c) {
 	case "table":
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, strings.ToUpper(strings.Join(t.header, "\t")))
@@ -76,7 +89,10 @@ func (t table) print(c *cli.Context) error {
 }
 
 func checkFormat(c *cli.Context) error {
-	switch c.String("format") {
+	if c.Bool("json") && c.IsSet("format") && c.String("format") != "json" {
+		return fmt.Errorf("--json and --format %s: give one", c.String("format"))
+	}
+	switch format(c) {
 	case "table", "csv", "json":
 		return usage(c, 0, "")
 	}

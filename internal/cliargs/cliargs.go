@@ -1,21 +1,26 @@
-package main
+// Package cliargs lets radmfa's commands take flags where people type
+// them: urfave/cli v2 stops reading flags at the first argument, so the
+// command line is reordered before it parses it.
+package cliargs
 
 import (
+	"context"
+	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 )
 
-// interspersed reorders a command line for urfave/cli v2, which stops
+// Interspersed reorders a command line for urfave/cli v2, which stops
 // reading flags at the first positional argument and reads global flags
 // only before the command: a command's flags are moved in front of its
 // positional arguments, and global flags written after the command are
 // hoisted in front of it. So `radmfa user add alice --email a@b` and
 // `radmfa serve --log-level debug` work the way people type them.
 // "--" ends flag reading as usual; "-" is positional.
-func interspersed(app *cli.App, args []string) []string {
+func Interspersed(app *cli.App, args []string) ([]string, error) {
 	if len(args) == 0 {
-		return args
+		return args, nil
 	}
 	var global, path, local, pos []string
 	flags, cmds := app.Flags, app.Commands
@@ -28,11 +33,14 @@ func interspersed(app *cli.App, args []string) []string {
 		}
 		if isFlag(a) {
 			set, dst := flags, &local
-			if len(path) == 0 || (!knows(flags, a) && knows(app.Flags, a)) {
+			if len(path) == 0 || (!Knows(flags, a) && Knows(app.Flags, a)) {
 				set, dst = app.Flags, &global
 			}
 			*dst = append(*dst, a)
-			if takesValue(set, a) && i+1 < len(args) {
+			if takesValue(set, a) {
+				if i+1 >= len(args) || args[i+1] == "--" {
+					return nil, fmt.Errorf("%s needs a value (see --help)", a)
+				}
 				i++
 				*dst = append(*dst, args[i])
 			}
@@ -63,7 +71,16 @@ func interspersed(app *cli.App, args []string) []string {
 	if len(pos) > 0 && pos[0] != "--" {
 		out = append(out, "--")
 	}
-	return append(out, pos...)
+	return append(out, pos...), nil
+}
+
+// Run runs app on a command line as people type it (see Interspersed).
+func Run(ctx context.Context, app *cli.App, args []string) error {
+	full, err := Interspersed(app, args)
+	if err != nil {
+		return err
+	}
+	return app.RunContext(ctx, full)
 }
 
 func isFlag(a string) bool { return len(a) > 1 && a[0] == '-' && a != "--" }
@@ -73,8 +90,8 @@ func flagName(a string) string {
 	return name
 }
 
-// knows reports whether flag a is one of flags.
-func knows(flags []cli.Flag, a string) bool {
+// Knows reports whether flag a ("--name" or "--name=value") is one of flags.
+func Knows(flags []cli.Flag, a string) bool {
 	name := flagName(a)
 	for _, f := range flags {
 		for _, n := range f.Names() {
