@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -660,4 +661,35 @@ func TestCLIErrorsAreOneLine(t *testing.T) {
 			t.Fatalf("--help: exit %d, %q", code, out)
 		}
 	})
+}
+
+// One vocabulary: PIN is yes or no everywhere; a token has one State,
+// with its conditions (locked, expired) on the same line.
+func TestOneVocabulary(t *testing.T) {
+	e := newCLI(t)
+	e.ok("user", "add", "vic")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"token", "enroll", "vic", "--no-qr"}, "PIN:    no"},
+		{[]string{"token", "enroll", "vic", "--no-qr", "--pin", "4711-pin"}, "PIN:    yes"},
+	} {
+		if out := e.ok(tc.args...); !strings.Contains(out, tc.want) {
+			t.Fatalf("%v: %q, want %q", tc.args, out, tc.want)
+		}
+	}
+	serial := enrollJSON(t, e, "vic")["serial"]
+	e.run("token", "check", "vic", "000000", "--count", "--lock-after", "1")
+	out := e.ok("token", "show", serial)
+	if strings.Contains(out, "Status:") || !regexp.MustCompile(`State:\s+active, locked`).MatchString(out) || !regexp.MustCompile(`PIN:\s+no`).MatchString(out) {
+		t.Fatalf("token show:\n%s", out)
+	}
+	if list := e.ok("token", "list", "--user", "vic"); !strings.Contains(list, "STATE") || !strings.Contains(list, "active, locked") {
+		t.Fatalf("token list:\n%s", list)
+	}
+	var tok tokenJSON
+	if err := json.Unmarshal([]byte(e.ok("token", "show", serial, "--json")), &tok); err != nil || tok.State != "active" || !tok.Locked {
+		t.Fatalf("token show --json: %+v %v", tok, err)
+	}
 }

@@ -21,12 +21,16 @@ import (
 
 // tokenJSON is how tokens appear in --json output. It never holds a seed.
 type tokenJSON struct {
-	Serial      string      `json:"serial"`
-	User        string      `json:"user,omitempty"`
-	Type        string      `json:"type"`
-	Origin      string      `json:"origin"`
-	State       string      `json:"state"`
-	Status      string      `json:"status"` // state, or "locked"
+	Serial string `json:"serial"`
+	User   string `json:"user,omitempty"`
+	Type   string `json:"type"`
+	Origin string `json:"origin"`
+	State  string `json:"state"`
+	// Locked and Expired are conditions of a token in its State: one
+	// word for where the token is in its life, these for why it cannot
+	// log in now.
+	Locked      bool        `json:"locked,omitempty"`
+	Expired     bool        `json:"expired,omitempty"`
 	Algorithm   string      `json:"algorithm"`
 	Digits      int         `json:"digits"`
 	Period      int         `json:"period,omitempty"`
@@ -47,14 +51,14 @@ type tokenJSON struct {
 
 func toTokenJSON(t store.Token, now time.Time) tokenJSON {
 	out := tokenJSON{Serial: t.Serial, User: t.User, Type: t.Type, Origin: t.Origin, State: string(t.State),
-		Status: string(t.State), Algorithm: t.Algorithm, Digits: t.Digits, Period: t.Period, Drift: t.Drift,
+		Algorithm: t.Algorithm, Digits: t.Digits, Period: t.Period, Drift: t.Drift,
 		PIN: t.HasPIN(), FailCount: t.FailCount, CreatedAt: t.CreatedAt}
 	if t.Type == string(otp.HOTP) {
 		c := t.Counter
 		out.Counter = &c
 	}
 	if t.Locked(now) {
-		out.Status = "locked"
+		out.Locked = true
 		if t.LockedUntil != store.LockForever {
 			lu := time.Unix(t.LockedUntil, 0).UTC()
 			out.LockedUntil = &lu
@@ -70,10 +74,23 @@ func toTokenJSON(t store.Token, now time.Time) tokenJSON {
 	if !t.ValidUntil.IsZero() {
 		out.ValidUntil = t.ValidUntil.UTC().Format(time.RFC3339)
 		if !t.Valid(now) && t.State.Usable() {
-			out.Status = "expired"
+			out.Expired = true
 		}
 	}
 	return out
+}
+
+// stateText is the token's state with its conditions: "active",
+// "active, locked", "assigned, expired".
+func (t tokenJSON) stateText() string {
+	s := t.State
+	if t.Locked {
+		s += ", locked"
+	}
+	if t.Expired {
+		s += ", expired"
+	}
+	return s
 }
 
 var tokenStates = []string{"inventory", "assigned", "active", "revoked", "locked"}
@@ -332,7 +349,7 @@ func tokenEnroll(c *cli.Context, e *env) error {
 	if p.Type == otp.TOTP {
 		desc += fmt.Sprintf(", %d s", p.Period)
 	}
-	fmt.Fprintf(w, "Serial: %s\nUser:   %s\nType:   %s\nPIN:    %v\nURI:    %s\n", en.Token.Serial, en.Token.User, desc, pin != "", en.URI)
+	fmt.Fprintf(w, "Serial: %s\nUser:   %s\nType:   %s\nPIN:    %s\nURI:    %s\n", en.Token.Serial, en.Token.User, desc, yesNo(pin != ""), en.URI)
 	if !c.Bool("no-qr") {
 		drawQR(w, en.URI)
 	}
@@ -375,9 +392,9 @@ func tokenList(c *cli.Context, e *env) error {
 		return writeJSON(c.App.Writer, out)
 	}
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERIAL\tUSER\tTYPE\tORIGIN\tSTATUS\tPIN\tFAILS\tLAST-USED")
+	fmt.Fprintln(tw, "SERIAL\tUSER\tTYPE\tORIGIN\tSTATE\tPIN\tFAILS\tLAST-USED")
 	for _, t := range out {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\t%d\t%s\n", t.Serial, dash(t.User), t.Type, t.Origin, t.Status, yesNo(t.PIN), t.FailCount, dash(t.LastUsed))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\t%d\t%s\n", t.Serial, dash(t.User), t.Type, t.Origin, t.stateText(), yesNo(t.PIN), t.FailCount, dash(t.LastUsed))
 	}
 	return tw.Flush()
 }
@@ -387,8 +404,8 @@ func printToken(c *cli.Context, t tokenJSON) error {
 		return writeJSON(c.App.Writer, t)
 	}
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "Serial:\t%s\nUser:\t%s\nType:\t%s\nOrigin:\t%s\nState:\t%s\nStatus:\t%s\nAlgorithm:\t%s\nDigits:\t%d\n",
-		t.Serial, dash(t.User), t.Type, t.Origin, t.State, t.Status, t.Algorithm, t.Digits)
+	fmt.Fprintf(tw, "Serial:\t%s\nUser:\t%s\nType:\t%s\nOrigin:\t%s\nState:\t%s\nAlgorithm:\t%s\nDigits:\t%d\n",
+		t.Serial, dash(t.User), t.Type, t.Origin, t.stateText(), t.Algorithm, t.Digits)
 	if t.Period != 0 {
 		fmt.Fprintf(tw, "Period:\t%d s\nDrift:\t%d steps\n", t.Period, t.Drift)
 	}
@@ -398,7 +415,7 @@ func printToken(c *cli.Context, t tokenJSON) error {
 	fmt.Fprintf(tw, "PIN:\t%s\nFailures:\t%d\n", yesNo(t.PIN), t.FailCount)
 	if t.LockedUntil != nil {
 		fmt.Fprintf(tw, "Locked until:\t%s\n", t.LockedUntil.Format(time.RFC3339))
-	} else if t.Status == "locked" {
+	} else if t.Locked {
 		fmt.Fprintf(tw, "Locked until:\tunlocked by an admin\n")
 	}
 	fmt.Fprintf(tw, "Last used:\t%s\nCreated:\t%s\n", dash(t.LastUsed), t.CreatedAt.Format(time.RFC3339))

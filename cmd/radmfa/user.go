@@ -114,7 +114,7 @@ func userCommand() *cli.Command {
 						fmt.Fprintf(tw, "Push locked until:\t%s (fraud reported; radmfa user unlock-push)\n", time.Unix(u.PushLockedUntil, 0).UTC().Format(time.RFC3339))
 					}
 					for _, t := range out.Tokens {
-						fmt.Fprintf(tw, "  %s\t%s\t%s\tlast used %s\n", t.Serial, t.Type, t.Status, dash(t.LastUsed))
+						fmt.Fprintf(tw, "  %s\t%s\t%s\tlast used %s\n", t.Serial, t.Type, t.stateText(), dash(t.LastUsed))
 					}
 					return tw.Flush()
 				}),
