@@ -195,11 +195,26 @@ func (s *Service) followUp(ctx context.Context, req Request, now time.Time) (Res
 // still be usable and its user enabled.
 func (s *Service) awaitPush(ctx context.Context, req Request, r *push.Request) Result {
 	o := s.push.Wait(ctx, r)
+	if r.Outcome() == push.Pending {
+		// This request's wait ended, not the push: its own outcome.
+		return s.pushOutcome(ctx, req, r, push.Expired)
+	}
+	// The push ended: every request waiting for it (the NAS's retries
+	// joined to it) answers with the outcome the first of them records,
+	// one audit row for the login, which counts them.
+	return r.Settle(func() any { return s.pushOutcome(ctx, req, r, o) }).(Result)
+}
+
+// pushOutcome records how a push login ended and returns its result.
+func (s *Service) pushOutcome(ctx context.Context, req Request, r *push.Request, o push.Outcome) Result {
 	now := s.now()
 	res := Result{Serial: r.Serial}
+	if n := s.push.Joined(r); n > 0 && r.Outcome() != push.Pending {
+		res.Detail = fmt.Sprintf("requests=%d", n+1)
+	}
 	switch o {
 	case push.Approved:
-		return s.commitPushApproval(ctx, req, now, r)
+		return s.commitPushApproval(ctx, req, now, r, res.Detail)
 	case push.Denied:
 		res.Reason = ReasonPushDenied
 	case push.Fraud:
@@ -216,14 +231,14 @@ func (s *Service) awaitPush(ctx context.Context, req Request, r *push.Request) R
 	return s.record(ctx, req, now, res)
 }
 
-func (s *Service) commitPushApproval(ctx context.Context, req Request, now time.Time, r *push.Request) Result {
+func (s *Service) commitPushApproval(ctx context.Context, req Request, now time.Time, r *push.Request, detail string) Result {
 	ctx = context.WithoutCancel(ctx)
 	for range maxConflictRetries + 1 {
 		st, err := s.store.LoginState(ctx, req.User, true)
 		user, tokens := st.User, st.Tokens
 		if err != nil {
 			s.errs.Error("auth: push approval", "user", req.User, "err", err)
-			return s.record(ctx, req, now, Result{Reason: ReasonInternal, Serial: r.Serial})
+			return s.record(ctx, req, now, Result{Reason: ReasonInternal, Serial: r.Serial, Detail: detail})
 		}
 		var tok *store.Token
 		for i := range tokens {
@@ -236,9 +251,9 @@ func (s *Service) commitPushApproval(ctx context.Context, req Request, now time.
 			if user.Disabled {
 				reason = ReasonUserDisabled
 			}
-			return s.record(ctx, req, now, Result{Reason: reason, User: user, Serial: r.Serial})
+			return s.record(ctx, req, now, Result{Reason: reason, User: user, Serial: r.Serial, Detail: detail})
 		}
-		res := Result{Decision: Accept, Reason: ReasonPushApproved, User: user, Serial: r.Serial}
+		res := Result{Decision: Accept, Reason: ReasonPushApproved, User: user, Serial: r.Serial, Detail: detail}
 		up := store.TokenAuth{ID: tok.ID, UserID: user.ID, Accepted: true, Activate: tok.State == store.StateAssigned,
 			Version: tok.Version, Counter: tok.Counter, LastStep: tok.LastStep, Drift: tok.Drift}
 		res, err = s.commit(ctx, req, now, res, []store.TokenAuth{up})
@@ -247,7 +262,7 @@ func (s *Service) commitPushApproval(ctx context.Context, req Request, now time.
 		}
 		return res
 	}
-	return s.record(ctx, req, now, Result{Reason: ReasonPushTokenChanged, Serial: r.Serial})
+	return s.record(ctx, req, now, Result{Reason: ReasonPushTokenChanged, Serial: r.Serial, Detail: detail})
 }
 
 // record writes the audit row of a result that counts no failure.

@@ -197,3 +197,47 @@ func tokTOTP(t store.Token) store.Token {
 	t.Type = "totp"
 	return t
 }
+
+// One login, one audit row: the NAS's retries that join a pending push
+// (new requests for the same login) answer with the outcome the first
+// records, and the row counts them.
+func TestJoinedPushRequestsShareOneAuditRow(t *testing.T) {
+	tests := []struct {
+		name     string
+		decision string
+		want     string
+	}{
+		{"approved", push.DecisionApprove, "accept:push_approved"},
+		{"denied", push.DecisionDeny, "reject:push_denied"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e, mgr, serial := pushEnv(t, push.Config{})
+			req := auth.Request{User: "alice", Client: "vpn", CallingStationID: "198.51.100.7", Actor: "radius:vpn"}
+			first := e.svc.Authenticate(context.Background(), req)
+			var waits []func(context.Context) auth.Result
+			waits = append(waits, first.Wait)
+			for range 2 {
+				r := e.svc.Authenticate(context.Background(), req)
+				if r.Wait == nil {
+					t.Fatalf("a retry did not join: %s %s", r.Decision, r.Reason)
+				}
+				waits = append(waits, r.Wait)
+			}
+			approveWhenPending(t, mgr, serial, tc.decision, nil)
+			results := make(chan auth.Result, len(waits))
+			for _, w := range waits {
+				go func() { results <- w(context.Background()) }()
+			}
+			for range waits {
+				if r := <-results; r.Decision.String()+":"+r.Reason != tc.want {
+					t.Fatalf("a request ended %s:%s, want %s", r.Decision, r.Reason, tc.want)
+				}
+			}
+			ev, err := e.store.AuditEvents(context.Background(), store.AuditFilter{User: "alice", Action: "auth"})
+			if err != nil || len(ev) != 1 || ev[0].Result != tc.want || !strings.Contains(ev[0].Detail, "requests=3") {
+				t.Fatalf("auth audit rows %+v (%v), want one %s counting 3 requests", ev, err, tc.want)
+			}
+		})
+	}
+}

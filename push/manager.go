@@ -129,6 +129,18 @@ type Request struct {
 	// remote: another instance started it (this one joined it); its
 	// outcome comes from the Board.
 	remote bool
+
+	settle sync.Once
+	shared any
+}
+
+// Settle runs fn the first time it is called for r and returns what fn
+// returned to that caller and every later one, which wait for it: the
+// requests joined to a push (a NAS's retries) share one recorded outcome
+// rather than recording it once each.
+func (r *Request) Settle(fn func() any) any {
+	r.settle.Do(func() { r.shared = fn() })
+	return r.shared
 }
 
 // Outcome returns how the request ended (Pending while it has not).
@@ -557,6 +569,14 @@ func (m *Manager) Answer(ctx context.Context, serial, id, decision string, numbe
 		return Pending, ErrAnswered
 	}
 	return o, nil
+}
+
+// Joined is how many requests joined r while it was pending (its own
+// request not counted).
+func (m *Manager) Joined(r *Request) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return r.joined
 }
 
 // Cancel ends a pending request because the login went another way.
