@@ -35,10 +35,13 @@ type TableSource interface {
 
 // Config tunes the listener. Zero values take the defaults.
 type Config struct {
-	MaxInFlight      int           // Access-Requests evaluated at once (default 1024)
-	RequestTimeout   time.Duration // deadline of one evaluation (default 30s)
-	ReplyCacheTTL    time.Duration // how long answers are kept for retransmissions (default 30s)
-	ReloadEvery      time.Duration // how often the client table is checked for changes (default 2s)
+	MaxInFlight    int           // Access-Requests evaluated at once (default 1024)
+	RequestTimeout time.Duration // deadline of one evaluation (default 30s)
+	ReplyCacheTTL  time.Duration // how long answers are kept for retransmissions (default 30s)
+	ReloadEvery    time.Duration // how often the client table is checked for changes (default 2s)
+	// DebugPackets logs every request and reply, decoded, passwords
+	// hidden: for setting up a NAS, not for production.
+	DebugPackets     bool
 	ShutdownTimeout  time.Duration // how long shutdown waits for requests in flight (default 10s)
 	UnknownLogPeriod time.Duration // one log line per unknown source (or client sending bad packets) per period (default 1m)
 	// LogPerReason caps the warnings about dropped packets (unknown
@@ -326,6 +329,7 @@ func (s *Server) HandlePacket(conn PacketConn, b []byte, src netip.AddrPort) {
 		s.drop(DropMalformed, "client", client.Name, "err", err)
 		return
 	}
+	s.debugPacket("in", src, client.Name, pkt)
 	switch pkt.Code {
 	case radius.CodeAccessRequest:
 		s.metrics.Requests.WithLabelValues("access_request").Inc()
@@ -524,6 +528,7 @@ func (s *Server) answer(conn PacketConn, src netip.AddrPort, client *Client, pkt
 	if res.ReplyMessage != "" {
 		rfc2865.ReplyMessage_SetString(reply, res.ReplyMessage)
 	}
+	s.debugPacket("out", src, client.Name, reply)
 	s.send(conn, client, src, reply, &key, res.Decision.String())
 	took := time.Since(start)
 	s.metrics.Latency.Observe(took.Seconds())

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -258,5 +259,38 @@ func TestOneLogLinePerLogin(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), good) || strings.Contains(logs.String(), bad) {
 		t.Fatal("a password reached the log")
+	}
+}
+
+// serve --debug-packets logs each request and reply decoded, for setting
+// up a NAS, and never the password; without it, no packet is logged.
+func TestDebugPackets(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		t.Run(fmt.Sprintf("debug-packets=%v", on), func(t *testing.T) {
+			e := newCLI(t)
+			e.ok("client", "add", "nas", "--cidr", "127.0.0.2/32", "--secret", "s3cret-for-tests")
+			e.ok("user", "add", "lia")
+			e.enrollSecret("lia", "--type", "hotp")
+			logs := &syncBuffer{}
+			var args []string
+			if on {
+				args = append(args, "--debug-packets")
+			}
+			_, addr := startServeProcessWith(t, logs, []string{"--data-dir", e.dir}, args...)
+			n := newNAS(t, "127.0.0.2", addr, "s3cret-for-tests")
+			if p := n.exchange("lia", "pin-and-987654"); p.Code != radius.CodeAccessReject {
+				t.Fatalf("wrong code: %v", p.Code)
+			}
+			waitFor(t, "the login line", func() bool { return strings.Contains(logs.String(), "radius: login") })
+			out := logs.String()
+			if strings.Contains(out, "987654") {
+				t.Fatal("the password reached the log")
+			}
+			in := regexp.MustCompile(`radius: packet in.*Access-Request id=\d+.*User-Name=\\?"lia\\?".*User-Password=\(hidden, 16 bytes\).*Calling-Station-Id=\\?"198.51.100.7\\?"`)
+			reply := regexp.MustCompile(`radius: packet out.*Access-Reject id=\d+`)
+			if got := in.MatchString(out) && reply.MatchString(out); got != on {
+				t.Fatalf("request and reply logged: %v, want %v:\n%s", got, on, out)
+			}
+		})
 	}
 }

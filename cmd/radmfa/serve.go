@@ -46,6 +46,7 @@ func serveFlags() []cli.Flag {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-in-flight", Value: 1024, Usage: "Access-Requests evaluated at once; more are dropped (the NAS retries)", EnvVars: []string{"RADMFA_MAX_IN_FLIGHT"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "request-timeout", Value: 30 * time.Second, Usage: "deadline of one evaluation", EnvVars: []string{"RADMFA_REQUEST_TIMEOUT"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "reply-cache-ttl", Value: 30 * time.Second, Usage: "how long replies are kept to answer retransmissions", EnvVars: []string{"RADMFA_REPLY_CACHE_TTL"}}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "debug-packets", Usage: "log every RADIUS request and reply, decoded (passwords hidden), at info: for setting up a NAS", EnvVars: []string{"RADMFA_DEBUG_PACKETS"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "reload-every", Value: 2 * time.Second, Usage: "how often client changes are picked up", EnvVars: []string{"RADMFA_RELOAD_EVERY"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "shutdown-timeout", Value: 10 * time.Second, Usage: "how long shutdown waits for requests in flight", EnvVars: []string{"RADMFA_SHUTDOWN_TIMEOUT"}}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "dictionary", Usage: "extra FreeRADIUS dictionary file for reply attributes", EnvVars: []string{"RADMFA_DICTIONARY"}}),
@@ -217,7 +218,7 @@ func serve(c *cli.Context) error {
 	srv, err := radius.NewServer(ctx, radius.Deps{Auth: svc, Source: storeSource{st, dict, log}, Logger: log, Metrics: metrics,
 		Config: radius.Config{MaxInFlight: c.Int("max-in-flight"), RequestTimeout: c.Duration("request-timeout"),
 			ReplyCacheTTL: c.Duration("reply-cache-ttl"), ReloadEvery: c.Duration("reload-every"),
-			ShutdownTimeout: c.Duration("shutdown-timeout"), HoldTimeout: c.Duration("push-timeout") + 30*time.Second}})
+			ShutdownTimeout: c.Duration("shutdown-timeout"), DebugPackets: c.Bool("debug-packets"), HoldTimeout: c.Duration("push-timeout") + 30*time.Second}})
 	if err != nil {
 		return err
 	}
