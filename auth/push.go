@@ -254,6 +254,12 @@ func (s *Service) commitPushApproval(ctx context.Context, req Request, now time.
 			return s.record(ctx, req, now, Result{Reason: reason, User: user, Serial: r.Serial, Detail: detail})
 		}
 		res := Result{Decision: Accept, Reason: ReasonPushApproved, User: user, Serial: r.Serial, Detail: detail}
+		if giveUp, ok := nasGiveUp(ctx); ok && now.After(giveUp) {
+			res.Reason = ReasonPushApprovedLate
+			res.Detail = strings.TrimSpace(fmt.Sprintf("%s nas-gave-up=%s-ago", detail, now.Sub(giveUp).Round(time.Millisecond)))
+			s.log.Warn("auth: a push was approved after the NAS had given up: the user was not let in; make the NAS wait longer (its timeout x retries) than --push-timeout",
+				"user", user.Name, "client", req.Client, "late_by", now.Sub(giveUp).Round(time.Millisecond))
+		}
 		up := store.TokenAuth{ID: tok.ID, UserID: user.ID, Accepted: true, Activate: tok.State == store.StateAssigned,
 			Version: tok.Version, Counter: tok.Counter, LastStep: tok.LastStep, Drift: tok.Drift}
 		res, err = s.commit(ctx, req, now, res, []store.TokenAuth{up})
@@ -271,4 +277,21 @@ func (s *Service) record(ctx context.Context, req Request, now time.Time, res Re
 		s.errs.Error("auth: audit", "user", req.User, "err", err)
 	}
 	return res
+}
+
+type nasGiveUpKey struct{}
+
+// WithNASGiveUp gives a held login's context what the front end knows of
+// when the NAS gives up waiting (from its retransmissions); ok is false
+// while it cannot tell.
+func WithNASGiveUp(ctx context.Context, giveUp func() (time.Time, bool)) context.Context {
+	return context.WithValue(ctx, nasGiveUpKey{}, giveUp)
+}
+
+func nasGiveUp(ctx context.Context) (time.Time, bool) {
+	f, _ := ctx.Value(nasGiveUpKey{}).(func() (time.Time, bool))
+	if f == nil {
+		return time.Time{}, false
+	}
+	return f()
 }

@@ -62,13 +62,17 @@ const (
 	ReasonPushUnavailable = "push_unavailable"
 	ReasonInternal        = "internal_error"
 
-	ReasonNoPushDevice     = "no_push_device"
-	ReasonPushLocked       = "push_locked"
-	ReasonPushPending      = "push_pending"
-	ReasonPushRateLimited  = "push_rate_limited"
-	ReasonPushOverloaded   = "push_overloaded"
-	ReasonPushSent         = "push_sent" // the number-matching challenge
-	ReasonPushApproved     = "push_approved"
+	ReasonNoPushDevice    = "no_push_device"
+	ReasonPushLocked      = "push_locked"
+	ReasonPushPending     = "push_pending"
+	ReasonPushRateLimited = "push_rate_limited"
+	ReasonPushOverloaded  = "push_overloaded"
+	ReasonPushSent        = "push_sent" // the number-matching challenge
+	ReasonPushApproved    = "push_approved"
+	// ReasonPushApprovedLate: approved after the NAS had given up waiting
+	// (estimated from its retransmissions): the user was not let in; the
+	// NAS's timeout is shorter than the time people take to approve.
+	ReasonPushApprovedLate = "push_approved_late"
 	ReasonPushDenied       = "push_denied"
 	ReasonPushFraud        = "push_fraud"
 	ReasonPushWrongNumber  = "push_wrong_number"

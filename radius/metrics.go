@@ -93,6 +93,7 @@ func (m *Metrics) initLabels() {
 	m.Decisions.WithLabelValues(auth.Accept.String(), auth.ReasonOK)
 	m.Decisions.WithLabelValues(auth.Accept.String(), auth.ReasonPushApproved)
 	m.Decisions.WithLabelValues(auth.Accept.String(), auth.ReasonRetransmitted)
+	m.Decisions.WithLabelValues(auth.Accept.String(), auth.ReasonPushApprovedLate)
 	for _, r := range []string{auth.ReasonUnknownUser, auth.ReasonUserDisabled, auth.ReasonNoToken, auth.ReasonLocked,
 		auth.ReasonExpired, auth.ReasonBadCode, auth.ReasonBadPIN, auth.ReasonWrongLength, auth.ReasonClockSkew, auth.ReasonReplay, auth.ReasonRateLimited,
 		auth.ReasonOverloaded, auth.ReasonInternal, auth.ReasonNoUserName, auth.ReasonUnsupportedMethod,

@@ -95,6 +95,7 @@ type Server struct {
 	// reloadNow asks Serve to load the client table at once (Reload).
 	reloadNow chan struct{}
 	cache     *replyCache
+	held      *heldRequests
 	sem       chan struct{}
 	wg        sync.WaitGroup
 
@@ -133,7 +134,7 @@ func NewServer(ctx context.Context, d Deps) (*Server, error) {
 	}
 	cfg := d.Config.withDefaults()
 	s := &Server{auth: d.Auth, source: d.Source, log: d.Logger, metrics: d.Metrics, cfg: cfg, now: d.Now,
-		cache: newReplyCache(cfg.ReplyCacheTTL), sem: make(chan struct{}, cfg.MaxInFlight),
+		cache: newReplyCache(cfg.ReplyCacheTTL), held: newHeldRequests(), sem: make(chan struct{}, cfg.MaxInFlight),
 		jobs: make(chan job, maxIdleWorkers), quit: make(chan struct{}), logs: newLogBudget(cfg.UnknownLogPeriod, cfg.LogPerReason),
 		reloadNow: make(chan struct{}, 1)}
 	if err := s.reload(ctx, true); err != nil {
@@ -364,6 +365,7 @@ func (s *Server) HandlePacket(conn PacketConn, b []byte, src netip.AddrPort) {
 	switch state, cached := s.cache.begin(key, s.now()); state {
 	case dupInFlight:
 		s.metrics.Duplicates.WithLabelValues("in_flight").Inc()
+		s.held.retransmitted(key, s.now())
 		return
 	case dupAnswered:
 		s.metrics.Duplicates.WithLabelValues("answered").Inc()
@@ -469,9 +471,12 @@ func (s *Server) serveAccess(j job, release func()) {
 	if res.Wait != nil {
 		release()
 		s.metrics.Held.Inc()
+		s.held.hold(j.key, s.now())
 		hctx, hcancel := context.WithTimeout(context.Background(), s.cfg.HoldTimeout)
+		hctx = auth.WithNASGiveUp(hctx, func() (time.Time, bool) { return s.held.giveUp(j.key) })
 		res = res.Wait(hctx)
 		hcancel()
+		s.held.release(j.key)
 		s.metrics.Held.Dec()
 	}
 	s.answer(j.conn, j.src, &client, j.pkt, j.key, req, res, start)

@@ -369,3 +369,82 @@ func TestActivationCodes(t *testing.T) {
 		t.Fatalf("refused activations audited = %d, want 3", n)
 	}
 }
+
+// A push approved after the NAS gave up (it stopped retransmitting, and
+// an interval has passed since its last try) is audited as
+// accept:push_approved_late: the user was not let in. One approved while
+// the NAS still waits is push_approved.
+func TestPushApprovedLate(t *testing.T) {
+	e := newCLI(t)
+	e.ok("client", "add", "loop", "--cidr", "127.0.0.1/32", "--secret", "testing123")
+	srv := startPushServer(t, e, "--push-timeout", "30s")
+	tests := []struct {
+		name string
+		late bool
+		want string
+	}{
+		{"while the NAS waits", false, "accept:push_approved"},
+		{"after the NAS gave up", true, "accept:push_approved_late"},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			user := fmt.Sprintf("late%d", i)
+			e.ok("user", "add", user)
+			c := phone(t, e, user)
+			n := newNAS(t, "127.0.0.1", srv.addr, "testing123")
+			req := n.build(radius.CodeAccessRequest, user, "", true)
+			n.conn.Write(req)
+			p := nextPending(t, c)
+			// The NAS retransmits every 300 ms: twice and gives up, or
+			// until it is answered.
+			stop := make(chan struct{})
+			retries := make(chan struct{})
+			go func() {
+				defer close(retries)
+				for k := 0; tc.late && k < 2 || !tc.late; k++ {
+					select {
+					case <-stop:
+						return
+					case <-time.After(300 * time.Millisecond):
+					}
+					n.conn.Write(req)
+				}
+			}()
+			if tc.late {
+				<-retries
+				time.Sleep(3 * time.Second) // ten intervals after its last try
+			} else {
+				time.Sleep(700 * time.Millisecond)
+			}
+			if _, err := c.Answer(context.Background(), p.ID, push.DecisionApprove, 0); err != nil {
+				t.Fatal(err)
+			}
+			n.await(req, radius.CodeAccessAccept)
+			close(stop)
+			<-retries
+			waitFor(t, "the audit row", func() bool { return e.auditCount(user, "auth", tc.want) == 1 })
+		})
+	}
+}
+
+// Under --dev the push waits less than radtest does (3 tries, 5 s
+// apart): an unanswered push is a Reject radtest sees, not a silence, and
+// the banner says how to wait longer.
+func TestDevPushTimeoutFitsRadtest(t *testing.T) {
+	requireTool(t, "radtest", "freeradius-utils")
+	e := newCLI(t)
+	srv := startServer(t, e, "--dev", "--http-addr", "127.0.0.1:0", "--push-provider", "none")
+	if out := srv.out.String(); !strings.Contains(out, "the push waits 12s under --dev") || !strings.Contains(out, "radclient -t 30") {
+		t.Fatalf("the dev banner does not say how long a push waits:\n%s\n%s", out, srv.errs.String())
+	}
+	e.ok("user", "add", "devi")
+	phone(t, e, "devi")
+	start := time.Now()
+	out := radtool(t, "", "radtest", "-t", "pap", "devi", "", srv.addr, "0", devSecret)
+	if !strings.Contains(out, "Received Access-Reject") {
+		t.Fatalf("radtest after %v: want the push's Reject within its wait:\n%s", time.Since(start).Round(time.Second), out)
+	}
+	if n := e.auditCount("devi", "auth", "reject:push_timeout"); n != 1 {
+		t.Fatalf("reject:push_timeout rows = %d", n)
+	}
+}

@@ -36,6 +36,9 @@ const (
 	devSecret      = "testing123"
 	devRadiusAddr  = "127.0.0.1:1812"
 	devMetricsAddr = "127.0.0.1:9812"
+	// devPushTimeout fits radtest's wait (3 tries, 5 s apart) with room
+	// for the reply.
+	devPushTimeout = 12 * time.Second
 )
 
 func serveFlags() []cli.Flag {
@@ -286,7 +289,12 @@ func devSetup(c *cli.Context, st store.Store) error {
   ./bin/radmfa --data-dir %[1]s token enroll alice        # scan the QR code, or:
   oathtool --totp -b SECRET                                 # SECRET from the URI
   radtest alice CODE 127.0.0.1 0 %[2]s
-`, c.String("data-dir"), devSecret)
+Push (token enroll alice --type push; the phone approves): the push waits %[3]s under --dev,
+less than radtest's 15 s:
+  radtest alice "" 127.0.0.1 0 %[2]s
+To wait longer (--push-timeout), radclient waits as long as you ask:
+  echo 'User-Name=alice,User-Password=""' | radclient -t 30 -r 1 127.0.0.1 auth %[2]s
+`, c.String("data-dir"), devSecret, devPushTimeout)
 	return nil
 }
 
