@@ -103,7 +103,7 @@ func inventoryCommands() []*cli.Command {
 					fmt.Fprintf(c.App.Writer, "temporary replacement %s for %s, valid until %s\nURI: %s\n", en.Token.Serial, t.User,
 						en.Token.ValidUntil.UTC().Format(time.RFC3339), en.URI)
 					if !c.Bool("no-qr") {
-						drawQR(c.App.Writer, en.URI)
+						return drawQR(c.App.Writer, en.URI)
 					}
 				}
 				return nil

@@ -131,10 +131,12 @@ func tokenEnrollPush(c *cli.Context, e *env) error {
 	w := c.App.Writer
 	fmt.Fprintf(w, "Serial:  %s\nUser:    %s\nType:    push (TOTP, SHA1, 6 digits, 30 s)\nExpires: %s\nURI:     %s\n",
 		en.Token.Serial, en.Token.User, en.Expires.UTC().Format(time.RFC3339), uri)
+	// There is no app store app yet: say what activates the token today.
+	fmt.Fprintln(w, "Activate the push token with this URI on the device that will approve logins (today the reference")
+	fmt.Fprintln(w, "authenticator: radmfa-device enroll 'URI'). The activation code in it works once, until it expires.")
 	if !c.Bool("no-qr") {
-		drawQR(w, uri)
+		return drawQR(w, uri)
 	}
-	fmt.Fprintln(w, "Scan the QR code with the radmfa app. The activation code works once, until it expires.")
 	return nil
 }
 

@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/mdp/qrterminal/v3"
 	"github.com/urfave/cli/v2"
 
 	"github.com/radmfa/radmfa/auth"
@@ -111,6 +110,7 @@ func tokenCommand() *cli.Command {
 					&cli.StringFlag{Name: "pin", Usage: "PIN typed before the code (4-32 characters); prefer --pin-file"},
 					&cli.StringFlag{Name: "pin-file", Usage: "read the PIN from this file ('-' for stdin)"},
 					&cli.BoolFlag{Name: "no-qr", Usage: "do not draw the QR code"},
+					&cli.StringFlag{Name: "qr-png", Usage: "also write the QR code to this new PNG file (0600: it holds the secret), for an enrollment letter or a helpdesk screen"},
 					jsonFlag,
 				}, pushEnrollFlags()...),
 				Action: withEnv(tokenEnroll),
@@ -349,11 +349,21 @@ func tokenEnroll(c *cli.Context, e *env) error {
 	if p.Type == otp.TOTP {
 		desc += fmt.Sprintf(", %d s", p.Period)
 	}
-	fmt.Fprintf(w, "Serial: %s\nUser:   %s\nType:   %s\nPIN:    %s\nURI:    %s\n", en.Token.Serial, en.Token.User, desc, yesNo(pin != ""), en.URI)
-	if !c.Bool("no-qr") {
-		drawQR(w, en.URI)
+	if f := c.String("qr-png"); f != "" {
+		if err := writeQRPNG(f, en.URI); err != nil {
+			return err
+		}
 	}
-	fmt.Fprintln(w, "Scan the QR code with the authenticator app. The URI holds the token's secret: do not store or mail it.")
+	fmt.Fprintf(w, "Serial: %s\nUser:   %s\nType:   %s\nPIN:    %s\nURI:    %s\n", en.Token.Serial, en.Token.User, desc, yesNo(pin != ""), en.URI)
+	fmt.Fprintln(w, "The URI holds the token's secret: do not store or mail it.")
+	if f := c.String("qr-png"); f != "" {
+		fmt.Fprintf(w, "QR code written to %s (it holds the secret too: delete it once used).\n", f)
+	}
+	if !c.Bool("no-qr") {
+		// Last, so that an 80x24 terminal shows all of it.
+		fmt.Fprintln(w, "Scan this QR code with the authenticator app:")
+		return drawQR(w, en.URI)
+	}
 	return nil
 }
 
@@ -440,12 +450,4 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
-}
-
-// drawQR draws uri as a QR code for a terminal.
-func drawQR(w io.Writer, uri string) {
-	fmt.Fprintln(w)
-	qrterminal.GenerateWithConfig(uri, qrterminal.Config{Level: qrterminal.L, Writer: w, HalfBlocks: true,
-		BlackChar: qrterminal.BLACK_BLACK, WhiteBlackChar: qrterminal.WHITE_BLACK, WhiteChar: qrterminal.WHITE_WHITE,
-		BlackWhiteChar: qrterminal.BLACK_WHITE, QuietZone: 2})
 }
