@@ -251,9 +251,17 @@ func loadRSAKey(path string) (*rsa.PrivateKey, error) {
 }
 
 // readSeedCSV reads serial,secret,type,digits,period_or_counter lines (a
-// header line is optional; the secret is hex or base32).
+// header line is optional; the secret is hex or base32). The separator is
+// a comma, a semicolon (what spreadsheets write where the comma is the
+// decimal mark) or a tab, whichever the first line uses. A problem names
+// the line and the serial, never the line itself: it holds a secret.
 func readSeedCSV(r io.Reader, prog *progress) ([]otp.PSKCKey, []auth.ImportProblem, error) {
-	cr := csv.NewReader(r)
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, nil, fmt.Errorf("CSV: %w", err)
+	}
+	cr := csv.NewReader(bytes.NewReader(data))
+	cr.Comma = csvSeparator(data)
 	cr.FieldsPerRecord = -1
 	cr.Comment = '#'
 	cr.TrimLeadingSpace = true
@@ -271,7 +279,7 @@ func readSeedCSV(r io.Reader, prog *progress) ([]otp.PSKCKey, []auth.ImportProbl
 		if line == 1 && len(rec) > 0 && strings.EqualFold(strings.TrimSpace(rec[0]), "serial") {
 			continue
 		}
-		if len(rec) > 0 && strings.TrimSpace(rec[0]) != "" && len(rec[0]) <= 64 {
+		if len(rec) > 0 && auth.ValidSerial(strings.TrimSpace(rec[0])) == nil {
 			id += " (" + strings.TrimSpace(rec[0]) + ")"
 		}
 		if len(rec) != 5 {
@@ -410,4 +418,24 @@ func tokenExport(c *cli.Context, e *env) error {
 	}
 	fmt.Fprintf(c.App.Writer, "exported %d tokens to %s (encrypted; mode 0600)\n", len(keys), c.Args().First())
 	return nil
+}
+
+// csvSeparator is the separator of a seed CSV: of comma, semicolon and
+// tab, the one its first line (not a comment) has most of; a comma when
+// it has none.
+func csvSeparator(data []byte) rune {
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		best, n := ',', bytes.Count(line, []byte(","))
+		for _, sep := range []rune{';', '\t'} {
+			if c := bytes.Count(line, []byte(string(sep))); c > n {
+				best, n = sep, c
+			}
+		}
+		return best
+	}
+	return ','
 }

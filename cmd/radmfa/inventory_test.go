@@ -321,3 +321,45 @@ func TestImportRSAKeyTransport(t *testing.T) {
 		t.Fatal("the RSA-transported key does not authenticate")
 	}
 }
+
+// Seed CSVs as spreadsheets write them: separated by semicolons (where the
+// comma is the decimal mark) or tabs. A line that cannot be read is named
+// by its number and serial, never shown: it holds a secret.
+func TestSeedCSVSeparatorsAndNoSecretInErrors(t *testing.T) {
+	const secret = "3132333435363738393031323334353637383930"
+	tests := []struct {
+		name, content string
+		imported      int
+		want          string
+	}{
+		{"semicolons", "serial;secret;type;digits;period_or_counter\nSC-1;" + secret + ";hotp;6;0\nSC-2;" + secret + ";totp;6;30\n", 2, ""},
+		{"tabs", "TB-1\t" + secret + "\thotp\t6\t0\n", 1, ""},
+		{"a line of another separator", "XS-1;" + secret + ";hotp;6;0\nXS-2," + secret + ",hotp,6,0\n", 0, "line 2: 1 fields"},
+		{"a secret where the serial goes", secret + "-" + secret + ";x;hotp;6;0\n", 0, "line 1: "},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newCLI(t)
+			f := filepath.Join(t.TempDir(), "seeds.csv")
+			os.WriteFile(f, []byte(tc.content), 0o600)
+			out, errs, code := e.run("token", "import", f)
+			if strings.Contains(out+errs, secret) {
+				t.Fatalf("a secret was printed:\n%s%s", out, errs)
+			}
+			if tc.imported > 0 {
+				if code != 0 {
+					t.Fatalf("exit %d: %s", code, errs)
+				}
+				var toks []tokenJSON
+				jsonUnmarshal(e.ok("token", "list", "--json"), &toks)
+				if len(toks) != tc.imported {
+					t.Fatalf("%d tokens imported, want %d", len(toks), tc.imported)
+				}
+				return
+			}
+			if code == 0 || !strings.Contains(errs, tc.want) {
+				t.Fatalf("exit %d, %q; want %q", code, errs, tc.want)
+			}
+		})
+	}
+}
