@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/radmfa/radmfa/store"
 	"github.com/radmfa/radmfa/store/internal/sqlrow"
@@ -29,16 +30,10 @@ func (s *Store) AuditEvents(ctx context.Context, f store.AuditFilter) ([]store.A
 		return nil, fmt.Errorf("store: audit: %w", err)
 	}
 	defer rows.Close()
-	var out []store.AuditEvent
-	for rows.Next() {
-		e, err := sqlrow.ScanAudit(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: audit: %w", err)
-		}
-		out = append(out, e)
+	out, err := sqlrow.Collect(rows, sqlrow.ScanAudit)
+	if err != nil {
+		return nil, fmt.Errorf("store: audit: %w", err)
 	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
-	return out, rows.Err()
+	slices.Reverse(out) // oldest first
+	return out, nil
 }

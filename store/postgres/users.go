@@ -51,15 +51,11 @@ func (s *Store) Users(ctx context.Context) ([]store.User, error) {
 		return nil, fmt.Errorf("store: users: %w", err)
 	}
 	defer rows.Close()
-	var out []store.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: users: %w", err)
-		}
-		out = append(out, u)
+	out, err := sqlrow.Collect(rows, scanUser)
+	if err != nil {
+		return nil, fmt.Errorf("store: users: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // SetUserDisabled disables or enables a user.

@@ -70,15 +70,11 @@ func (s *Store) Clients(ctx context.Context) ([]store.Client, error) {
 		return nil, fmt.Errorf("store: clients: %w", err)
 	}
 	defer rows.Close()
-	var out []store.Client
-	for rows.Next() {
-		c, err := s.scanClient(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: clients: %w", err)
-		}
-		out = append(out, c)
+	out, err := sqlrow.Collect(rows, s.scanClient)
+	if err != nil {
+		return nil, fmt.Errorf("store: clients: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // DeleteClient removes a client.

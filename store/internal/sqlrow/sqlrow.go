@@ -262,3 +262,23 @@ func AuditQuery(d Dialect, f store.AuditFilter) (string, []any) {
 	}
 	return q, args
 }
+
+// Rows is a result set of database/sql or of pgx.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// Collect reads every row of rows with scan.
+func Collect[T any](rows Rows, scan func(Scanner) (T, error)) ([]T, error) {
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
