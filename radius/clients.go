@@ -102,3 +102,15 @@ func (t *Table) GroupAttrs(group string) []Attr { return t.groups[group] }
 
 // Len is the number of clients.
 func (t *Table) Len() int { return len(t.clients) }
+
+// NotRequiringMA names the clients that accept Access-Requests without
+// Message-Authenticator.
+func (t *Table) NotRequiringMA() []string {
+	var out []string
+	for _, c := range t.clients {
+		if !c.RequireMA {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}

@@ -13,9 +13,13 @@ const (
 	DropUnsupportedCode = "unsupported_code"
 	DropBadMA           = "bad_message_authenticator"
 	DropMissingMA       = "missing_message_authenticator"
-	DropOverloaded      = "overloaded"
-	DropShutdown        = "shutting_down"
-	DropSendFailed      = "send_failed"
+	// DropProxyStateNoMA: Proxy-State without Message-Authenticator from a
+	// client that does not require it, the shape of a BlastRADIUS forgery
+	// (CVE-2024-3596), as FreeRADIUS's limit_proxy_state drops it.
+	DropProxyStateNoMA = "proxy_state_without_message_authenticator"
+	DropOverloaded     = "overloaded"
+	DropShutdown       = "shutting_down"
+	DropSendFailed     = "send_failed"
 	// DropKernel counts datagrams the kernel dropped because the socket's
 	// receive buffer was full (Linux: SO_RXQ_OVFL), before radmfa saw them.
 	DropKernel = "kernel_buffer_full"
@@ -32,11 +36,18 @@ type Metrics struct {
 	InFlight   prometheus.Gauge
 	Held       prometheus.Gauge
 	Clients    prometheus.Gauge
+	// WithoutMA counts, per client, the Access-Requests that came without
+	// Message-Authenticator: which NAS would break if it were required.
+	WithoutMA *prometheus.CounterVec
 }
 
 // NewMetrics makes the metrics and registers them with reg (when not nil).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
+		WithoutMA: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "radmfa_radius_requests_without_message_authenticator_total",
+			Help: "Access-Requests without Message-Authenticator, by client: the NAS that would break if the client required it (BlastRADIUS, CVE-2024-3596).",
+		}, []string{"client"}),
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "radmfa_radius_requests_total", Help: "RADIUS packets received, by code.",
 		}, []string{"code"}),
@@ -68,7 +79,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	m.initLabels()
 	if reg != nil {
-		reg.MustRegister(m.Requests, m.Responses, m.Decisions, m.Drops, m.Duplicates, m.Latency, m.InFlight, m.Held, m.Clients)
+		reg.MustRegister(m.Requests, m.Responses, m.Decisions, m.Drops, m.Duplicates, m.Latency, m.InFlight, m.Held, m.Clients, m.WithoutMA)
 	}
 	return m
 }
@@ -83,7 +94,7 @@ func (m *Metrics) initLabels() {
 	for _, code := range []string{"accept", "reject", "challenge", "status_server"} {
 		m.Responses.WithLabelValues(code)
 	}
-	for _, r := range []string{DropMalformed, DropUnknownClient, DropUnsupportedCode, DropBadMA, DropMissingMA,
+	for _, r := range []string{DropMalformed, DropUnknownClient, DropUnsupportedCode, DropBadMA, DropMissingMA, DropProxyStateNoMA,
 		DropOverloaded, DropShutdown, DropSendFailed, DropKernel} {
 		m.Drops.WithLabelValues(r)
 	}

@@ -96,8 +96,11 @@ type Server struct {
 	reloadNow chan struct{}
 	cache     *replyCache
 	held      *heldRequests
-	sem       chan struct{}
-	wg        sync.WaitGroup
+	// warnedMA: the clients not requiring Message-Authenticator that were
+	// warned about, once each (reload runs on one goroutine at a time).
+	warnedMA map[string]bool
+	sem      chan struct{}
+	wg       sync.WaitGroup
 
 	// Request goroutines are reused (see dispatch): idle ones wait on jobs
 	// until quit closes, at most maxIdleWorkers of them.
@@ -134,7 +137,7 @@ func NewServer(ctx context.Context, d Deps) (*Server, error) {
 	}
 	cfg := d.Config.withDefaults()
 	s := &Server{auth: d.Auth, source: d.Source, log: d.Logger, metrics: d.Metrics, cfg: cfg, now: d.Now,
-		cache: newReplyCache(cfg.ReplyCacheTTL), held: newHeldRequests(), sem: make(chan struct{}, cfg.MaxInFlight),
+		cache: newReplyCache(cfg.ReplyCacheTTL), held: newHeldRequests(), warnedMA: map[string]bool{}, sem: make(chan struct{}, cfg.MaxInFlight),
 		jobs: make(chan job, maxIdleWorkers), quit: make(chan struct{}), logs: newLogBudget(cfg.UnknownLogPeriod, cfg.LogPerReason),
 		reloadNow: make(chan struct{}, 1)}
 	if err := s.reload(ctx, true); err != nil {
@@ -158,6 +161,13 @@ func (s *Server) reload(ctx context.Context, force bool) error {
 	s.table.Store(t)
 	s.version = v
 	s.metrics.Clients.Set(float64(t.Len()))
+	for _, name := range t.NotRequiringMA() {
+		if !s.warnedMA[name] {
+			s.warnedMA[name] = true
+			s.log.Warn("radius: client does not require Message-Authenticator: its Access-Requests can be forged (BlastRADIUS, CVE-2024-3596); once radmfa_radius_requests_without_message_authenticator_total shows it sends one, require it",
+				"client", name)
+		}
+	}
 	if !force {
 		s.log.Info("radius: client table reloaded", "clients", t.Len())
 	}
@@ -354,6 +364,19 @@ func (s *Server) HandlePacket(conn PacketConn, b []byte, src netip.AddrPort) {
 	if !present && (client.RequireMA || pkt.Code == radius.CodeStatusServer) {
 		s.drop(DropMissingMA, "client", client.Name, "src", src)
 		return
+	}
+	if !present {
+		s.metrics.WithoutMA.WithLabelValues(client.Name).Inc()
+		if _, ok := pkt.Lookup(33); ok { // Proxy-State
+			// A forged reply's way in (BlastRADIUS): Proxy-State with no
+			// Message-Authenticator to bind the request.
+			s.drop(DropProxyStateNoMA, "client", client.Name, "src", src)
+			if ok, held := s.logs.allow(DropProxyStateNoMA, client.Name, s.now()); ok {
+				s.log.Warn("radius: request with Proxy-State but no Message-Authenticator dropped (BlastRADIUS); make the NAS or proxy send Message-Authenticator",
+					"client", client.Name, "src", src, "held_back", held)
+			}
+			return
+		}
 	}
 	if pkt.Code == radius.CodeStatusServer {
 		// RFC 5997: a server that is alive answers with Access-Accept.

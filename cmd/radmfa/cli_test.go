@@ -693,3 +693,35 @@ func TestOneVocabulary(t *testing.T) {
 		t.Fatalf("token show --json: %+v %v", tok, err)
 	}
 }
+
+// A client requires Message-Authenticator unless told otherwise
+// (BlastRADIUS), and client add says which it is.
+func TestClientRequiresMessageAuthenticatorByDefault(t *testing.T) {
+	e := newCLI(t)
+	tests := []struct {
+		name string
+		args []string
+		want bool
+		says string
+	}{
+		{"default", nil, true, "Access-Requests without Message-Authenticator are dropped"},
+		{"opted out", []string{"--require-message-authenticator=false"}, false, "can be forged"},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			name := fmt.Sprintf("nas%d", i)
+			out, errs, code := e.run(append([]string{"client", "add", name, "--cidr", fmt.Sprintf("10.0.0.%d/32", i+1),
+				"--secret", "a-long-random-secret-1234"}, tc.args...)...)
+			if code != 0 || !strings.Contains(out+errs, tc.says) {
+				t.Fatalf("client add: exit %d, %q %q; want it to say %q", code, out, errs, tc.says)
+			}
+			var cl map[string]any
+			if err := json.Unmarshal([]byte(e.ok("client", "show", name, "--json")), &cl); err != nil {
+				t.Fatal(err)
+			}
+			if got := cl["require_message_authenticator"] == true; got != tc.want {
+				t.Fatalf("client show: %v, want require_message_authenticator %v", cl, tc.want)
+			}
+		})
+	}
+}

@@ -52,7 +52,7 @@ func clientCommand() *cli.Command {
 					&cli.StringFlag{Name: "cidr", Required: true, Usage: "source address or network of the NAS"},
 					&cli.StringFlag{Name: "secret", Usage: "shared secret (visible in the process list: prefer --secret-file)"},
 					&cli.StringFlag{Name: "secret-file", Usage: "read the shared secret from this file ('-' for stdin)"},
-					&cli.BoolFlag{Name: "require-message-authenticator", Usage: "drop requests without Message-Authenticator (recommended)"},
+					&cli.BoolFlag{Name: "require-message-authenticator", Value: true, Usage: "drop Access-Requests without Message-Authenticator (the default, against BlastRADIUS, CVE-2024-3596); --require-message-authenticator=false for a NAS that cannot send it"},
 					&cli.StringFlag{Name: "nas-type", Usage: "free text: cisco, paloalto, fortinet, ..."},
 					&cli.StringFlag{Name: "number-matching", Value: "default", Usage: "push number matching for this client: on, off or default (serve --number-matching)"},
 				},
@@ -87,6 +87,11 @@ func clientCommand() *cli.Command {
 						return friendly(err)
 					}
 					fmt.Fprintf(c.App.Writer, "client %s added for %s\n", cl.Name, cl.Prefix)
+					if cl.RequireMessageAuthenticator {
+						fmt.Fprintln(c.App.Writer, "Access-Requests without Message-Authenticator are dropped (BlastRADIUS); for a NAS that cannot send it: client remove, then client add --require-message-authenticator=false")
+					} else {
+						fmt.Fprintln(c.App.ErrWriter, "warning: this client's Access-Requests can be forged without Message-Authenticator (BlastRADIUS, CVE-2024-3596); require it as soon as the NAS sends it")
+					}
 					if len(secret) < 16 {
 						fmt.Fprintln(c.App.ErrWriter, "warning: a shared secret shorter than 16 characters is weak; use a long random one")
 					}

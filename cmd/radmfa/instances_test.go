@@ -104,7 +104,8 @@ func radclientTo(t *testing.T, addr, attrs string) string {
 // radclientWait is radclientTo waiting seconds for the answer.
 func radclientWait(t *testing.T, addr, attrs string, seconds int) string {
 	t.Helper()
-	return radtool(t, attrs+"\n", "radclient", "-x", "-r", "1", "-t", fmt.Sprint(seconds), addr, "auth", "testing123")
+	// A NAS sends Message-Authenticator (clients require it by default).
+	return radtool(t, attrs+", Message-Authenticator = 0x00\n", "radclient", "-x", "-r", "1", "-t", fmt.Sprint(seconds), addr, "auth", "testing123")
 }
 
 // device runs the reference phone, radmfa-device, built from this module.

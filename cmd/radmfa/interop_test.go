@@ -94,7 +94,7 @@ func TestRadclientPush(t *testing.T) {
 	e.ok("client", "add", "loop", "--cidr", "127.0.0.1/32", "--secret", "testing123")
 	srv := startPushServer(t, e, "--push-timeout", "5s")
 	radclient := func(attrs string) string {
-		return radtool(t, attrs+"\n", "radclient", "-x", "-r", "1", "-t", "10", srv.addr, "auth", "testing123")
+		return radtool(t, attrs+", Message-Authenticator = 0x00\n", "radclient", "-x", "-r", "1", "-t", "10", srv.addr, "auth", "testing123")
 	}
 	tests := []struct {
 		name, password, decision, want string
@@ -135,7 +135,7 @@ func TestRadclientPush(t *testing.T) {
 				t.Errorf("answer: %v", err)
 			}
 		}()
-		out := radtool(t, `User-Name = "rcr", User-Password = ""`+"\n", "radclient", "-x", "-r", "5", "-t", "1", srv.addr, "auth", "testing123")
+		out := radtool(t, `User-Name = "rcr", User-Password = "", Message-Authenticator = 0x00`+"\n", "radclient", "-x", "-r", "5", "-t", "1", srv.addr, "auth", "testing123")
 		if !strings.Contains(out, "Received Access-Accept") {
 			t.Fatalf("want an Accept in:\n%s", out)
 		}
