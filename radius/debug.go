@@ -23,8 +23,9 @@ var attrNames = map[radius.Type]string{
 	79: "EAP-Message", 80: "Message-Authenticator", 81: "Tunnel-Private-Group-ID", 87: "NAS-Port-Id", 95: "NAS-IPv6-Address",
 }
 
-// secretAttrs are never printed: the password a user typed.
-var secretAttrs = map[radius.Type]bool{2: true, 3: true}
+// secretAttrs are never printed: the password a user typed, and
+// EAP-Message (an EAP-GTC response carries the typed password).
+var secretAttrs = map[radius.Type]bool{2: true, 3: true, 79: true}
 
 // ipAttrs hold an IPv4 address.
 var ipAttrs = map[radius.Type]bool{4: true, 8: true, 9: true}
@@ -49,7 +50,7 @@ func describePacket(p *radius.Packet) string {
 			b.WriteString(net.IP(a.Attribute).String())
 		case a.Type == 26 && len(a.Attribute) >= 4:
 			fmt.Fprintf(&b, "vendor:%d:%s", binary.BigEndian.Uint32(a.Attribute), hex.EncodeToString(a.Attribute[4:]))
-		case a.Type == 80 || a.Type == 24 || a.Type == 79:
+		case a.Type == 80 || a.Type == 24:
 			b.WriteString("0x" + hex.EncodeToString(a.Attribute))
 		case printable(a.Attribute):
 			fmt.Fprintf(&b, "%q", string(a.Attribute))
