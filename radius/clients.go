@@ -6,6 +6,7 @@ import (
 	"hash"
 	"net/netip"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -62,6 +63,16 @@ func (c *Client) putMAC(h hash.Hash) {
 		c.macs.p.Put(h)
 	}
 }
+
+// noChallenges are the NAS types that cannot show an Access-Challenge's
+// prompt: OpenVPN's RADIUS plugin takes one for a refusal, and pam_radius
+// builds without challenge support. Their push logins get no number to
+// match (a challenge they would not show).
+var noChallenges = map[string]bool{"openvpn": true, "pam_radius": true}
+
+// ShowsChallenges reports whether the client's NAS can show an
+// Access-Challenge to the user (by its NAS type).
+func (c *Client) ShowsChallenges() bool { return !noChallenges[strings.ToLower(c.NASType)] }
 
 // Table is an immutable snapshot of the clients and reply attributes.
 type Table struct {

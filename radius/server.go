@@ -519,6 +519,11 @@ func (s *Server) request(client Client, pkt *radius.Packet) auth.Request {
 		State:            rfc2865.State_Get(pkt),
 		NumberMatching:   client.NumberMatching,
 	}
+	if !client.ShowsChallenges() {
+		// A number to match is shown in an Access-Challenge this NAS
+		// would take for a refusal.
+		req.NumberMatching = "off"
+	}
 	if ip := rfc2865.NASIPAddress_Get(pkt); ip != nil {
 		req.NASIPAddress = ip.String()
 	}

@@ -725,3 +725,14 @@ func TestClientRequiresMessageAuthenticatorByDefault(t *testing.T) {
 		})
 	}
 }
+
+// Number matching cannot be asked for a NAS that cannot show it.
+func TestNumberMatchingRefusedForNASWithoutChallenges(t *testing.T) {
+	e := newCLI(t)
+	_, errs, code := e.run("client", "add", "ovpn", "--cidr", "10.0.0.9/32", "--secret", "a-long-random-secret-1234",
+		"--nas-type", "openvpn", "--number-matching", "on")
+	if code != 1 || !strings.Contains(errs, "cannot show the number") {
+		t.Fatalf("exit %d, %q", code, errs)
+	}
+	e.ok("client", "add", "ovpn", "--cidr", "10.0.0.9/32", "--secret", "a-long-random-secret-1234", "--nas-type", "openvpn")
+}

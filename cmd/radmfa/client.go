@@ -53,7 +53,7 @@ func clientCommand() *cli.Command {
 					&cli.StringFlag{Name: "secret", Usage: "shared secret (visible in the process list: prefer --secret-file)"},
 					&cli.StringFlag{Name: "secret-file", Usage: "read the shared secret from this file ('-' for stdin)"},
 					&cli.BoolFlag{Name: "require-message-authenticator", Value: true, Usage: "drop Access-Requests without Message-Authenticator (the default, against BlastRADIUS, CVE-2024-3596); --require-message-authenticator=false for a NAS that cannot send it"},
-					&cli.StringFlag{Name: "nas-type", Usage: "free text: cisco, paloalto, fortinet, ..."},
+					&cli.StringFlag{Name: "nas-type", Usage: "the NAS's kind: cisco, paloalto, fortigate, pfsense, strongswan, ...; openvpn and pam_radius cannot show an Access-Challenge, so their push logins get no number matching"},
 					&cli.StringFlag{Name: "number-matching", Value: "default", Usage: "push number matching for this client: on, off or default (serve --number-matching)"},
 				},
 				Action: withEnv(func(c *cli.Context, e *env) error {
@@ -79,6 +79,9 @@ func clientCommand() *cli.Command {
 						nm = ""
 					default:
 						return fmt.Errorf("--number-matching %q: want on, off or default", nm)
+					}
+					if nt := c.String("nas-type"); nm == "on" && !(&radius.Client{NASType: nt}).ShowsChallenges() {
+						return fmt.Errorf("--number-matching on: a %s NAS cannot show the number (it takes the Access-Challenge that carries it for a refusal)", nt)
 					}
 					cl, err := e.store.CreateClient(c.Context, e.by, store.Client{Name: name, Prefix: p, Secret: []byte(secret),
 						RequireMessageAuthenticator: c.Bool("require-message-authenticator"), NASType: c.String("nas-type"),
