@@ -31,6 +31,7 @@ import (
 
 	"github.com/radmfa/radmfa/store"
 	"github.com/radmfa/radmfa/store/internal/sqlrow"
+	"github.com/radmfa/radmfa/store/internal/writeq"
 )
 
 //go:embed migrations/*.sql
@@ -63,12 +64,9 @@ type Store struct {
 	log     *slog.Logger
 	metrics *metrics
 
-	// logins is the writers' queue (see writer.go); mu guards closed
-	// against sends on it.
-	logins  chan loginOp
+	// logins is the writers' queue (see writer.go).
+	logins  *writeq.Queue[loginOp]
 	writers sync.WaitGroup
-	mu      sync.RWMutex
-	closed  bool
 }
 
 var _ store.Store = (*Store)(nil)
@@ -238,12 +236,7 @@ func HasData(ctx context.Context, url string) (bool, error) {
 
 // Close commits the logins queued and closes the pool.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if !s.closed {
-		s.closed = true
-		close(s.logins)
-	}
-	s.mu.Unlock()
+	s.logins.Close()
 	s.writers.Wait()
 	s.pool.Close()
 	return nil

@@ -3,13 +3,11 @@ package postgres
 import (
 	"context"
 	"errors"
-	"runtime"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/radmfa/radmfa/store"
+	"github.com/radmfa/radmfa/store/internal/writeq"
 )
 
 // Group commit. Every login is one statement (see CommitAuth); committed
@@ -54,7 +52,7 @@ const maxLoginBatch = 256
 const writers = 1
 
 func (s *Store) startWriters() {
-	s.logins = make(chan loginOp, maxLoginBatch)
+	s.logins = writeq.New[loginOp](maxLoginBatch)
 	for range writers {
 		s.writers.Go(s.writeLogins)
 	}
@@ -62,22 +60,10 @@ func (s *Store) startWriters() {
 
 // writeLogins commits queued logins in batches until the queue closes.
 func (s *Store) writeLogins() {
-	for op := range s.logins {
-		batch := append(make([]loginOp, 0, 16), op)
-		for idle := 0; len(batch) < maxLoginBatch && idle < 2; {
-			select {
-			case op, ok := <-s.logins:
-				if !ok {
-					idle = 2
-					continue
-				}
-				batch = append(batch, op)
-				idle = 0
-				continue
-			default:
-			}
-			idle++
-			runtime.Gosched()
+	for {
+		batch, ok := s.logins.Next()
+		if !ok {
+			return
 		}
 		s.commitBatch(batch)
 	}
@@ -224,18 +210,9 @@ func (s *Store) queueLogin(ctx context.Context, op loginOp) error {
 	if d, ok := ctx.Deadline(); ok {
 		op.deadline = d
 	}
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return store.ErrClosed
+	if err := s.logins.Send(ctx, op); err != nil {
+		return err
 	}
-	select {
-	case s.logins <- op:
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return ctx.Err()
-	}
-	s.mu.RUnlock()
 	return <-op.done
 }
 

@@ -19,7 +19,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,6 +29,7 @@ import (
 
 	"github.com/radmfa/radmfa/store"
 	"github.com/radmfa/radmfa/store/internal/sqlrow"
+	"github.com/radmfa/radmfa/store/internal/writeq"
 )
 
 //go:embed migrations/*.sql
@@ -70,14 +70,12 @@ type Store struct {
 	log                *slog.Logger
 	stmts              statements
 
-	writes chan writeOp
+	writes *writeq.Queue[writeOp]
 	// wal, with synchronous FULL, syncs the WAL after each commit (see
 	// writer).
 	wal       *walFile
 	closeOnce sync.Once
 	done      chan struct{}
-	mu        sync.RWMutex // guards closed against sends on writes
-	closed    bool
 
 	metrics *metrics
 }
@@ -189,7 +187,7 @@ func Open(o Options) (*Store, error) {
 	cdb.SetMaxOpenConns(1)
 	s.cdb, s.stopCkpt, s.ckptDone = cdb, make(chan struct{}), make(chan struct{})
 	go s.checkpointer(cdb, s.stopCkpt, s.ckptDone)
-	s.writes = make(chan writeOp, maxBatch)
+	s.writes = writeq.New[writeOp](maxBatch)
 	s.done = make(chan struct{})
 	go s.writer()
 	return s, nil
@@ -405,21 +403,9 @@ func (s *Store) enqueue(ctx context.Context, op writeOp) error {
 	// good as new.
 	op.done = doneChans.Get().(chan error)
 	defer doneChans.Put(op.done)
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return store.ErrClosed
+	if err := s.writes.Send(ctx, op); err != nil {
+		return err
 	}
-	select {
-	case s.writes <- op:
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return ctx.Err()
-	}
-	s.mu.RUnlock()
-	// Once queued the write will be committed or fail; wait for the answer
-	// even if ctx ends, so the caller never reports a write that happened
-	// as one that did not.
 	return <-op.done
 }
 
@@ -440,8 +426,11 @@ var doneChans = sync.Pool{New: func() any { return make(chan error, 1) }}
 // per login here, for smaller batches and more syncs.)
 func (s *Store) writer() {
 	defer close(s.done)
-	for op := range s.writes {
-		batch := s.gather(append(make([]writeOp, 0, 16), op))
+	for {
+		batch, ok := s.writes.Next()
+		if !ok {
+			return
+		}
 		results := make([]error, len(batch))
 		s.commit(batch, results)
 		if s.wal != nil {
@@ -472,33 +461,6 @@ func (s *Store) syncWAL(results []error) {
 			results[i] = fmt.Errorf("store: sync: %w", err)
 		}
 	}
-}
-
-// readyYields is how many times in a row gather yields without a new
-// write before it stops.
-const readyYields = 2
-
-// gather adds to batch the writes queued now and those of the goroutines
-// that are ready to run: it yields the processor while writes keep coming.
-// A timer cannot wait less than a millisecond here (an idle Go runtime
-// sleeps in epoll_wait, whose resolution is a millisecond), and a lone
-// login must not wait that long.
-func (s *Store) gather(batch []writeOp) []writeOp {
-	for idle := 0; len(batch) < maxBatch && idle < readyYields; {
-		select {
-		case op, ok := <-s.writes:
-			if !ok {
-				return batch
-			}
-			batch = append(batch, op)
-			idle = 0
-			continue
-		default:
-		}
-		idle++
-		runtime.Gosched()
-	}
-	return batch
 }
 
 // cleanError marks an error returned by a write that wrote nothing before
@@ -660,10 +622,7 @@ func lockAfter(ta store.TokenAuth) int64 {
 // Close finishes queued writes and closes the database.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		close(s.writes)
-		s.mu.Unlock()
+		s.writes.Close()
 		<-s.done
 		close(s.stopCkpt)
 		<-s.ckptDone

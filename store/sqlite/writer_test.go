@@ -75,9 +75,9 @@ func holdWriter(t *testing.T, s *Store) (release func()) {
 // waitQueued waits until n writes are queued for the writer.
 func waitQueued(t *testing.T, s *Store, n int) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); len(s.writes) < n; {
+	for deadline := time.Now().Add(10 * time.Second); s.writes.Len() < n; {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d writes queued, want %d", len(s.writes), n)
+			t.Fatalf("%d writes queued, want %d", s.writes.Len(), n)
 		}
 		time.Sleep(time.Millisecond)
 	}
