@@ -171,7 +171,84 @@ type Client struct {
 	// NumberMatching overrides the server's number matching for push
 	// logins from this client: "on", "off", or "" for the server default.
 	NumberMatching string
-	CreatedAt      time.Time
+	// NASTimeout and NASRetries are how long the NAS waits for an answer
+	// and how often it resends before it gives up; 0 takes the NAS type's
+	// known defaults. A push is answered within that budget.
+	NASTimeout time.Duration
+	NASRetries int
+	// CertCN or CertFingerprint ("sha256:" and 64 hex digits) make a
+	// RadSec client (RFC 6614), known by its TLS certificate; its Prefix,
+	// when valid, also limits where it may connect from.
+	CertCN          string
+	CertFingerprint string
+	CreatedAt       time.Time
+}
+
+// RadSec reports whether the client speaks RADIUS over TLS and is known by
+// its certificate rather than its source address.
+func (c Client) RadSec() bool { return c.CertCN != "" || c.CertFingerprint != "" }
+
+// AcctStatus is an Accounting-Request's Acct-Status-Type (RFC 2866).
+type AcctStatus string
+
+// Accounting status types radmfa records.
+const (
+	AcctStart   AcctStatus = "start"
+	AcctInterim AcctStatus = "interim"
+	AcctStop    AcctStatus = "stop"
+	// AcctOn and AcctOff: the NAS started or stopped; its sessions still
+	// open are over.
+	AcctOn  AcctStatus = "on"
+	AcctOff AcctStatus = "off"
+)
+
+// AcctRecord is one Accounting-Request, as recorded.
+type AcctRecord struct {
+	At     time.Time
+	Status AcctStatus
+	Client string // the RADIUS client it came from
+	// NAS is the NAS-Identifier, else the NAS-IP-Address, else the client:
+	// Acct-Session-Id is unique per NAS.
+	NAS            string
+	SessionID      string
+	User           string
+	FramedIP       string
+	CallingStation string
+	SessionTime    int64 // Acct-Session-Time, seconds
+	InOctets       int64 // with Acct-Input-Gigawords
+	OutOctets      int64
+	TerminateCause string
+}
+
+// Session is a user's session on a NAS, as its accounting told.
+type Session struct {
+	ID             int64
+	Client         string
+	NAS            string
+	SessionID      string
+	User           string
+	FramedIP       string
+	CallingStation string
+	Start          time.Time
+	Updated        time.Time // the last accounting record
+	Stop           time.Time // zero while the session is active
+	Duration       time.Duration
+	InOctets       int64
+	OutOctets      int64
+	TerminateCause string
+}
+
+// Active reports whether the session has not stopped.
+func (s Session) Active() bool { return s.Stop.IsZero() }
+
+// SessionFilter selects sessions, newest first; zero fields match
+// everything.
+type SessionFilter struct {
+	User   string // case-insensitive
+	Active bool   // only sessions not stopped
+	// Latest: only each user's newest session.
+	Latest bool
+	Limit  int
 }
 
 // AuditEvent is one row of the audit log.
@@ -342,6 +419,10 @@ type Store interface {
 	CreateClient(ctx context.Context, by string, c Client) (Client, error)
 	Client(ctx context.Context, name string) (Client, error)
 	Clients(ctx context.Context) ([]Client, error)
+	// UpdateClient reads a client with its secret, lets fn change it, and
+	// writes it back with an audit row in one transaction; its Name, ID
+	// and CreatedAt stay.
+	UpdateClient(ctx context.Context, by, name string, fn func(*Client) error) (Client, error)
 	DeleteClient(ctx context.Context, by, name string) error
 	// ClientsVersion changes whenever the clients or reply attributes do.
 	ClientsVersion(ctx context.Context) (int64, error)
@@ -373,6 +454,12 @@ type Store interface {
 	// public URL and certificate pin) for the CLI beside a running server.
 	Setting(ctx context.Context, key string) (string, error)
 	SetSetting(ctx context.Context, key, value string) error
+
+	// RecordAccounting records an Accounting-Request in the session it
+	// belongs to (by client, NAS and Acct-Session-Id), creating the
+	// session when its Start was missed; it returns once that is durable.
+	RecordAccounting(ctx context.Context, r AcctRecord) error
+	Sessions(ctx context.Context, f SessionFilter) ([]Session, error)
 
 	Audit(ctx context.Context, e AuditEvent) error
 	AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error)

@@ -24,9 +24,7 @@ func (s *Store) CreateClient(ctx context.Context, by string, c store.Client) (st
 		return store.Client{}, err
 	}
 	err = s.tx(ctx, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `INSERT INTO clients(name, cidr, secret, require_ma, nas_type, number_matching, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, c.Name, c.Prefix.String(), sealed, c.RequireMessageAuthenticator,
-			c.NASType, c.NumberMatching, c.CreatedAt.Unix()).Scan(&c.ID)
+		err := tx.QueryRow(ctx, sqlrow.ClientInsert+` RETURNING id`, append([]any{c.Name}, sqlrow.ClientArgs(c, sealed)...)...).Scan(&c.ID)
 		if isUnique(err) {
 			return fmt.Errorf("store: client %q: %w", c.Name, store.ErrExists)
 		}
@@ -67,6 +65,43 @@ func (s *Store) Clients(ctx context.Context) ([]store.Client, error) {
 	out, err := sqlrow.Collect(rows, s.scanClient)
 	if err != nil {
 		return nil, fmt.Errorf("store: clients: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateClient changes a client through fn, with an audit row.
+func (s *Store) UpdateClient(ctx context.Context, by, name string, fn func(*store.Client) error) (store.Client, error) {
+	var out store.Client
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		old, err := s.scanClient(tx.QueryRow(ctx, `SELECT `+clientCols+` FROM clients WHERE name = $1 FOR UPDATE`, name))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("store: client %q: %w", name, store.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("store: client %q: %w", name, err)
+		}
+		c := old
+		c.Secret = append([]byte(nil), old.Secret...)
+		if err := fn(&c); err != nil {
+			return err
+		}
+		c.ID, c.Name, c.CreatedAt = old.ID, old.Name, old.CreatedAt
+		c, sealed, err := sqlrow.SealClient(s.sealer, c)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, sqlrow.ClientUpdate, append([]any{c.Name}, sqlrow.ClientArgs(c, sealed)...)...); err != nil {
+			return fmt.Errorf("store: client %q: %w", name, err)
+		}
+		if err := bumpVersion(ctx, tx, "clients"); err != nil {
+			return fmt.Errorf("store: client %q: %w", name, err)
+		}
+		out = c
+		return s.audit(ctx, tx, store.AuditEvent{Actor: by, Action: "client.set", Client: c.Name, Result: "ok",
+			Detail: sqlrow.ClientChanges(old, c)})
+	})
+	if err != nil {
+		return store.Client{}, err
 	}
 	return out, nil
 }

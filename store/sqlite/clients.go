@@ -29,9 +29,7 @@ func (s *Store) CreateClient(ctx context.Context, by string, c store.Client) (st
 		return store.Client{}, err
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec(`INSERT INTO clients(name, cidr, secret, require_ma, nas_type, number_matching, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, c.Name, c.Prefix.String(), sealed, c.RequireMessageAuthenticator,
-			c.NASType, c.NumberMatching, c.CreatedAt.Unix())
+		res, err := tx.Exec(sqlrow.QuestionParams(sqlrow.ClientInsert), append([]any{c.Name}, sqlrow.ClientArgs(c, sealed)...)...)
 		if isUnique(err) {
 			return clean(fmt.Errorf("store: client %q: %w", c.Name, store.ErrExists))
 		}
@@ -73,6 +71,43 @@ func (s *Store) Clients(ctx context.Context) ([]store.Client, error) {
 	out, err := sqlrow.Collect(rows, s.scanClient)
 	if err != nil {
 		return nil, fmt.Errorf("store: clients: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateClient changes a client through fn, with an audit row.
+func (s *Store) UpdateClient(ctx context.Context, by, name string, fn func(*store.Client) error) (store.Client, error) {
+	var out store.Client
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		old, err := s.scanClient(tx.QueryRow(`SELECT `+clientCols+` FROM clients WHERE name = ?`, name))
+		if errors.Is(err, sql.ErrNoRows) {
+			return clean(fmt.Errorf("store: client %q: %w", name, store.ErrNotFound))
+		}
+		if err != nil {
+			return fmt.Errorf("store: client %q: %w", name, err)
+		}
+		c := old
+		c.Secret = append([]byte(nil), old.Secret...)
+		if err := fn(&c); err != nil {
+			return clean(err)
+		}
+		c.ID, c.Name, c.CreatedAt = old.ID, old.Name, old.CreatedAt
+		c, sealed, err := sqlrow.SealClient(s.sealer, c)
+		if err != nil {
+			return clean(err)
+		}
+		if _, err := tx.Exec(sqlrow.QuestionParams(sqlrow.ClientUpdate), append([]any{c.Name}, sqlrow.ClientArgs(c, sealed)...)...); err != nil {
+			return fmt.Errorf("store: client %q: %w", name, err)
+		}
+		if err := s.bumpClientsVersion(tx); err != nil {
+			return fmt.Errorf("store: client %q: %w", name, err)
+		}
+		out = c
+		return s.audit(tx, store.AuditEvent{Actor: by, Action: "client.set", Client: c.Name, Result: "ok",
+			Detail: sqlrow.ClientChanges(old, c)})
+	})
+	if err != nil {
+		return store.Client{}, err
 	}
 	return out, nil
 }

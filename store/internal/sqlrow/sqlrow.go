@@ -29,7 +29,7 @@ const (
 	// UserCols, with the prefix u. for a join (UserColsU).
 	UserCols   = `id, name, email, grp, disabled, created_at, push_locked_until, fail_tat`
 	UserColsU  = `u.id, u.name, u.email, u.grp, u.disabled, u.created_at, u.push_locked_until, u.fail_tat`
-	ClientCols = `id, name, cidr, secret, require_ma, nas_type, number_matching, created_at`
+	ClientCols = `id, name, cidr, secret, require_ma, nas_type, number_matching, created_at, nas_timeout_ms, nas_retries, cert_cn, cert_fingerprint`
 	DeviceCols = `t.serial, COALESCE(u.name, ''), t.state, d.public_key, d.apns_token, d.apns_invalid, d.os, d.os_version,
 	d.model, d.app_version, d.notifications, d.enrolled_at, d.last_seen`
 	DeviceFrom = ` FROM devices d JOIN tokens t ON t.id = d.token_id LEFT JOIN users u ON u.id = t.user_id`
@@ -119,16 +119,21 @@ func ScanClient(sc Scanner, sealer *store.Sealer) (store.Client, error) {
 	var c store.Client
 	var cidr string
 	var sealed []byte
-	var created int64
-	if err := sc.Scan(&c.ID, &c.Name, &cidr, &sealed, &c.RequireMessageAuthenticator, &c.NASType, &c.NumberMatching, &created); err != nil {
+	var created, timeoutMS int64
+	if err := sc.Scan(&c.ID, &c.Name, &cidr, &sealed, &c.RequireMessageAuthenticator, &c.NASType, &c.NumberMatching, &created,
+		&timeoutMS, &c.NASRetries, &c.CertCN, &c.CertFingerprint); err != nil {
 		return store.Client{}, err
 	}
-	p, err := netip.ParsePrefix(cidr)
-	if err != nil {
-		return store.Client{}, fmt.Errorf("client %q: stored cidr %q: %w", c.Name, cidr, err)
+	if cidr != "" || !c.RadSec() {
+		p, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			return store.Client{}, fmt.Errorf("client %q: stored cidr %q: %w", c.Name, cidr, err)
+		}
+		c.Prefix = p
 	}
-	c.Prefix = p
+	c.NASTimeout = time.Duration(timeoutMS) * time.Millisecond
 	c.CreatedAt = UnixTime(created)
+	var err error
 	c.Secret, err = sealer.Open(sealed, store.SecretAD(c.Name))
 	if err != nil {
 		return store.Client{}, fmt.Errorf("client %q secret: %w", c.Name, err)
@@ -139,19 +144,92 @@ func ScanClient(sc Scanner, sealer *store.Sealer) (store.Client, error) {
 // NewClient checks a client to be created and returns it as it is stored
 // (the prefix masked, created at now) with its sealed secret.
 func NewClient(sealer *store.Sealer, c store.Client, now time.Time) (store.Client, []byte, error) {
-	if !c.Prefix.IsValid() || len(c.Secret) == 0 {
-		return store.Client{}, nil, fmt.Errorf("store: client %q needs a prefix and a secret: %w", c.Name, store.ErrInvalid)
+	c.CreatedAt = now.UTC().Truncate(time.Second)
+	return SealClient(sealer, c)
+}
+
+// SealClient checks a client to be written and returns it as it is stored
+// (the prefix masked) with its sealed secret.
+func SealClient(sealer *store.Sealer, c store.Client) (store.Client, []byte, error) {
+	if (!c.Prefix.IsValid() && !c.RadSec()) || len(c.Secret) == 0 {
+		return store.Client{}, nil, fmt.Errorf("store: client %q needs a prefix (or a certificate) and a secret: %w", c.Name, store.ErrInvalid)
 	}
 	if c.NumberMatching != "" && c.NumberMatching != "on" && c.NumberMatching != "off" {
 		return store.Client{}, nil, fmt.Errorf("store: client %q: number matching %q is not on, off or empty: %w", c.Name, c.NumberMatching, store.ErrInvalid)
 	}
-	c.Prefix = c.Prefix.Masked()
+	if c.NASTimeout < 0 || c.NASTimeout > time.Minute || c.NASRetries < 0 || c.NASRetries > 10 {
+		return store.Client{}, nil, fmt.Errorf("store: client %q: NAS timeout %s x %d retries is outside 0-60s x 0-10: %w", c.Name, c.NASTimeout, c.NASRetries, store.ErrInvalid)
+	}
+	if c.CertFingerprint != "" && !ValidFingerprint(c.CertFingerprint) {
+		return store.Client{}, nil, fmt.Errorf("store: client %q: certificate fingerprint is not sha256: and 64 hex digits: %w", c.Name, store.ErrInvalid)
+	}
+	if c.Prefix.IsValid() {
+		c.Prefix = c.Prefix.Masked()
+	}
 	sealed, err := sealer.Seal(c.Secret, store.SecretAD(c.Name))
 	if err != nil {
 		return store.Client{}, nil, err
 	}
-	c.CreatedAt = now.UTC().Truncate(time.Second)
 	return c, sealed, nil
+}
+
+// ClientArgs are the values of a client's columns after id, name, in
+// ClientCols order up to created_at, then the rest: cidr, secret,
+// require_ma, nas_type, number_matching, created_at, nas_timeout_ms,
+// nas_retries, cert_cn, cert_fingerprint.
+func ClientArgs(c store.Client, sealed []byte) []any {
+	cidr := ""
+	if c.Prefix.IsValid() {
+		cidr = c.Prefix.String()
+	}
+	return []any{cidr, sealed, c.RequireMessageAuthenticator, c.NASType, c.NumberMatching, c.CreatedAt.Unix(),
+		c.NASTimeout.Milliseconds(), c.NASRetries, c.CertCN, c.CertFingerprint}
+}
+
+// ClientInsert adds a client: $1 the name, then ClientArgs.
+const ClientInsert = `INSERT INTO clients(name, cidr, secret, require_ma, nas_type, number_matching, created_at,
+	nas_timeout_ms, nas_retries, cert_cn, cert_fingerprint) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+
+// ClientUpdate rewrites a client: $1 the name, then ClientArgs.
+const ClientUpdate = `UPDATE clients SET cidr = $2, secret = $3, require_ma = $4, nas_type = $5, number_matching = $6,
+	created_at = $7, nas_timeout_ms = $8, nas_retries = $9, cert_cn = $10, cert_fingerprint = $11 WHERE name = $1`
+
+// ValidFingerprint reports whether f is "sha256:" and 64 lowercase hex
+// digits.
+func ValidFingerprint(f string) bool {
+	h, ok := strings.CutPrefix(f, "sha256:")
+	if !ok || len(h) != 64 {
+		return false
+	}
+	for _, r := range h {
+		if !('0' <= r && r <= '9' || 'a' <= r && r <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// ClientChanges describes what changed between two versions of a client,
+// for an audit row: never the secret itself.
+func ClientChanges(old, c store.Client) string {
+	var d []string
+	add := func(k string, a, b any) {
+		if fmt.Sprint(a) != fmt.Sprint(b) {
+			d = append(d, fmt.Sprintf("%s=%v", k, b))
+		}
+	}
+	add("cidr", old.Prefix, c.Prefix)
+	add("require_message_authenticator", old.RequireMessageAuthenticator, c.RequireMessageAuthenticator)
+	add("nas_type", old.NASType, c.NASType)
+	add("number_matching", old.NumberMatching, c.NumberMatching)
+	add("nas_timeout", old.NASTimeout, c.NASTimeout)
+	add("nas_retries", old.NASRetries, c.NASRetries)
+	add("cert_cn", old.CertCN, c.CertCN)
+	add("cert_fingerprint", old.CertFingerprint, c.CertFingerprint)
+	if string(old.Secret) != string(c.Secret) {
+		d = append(d, "secret=changed")
+	}
+	return strings.Join(d, " ")
 }
 
 // CheckReplyAttr checks a reply attribute to be added.
