@@ -23,6 +23,15 @@ const (
 	// DropKernel counts datagrams the kernel dropped because the socket's
 	// receive buffer was full (Linux: SO_RXQ_OVFL), before radmfa saw them.
 	DropKernel = "kernel_buffer_full"
+	// DropBadAcctAuth: an Accounting-Request whose Request Authenticator
+	// does not verify with the client's secret.
+	DropBadAcctAuth = "bad_accounting_authenticator"
+	// DropAcctNotRecorded: an Accounting-Request that could not be
+	// recorded (invalid, or the store failed); the NAS resends it.
+	DropAcctNotRecorded = "accounting_not_recorded"
+	// DropWrongPort: an Accounting-Request on the authentication port or
+	// an Access-Request on the accounting port.
+	DropWrongPort = "wrong_port"
 )
 
 // Metrics are the listener's Prometheus metrics.
@@ -88,14 +97,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // that dashboards and alerts (rate() of a drop reason, say) work from the
 // start rather than from a series' first event.
 func (m *Metrics) initLabels() {
-	for _, code := range []string{"access_request", "status_server", "other"} {
+	for _, code := range []string{"access_request", "accounting_request", "status_server", "other"} {
 		m.Requests.WithLabelValues(code)
 	}
-	for _, code := range []string{"accept", "reject", "challenge", "status_server"} {
+	for _, code := range []string{"accept", "reject", "challenge", "status_server", "accounting_response"} {
 		m.Responses.WithLabelValues(code)
 	}
 	for _, r := range []string{DropMalformed, DropUnknownClient, DropUnsupportedCode, DropBadMA, DropMissingMA, DropProxyStateNoMA,
-		DropOverloaded, DropShutdown, DropSendFailed, DropKernel} {
+		DropOverloaded, DropShutdown, DropSendFailed, DropKernel, DropBadAcctAuth, DropAcctNotRecorded, DropWrongPort} {
 		m.Drops.WithLabelValues(r)
 	}
 	for _, k := range []string{"in_flight", "answered"} {

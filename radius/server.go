@@ -84,6 +84,8 @@ func (c Config) withDefaults() Config {
 // Server answers Access-Requests and Status-Server on UDP.
 type Server struct {
 	auth    Authenticator
+	acct    Accounter // nil: accounting is not recorded (and not answered)
+	acctSem chan struct{}
 	source  TableSource
 	log     *slog.Logger
 	metrics *Metrics
@@ -116,12 +118,15 @@ type Server struct {
 
 // Deps are what a Server is built from.
 type Deps struct {
-	Auth    Authenticator
-	Source  TableSource
-	Logger  *slog.Logger
-	Metrics *Metrics // NewMetrics(nil) when nil
-	Config  Config
-	Now     func() time.Time
+	Auth Authenticator
+	// Accounting records Accounting-Requests read on the accounting
+	// sockets.
+	Accounting Accounter
+	Source     TableSource
+	Logger     *slog.Logger
+	Metrics    *Metrics // NewMetrics(nil) when nil
+	Config     Config
+	Now        func() time.Time
 }
 
 // NewServer makes a Server and loads the client table once.
@@ -136,7 +141,7 @@ func NewServer(ctx context.Context, d Deps) (*Server, error) {
 		d.Now = time.Now
 	}
 	cfg := d.Config.withDefaults()
-	s := &Server{auth: d.Auth, source: d.Source, log: d.Logger, metrics: d.Metrics, cfg: cfg, now: d.Now,
+	s := &Server{auth: d.Auth, acct: d.Accounting, acctSem: make(chan struct{}, acctInFlight), source: d.Source, log: d.Logger, metrics: d.Metrics, cfg: cfg, now: d.Now,
 		cache: newReplyCache(cfg.ReplyCacheTTL), held: newHeldRequests(), warnedMA: map[string]bool{}, sem: make(chan struct{}, cfg.MaxInFlight),
 		jobs: make(chan job, maxIdleWorkers), quit: make(chan struct{}), logs: newLogBudget(cfg.UnknownLogPeriod, cfg.LogPerReason),
 		reloadNow: make(chan struct{}, 1)}
@@ -211,14 +216,20 @@ func Listen(addrs []string) ([]*net.UDPConn, error) {
 	return conns, nil
 }
 
-// Serve answers on conns until ctx ends, then stops reading, waits up to
-// ShutdownTimeout for requests in flight to be answered, and closes conns.
-func (s *Server) Serve(ctx context.Context, conns []*net.UDPConn) error {
+// Serve answers authentication on conns and accounting on acct until ctx
+// ends, then stops reading, waits up to ShutdownTimeout for requests in
+// flight to be answered, and closes the sockets.
+func (s *Server) Serve(ctx context.Context, conns []*net.UDPConn, acct ...*net.UDPConn) error {
 	var loops sync.WaitGroup
 	for _, c := range conns {
 		w := newBatchConn(c, func(err error) { s.drop(DropSendFailed, "err", err) })
-		loops.Go(func() { s.readLoop(c, w) })
+		loops.Go(func() { s.readLoop(c, w, s.HandlePacket) })
 	}
+	for _, c := range acct {
+		w := newBatchConn(c, func(err error) { s.drop(DropSendFailed, "err", err) })
+		loops.Go(func() { s.readLoop(c, w, s.HandleAccounting) })
+	}
+	conns = append(conns[:len(conns):len(conns)], acct...)
 	tick := time.NewTicker(s.cfg.ReloadEvery)
 	defer tick.Stop()
 	// While the store is out of reach, the failed checks are logged once
@@ -275,7 +286,7 @@ const readBatch = 32
 
 // readLoop reads datagrams from c in batches and handles each in turn;
 // replies go out through w.
-func (s *Server) readLoop(c *net.UDPConn, w *batchConn) {
+func (s *Server) readLoop(c *net.UDPConn, w *batchConn, handle func(PacketConn, []byte, netip.AddrPort)) {
 	d := newDatagrams(c)
 	bufs := make([][]byte, readBatch)
 	for i := range bufs {
@@ -300,7 +311,7 @@ func (s *Server) readLoop(c *net.UDPConn, w *batchConn) {
 		}
 		for i := range n {
 			if srcs[i].IsValid() {
-				s.HandlePacket(w, bufs[i][:ns[i]], srcs[i])
+				handle(w, bufs[i][:ns[i]], srcs[i])
 			}
 		}
 	}
@@ -346,6 +357,10 @@ func (s *Server) HandlePacket(conn PacketConn, b []byte, src netip.AddrPort) {
 		s.metrics.Requests.WithLabelValues("access_request").Inc()
 	case radius.CodeStatusServer:
 		s.metrics.Requests.WithLabelValues("status_server").Inc()
+	case radius.CodeAccountingRequest:
+		s.metrics.Requests.WithLabelValues("accounting_request").Inc()
+		s.drop(DropWrongPort, "client", client.Name, "src", src)
+		return
 	default:
 		s.metrics.Requests.WithLabelValues("other").Inc()
 		s.drop(DropUnsupportedCode, "client", client.Name, "code", pkt.Code)

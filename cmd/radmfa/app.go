@@ -82,6 +82,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			clientCommand(),
 			replyCommand(),
 			auditCommand(),
+			sessionsCommand(),
 			reportCommand(),
 			serveCommand(),
 			initCommand(),

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +50,7 @@ func (s *syncBuffer) String() string {
 // server is a running `radmfa serve`.
 type server struct {
 	addr    string // RADIUS
+	acct    string // RADIUS accounting
 	metrics string // http://.../metrics
 	out     *syncBuffer
 	errs    *syncBuffer // the log
@@ -57,6 +59,7 @@ type server struct {
 
 var listenRE = regexp.MustCompile(`listening on (\S+) `)
 var metricsRE = regexp.MustCompile(`metrics on (\S+)`)
+var acctRE = regexp.MustCompile(`listening on (\S+) \(RADIUS accounting\)`)
 
 // startServer runs `radmfa serve` in-process on 127.0.0.1 with a free port.
 func startServer(t *testing.T, e *cliEnv, args ...string) *server {
@@ -70,11 +73,16 @@ func startServer(t *testing.T, e *cliEnv, args ...string) *server {
 	done := make(chan error, 1)
 	go func() { done <- cliargs.Run(ctx, app, full) }()
 	deadline := time.Now().Add(10 * time.Second)
+	acctOff := slices.Contains(args, "off")
 	for {
-		if m := listenRE.FindStringSubmatch(out.String()); m != nil {
+		// The accounting socket's line comes after the authentication one's.
+		if m := listenRE.FindStringSubmatch(out.String()); m != nil && (acctOff || acctRE.MatchString(out.String())) {
 			s := &server{addr: m[1], out: out, errs: errs}
 			if mm := metricsRE.FindStringSubmatch(out.String()); mm != nil {
 				s.metrics = mm[1]
+			}
+			if mm := acctRE.FindStringSubmatch(out.String()); mm != nil {
+				s.acct = mm[1]
 			}
 			var once sync.Once
 			var stopErr error

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -117,12 +118,33 @@ func reportUsersWithTokens(c *cli.Context, e *env) error {
 			byUser[strings.ToLower(t.User)] = append(byUser[strings.ToLower(t.User)], t)
 		}
 	}
+	latest, err := e.store.Sessions(c.Context, store.SessionFilter{Latest: true})
+	if err != nil {
+		return friendly(err)
+	}
+	lastSession := map[string]store.Session{}
+	for _, s := range latest {
+		lastSession[strings.ToLower(s.User)] = s
+	}
 	now := time.Now()
-	t := table{header: []string{"user", "email", "group", "user_disabled", "serial", "type", "origin", "state", "last_used", "target", "device_type", "push_otp"}}
+	t := table{header: []string{"user", "email", "group", "user_disabled", "last_login", "last_session", "session_active",
+		"serial", "type", "origin", "state", "last_used", "target", "device_type", "push_otp"}}
 	for _, u := range users {
 		ut := byUser[strings.ToLower(u.Name)]
+		// The user's last login: the newest use of any of their tokens;
+		// their last session: the newest the NAS's accounting reported.
+		var lastLogin time.Time
+		for _, tok := range ut {
+			if tok.LastUsed.After(lastLogin) {
+				lastLogin = tok.LastUsed
+			}
+		}
+		userCols := []string{u.Name, u.Email, u.Group, strconv.FormatBool(u.Disabled), rfc3339(lastLogin), "", ""}
+		if s, ok := lastSession[strings.ToLower(u.Name)]; ok {
+			userCols[5], userCols[6] = rfc3339(s.Start), strconv.FormatBool(s.Active())
+		}
 		if len(ut) == 0 {
-			t.rows = append(t.rows, []string{u.Name, u.Email, u.Group, strconv.FormatBool(u.Disabled), "", "", "", "", "", "", "", ""})
+			t.rows = append(t.rows, append(userCols, "", "", "", "", "", "", "", ""))
 			continue
 		}
 		for _, tok := range ut {
@@ -142,11 +164,19 @@ func reportUsersWithTokens(c *cli.Context, e *env) error {
 				}
 				target, devType, pushState = d.Target, d.DeviceType, d.PushOTP
 			}
-			t.rows = append(t.rows, []string{u.Name, u.Email, u.Group, strconv.FormatBool(u.Disabled), tok.Serial, tok.Type,
-				tok.Origin, st, last, target, devType, pushState})
+			t.rows = append(t.rows, append(slices.Clone(userCols), tok.Serial, tok.Type,
+				tok.Origin, st, last, target, devType, pushState))
 		}
 	}
 	return t.print(c)
+}
+
+// rfc3339 is t in UTC as RFC 3339, or "" for no time.
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 func reportTokens(c *cli.Context, e *env) error {

@@ -43,6 +43,7 @@ const (
 
 func serveFlags() []cli.Flag {
 	return append([]cli.Flag{
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "acct-addr", Usage: "UDP address to answer RADIUS accounting on, repeatable; `off` answers none (default the first --radius-addr's host, port 1813; a free port when that one's port is 0)", EnvVars: []string{"RADMFA_ACCT_ADDR"}}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "radius-addr", Usage: "UDP address to answer RADIUS on, repeatable (default :1812; 127.0.0.1:1812 with --dev)", EnvVars: []string{"RADMFA_RADIUS_ADDR"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "metrics-addr", Usage: "HTTP address for /metrics (off by default; 127.0.0.1:9812 with --dev)", EnvVars: []string{"RADMFA_METRICS_ADDR"}}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "dev", Usage: "development mode: loopback addresses, a loopback client with secret testing123 if none exist", EnvVars: []string{"RADMFA_DEV"}}),
@@ -116,6 +117,31 @@ func (s storeSource) Load(ctx context.Context) (*radius.Table, error) {
 	return radius.NewTable(out, groups), nil
 }
 
+// accountingAddrs are the accounting addresses for --acct-addr flag, given
+// the authentication addresses auth: by default the first one's host, port
+// 1813 (RFC 2866), or a free port when that one asks for a free port.
+func accountingAddrs(auth, flag []string) ([]string, error) {
+	if len(flag) == 1 && flag[0] == "off" {
+		return nil, nil
+	}
+	if len(flag) > 0 {
+		for _, a := range flag {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				return nil, fmt.Errorf("--acct-addr %q: want host:port or off", a)
+			}
+		}
+		return flag, nil
+	}
+	host, port, err := net.SplitHostPort(auth[0])
+	if err != nil {
+		return nil, fmt.Errorf("--radius-addr %q: want host:port", auth[0])
+	}
+	if port != "0" {
+		port = "1813"
+	}
+	return []string{net.JoinHostPort(host, port)}, nil
+}
+
 func serve(c *cli.Context) error {
 	if c.NArg() != 0 {
 		return fmt.Errorf("usage: radmfa serve [flags]")
@@ -145,6 +171,10 @@ func serve(c *cli.Context) error {
 		if dev {
 			addrs = []string{devRadiusAddr}
 		}
+	}
+	acctAddrs, err := accountingAddrs(addrs, c.StringSlice("acct-addr"))
+	if err != nil {
+		return err
 	}
 	metricsAddr := c.String("metrics-addr")
 	if metricsAddr == "" && dev && !c.IsSet("metrics-addr") {
@@ -218,7 +248,7 @@ func serve(c *cli.Context) error {
 	svc := auth.New(auth.Deps{Store: st, Logger: log, Config: cfg, Push: mgr, Hashes: hashes})
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	srv, err := radius.NewServer(ctx, radius.Deps{Auth: svc, Source: storeSource{st, dict, log}, Logger: log, Metrics: metrics,
+	srv, err := radius.NewServer(ctx, radius.Deps{Auth: svc, Accounting: st, Source: storeSource{st, dict, log}, Logger: log, Metrics: metrics,
 		Config: radius.Config{MaxInFlight: c.Int("max-in-flight"), RequestTimeout: c.Duration("request-timeout"),
 			ReplyCacheTTL: c.Duration("reply-cache-ttl"), ReloadEvery: c.Duration("reload-every"),
 			ShutdownTimeout: c.Duration("shutdown-timeout"), DebugPackets: c.Bool("debug-packets"), HoldTimeout: c.Duration("push-timeout") + 30*time.Second}})
@@ -229,11 +259,18 @@ func serve(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	acctConns, err := radius.Listen(acctAddrs)
+	if err != nil {
+		for _, c := range conns {
+			c.Close()
+		}
+		return fmt.Errorf("%w (another accounting server there? --acct-addr off answers none)", err)
+	}
 	var httpSrv *http.Server
 	if metricsAddr != "" {
 		ln, err := net.Listen("tcp", metricsAddr)
 		if err != nil {
-			for _, c := range conns {
+			for _, c := range append(conns, acctConns...) {
 				c.Close()
 			}
 			return fmt.Errorf("metrics: %w", err)
@@ -257,9 +294,12 @@ func serve(c *cli.Context) error {
 	for _, conn := range conns {
 		fmt.Fprintf(c.App.Writer, "radmfa: listening on %s (RADIUS authentication)\n", conn.LocalAddr())
 	}
+	for _, conn := range acctConns {
+		fmt.Fprintf(c.App.Writer, "radmfa: listening on %s (RADIUS accounting)\n", conn.LocalAddr())
+	}
 	log.Info("serve: started", "version", Version, "radius", addrs, "metrics", metricsAddr, "procs", runtime.GOMAXPROCS(0))
 	defer onHangup(ctx, func() { reload(c, level, srv, log) })()
-	err = srv.Serve(ctx, conns)
+	err = srv.Serve(ctx, conns, acctConns...)
 	if httpSrv != nil {
 		shutCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		httpSrv.Shutdown(shutCtx)
