@@ -194,8 +194,26 @@ func (s *Service) followUp(ctx context.Context, req Request, now time.Time) (Res
 // committed like an OTP accept: compare-and-set on the token, which must
 // still be usable and its user enabled.
 func (s *Service) awaitPush(ctx context.Context, req Request, r *push.Request) Result {
-	o := s.push.Wait(ctx, r)
+	wctx := ctx
+	if !req.AnswerBy.IsZero() {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithDeadline(ctx, req.AnswerBy)
+		defer cancel()
+	}
+	r.Waiting(1)
+	waiting := true
+	defer func() {
+		if waiting {
+			r.Waiting(-1)
+		}
+	}()
+	o := s.push.Wait(wctx, r)
 	if r.Outcome() == push.Pending {
+		r.Waiting(-1)
+		waiting = false
+		if ctx.Err() == nil && wctx.Err() != nil {
+			return s.pushNASDeadline(ctx, req, r)
+		}
 		// This request's wait ended, not the push: its own outcome.
 		return s.pushOutcome(ctx, req, r, push.Expired)
 	}
@@ -203,6 +221,46 @@ func (s *Service) awaitPush(ctx context.Context, req Request, r *push.Request) R
 	// joined to it) answers with the outcome the first of them records,
 	// one audit row for the login, which counts them.
 	return r.Settle(func() any { return s.pushOutcome(ctx, req, r, o) }).(Result)
+}
+
+// pushNASDeadline answers a push login whose phone has not answered when
+// the NAS is about to give up. The push stays pending. A NAS that shows
+// challenges gets one: the user approves, then presses Enter, and the
+// follow-up continues the login. Any other gets a Reject that says so;
+// the approval, when it comes, is recorded, and the same login sent again
+// (OpenVPN's clients retry) is accepted as a resubmission.
+func (s *Service) pushNASDeadline(ctx context.Context, req Request, r *push.Request) Result {
+	now := s.now()
+	res := Result{Reason: ReasonPushNASDeadline, Serial: r.Serial}
+	if u, err := s.store.User(ctx, req.User); err == nil {
+		res.User = u
+	}
+	if !req.NoChallenges {
+		s.push.Rechallenge(r)
+		res.Decision, res.State = Challenge, r.State
+		res.ReplyMessage = "Approve the login on your phone, then press Enter."
+		return s.record(ctx, req, now, res)
+	}
+	res.ReplyMessage = "Your phone did not answer in time. Approve the login on your phone, then log in again."
+	res = s.record(ctx, req, now, res)
+	// The phone may still answer: its answer is recorded, against a NAS
+	// that has been answered (so an approval is late).
+	answered := s.now()
+	late := WithNASGiveUp(context.WithoutCancel(ctx), func() (time.Time, bool) { return answered, true })
+	// The push ends by its expiry at the latest; the bound only keeps a
+	// goroutine from outliving a push that never would.
+	wait, cancel := context.WithTimeout(late, s.push.Config().Timeout+time.Minute)
+	go func() {
+		defer cancel()
+		o := s.push.Wait(wait, r)
+		if r.Outcome() == push.Pending || r.Waiters() > 0 {
+			// Ended by the push's expiry, which records it; or answered
+			// while a request of the NAS waits, which records it.
+			return
+		}
+		r.Settle(func() any { return s.pushOutcome(late, req, r, o) })
+	}()
+	return res
 }
 
 // pushOutcome records how a push login ended and returns its result.
@@ -254,7 +312,7 @@ func (s *Service) commitPushApproval(ctx context.Context, req Request, now time.
 			return s.record(ctx, req, now, Result{Reason: reason, User: user, Serial: r.Serial, Detail: detail})
 		}
 		res := Result{Decision: Accept, Reason: ReasonPushApproved, User: user, Serial: r.Serial, Detail: detail}
-		if giveUp, ok := nasGiveUp(ctx); ok && now.After(giveUp) {
+		if giveUp, ok := nasGiveUp(ctx); ok && !now.Before(giveUp) {
 			res.Reason = ReasonPushApprovedLate
 			res.Detail = strings.TrimSpace(fmt.Sprintf("%s nas-gave-up=%s-ago", detail, now.Sub(giveUp).Round(time.Millisecond)))
 			s.log.Warn("auth: a push was approved after the NAS had given up: the user was not let in; make the NAS wait longer (its timeout x retries) than --push-timeout",
@@ -262,7 +320,21 @@ func (s *Service) commitPushApproval(ctx context.Context, req Request, now time.
 		}
 		up := store.TokenAuth{ID: tok.ID, UserID: user.ID, Accepted: true, Activate: tok.State == store.StateAssigned,
 			Version: tok.Version, Counter: tok.Counter, LastStep: tok.LastStep, Drift: tok.Drift}
+		// The NAS did not get a late Accept: the same push login sent
+		// again soon (its retry, or the user's) is this one, once. A push
+		// login after an Accept the NAS got is a new login, with a push
+		// of its own.
+		var once *resubmit
+		var key [32]byte
+		if res.Reason == ReasonPushApprovedLate && s.resub != nil {
+			if k, ok := s.resub.loginKey(req); ok {
+				key, once = k, s.resub.once(k, now)
+			}
+		}
 		res, err = s.commit(ctx, req, now, res, []store.TokenAuth{up})
+		if once != nil {
+			s.resub.end(key, once, s.now(), res)
+		}
 		if errors.Is(err, store.ErrConflict) {
 			continue
 		}

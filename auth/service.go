@@ -79,6 +79,14 @@ const (
 	ReasonPushTimeout      = "push_timeout"
 	ReasonPushTokenChanged = "push_token_changed"
 	ReasonUnknownState     = "unknown_state"
+	// ReasonPushNASDeadline: the phone had not answered when the NAS was
+	// about to give up: a challenge to continue the login, or (for a NAS
+	// that cannot show one) a Reject saying so. The push stays pending.
+	ReasonPushNASDeadline = "push_nas_deadline"
+	// ReasonResubmitted: the same login (client, user, station, password)
+	// sent again as a new request within the resubmit window after it was
+	// accepted: accepted again, nothing written but the audit row.
+	ReasonResubmitted = "resubmitted"
 
 	ReasonNoUserName = "no_user_name"
 	// ReasonNotPAP: CHAP, MS-CHAP or EAP instead of a PAP password,
@@ -124,7 +132,10 @@ type Config struct {
 	FailureBurst  int           // failed logins per user before rate limiting (default 10; negative: off)
 	FailureEvery  time.Duration // one more failure allowed per (default 6s)
 	HashWait      time.Duration // how long a login waits for a PIN-hash slot (default 200ms)
-	Issuer        string        // otpauth issuer (default "radmfa")
+	// ResubmitWindow is how long an accepted login answers the same login
+	// sent again as a new request (default 10s; negative: off).
+	ResubmitWindow time.Duration
+	Issuer         string // otpauth issuer (default "radmfa")
 }
 
 // WithDefaults fills in zero fields.
@@ -149,6 +160,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.FailureEvery == 0 {
 		c.FailureEvery = 6 * time.Second
+	}
+	if c.ResubmitWindow == 0 {
+		c.ResubmitWindow = 10 * time.Second
 	}
 	if c.HashWait == 0 {
 		c.HashWait = 200 * time.Millisecond
@@ -183,6 +197,17 @@ type Request struct {
 	// another instance, or this one after a restart, gets the Accept again
 	// instead of a replay's Reject.
 	RequestKey []byte
+	// NASPort tells the user's station apart, with CallingStationID, for
+	// resubmissions (when the NAS sends no Calling-Station-Id).
+	NASPort string
+	// AnswerBy, when set, is when the NAS stops waiting for the answer
+	// (its timeout times its tries, less a margin): a push still waiting
+	// for the phone then answers with a challenge to continue, or, with
+	// NoChallenges, a Reject that says the phone did not answer in time.
+	AnswerBy time.Time
+	// NoChallenges: the NAS cannot show an Access-Challenge (it takes one
+	// for a refusal).
+	NoChallenges bool
 	// Diagnostic marks an administrator's check (`token check`): it is
 	// decided and audited like any login, and an accepted code is used up,
 	// but a refusal counts towards neither the token's lock nor the user's
@@ -224,6 +249,8 @@ type Service struct {
 	hashes *HashBudget
 	// errs logs the store's failures of logins, a few lines at a time.
 	errs *errLog
+	// resub remembers recent logins for resubmissions; nil: off.
+	resub *resubmits
 }
 
 // Deps are what a Service is built from.
@@ -251,6 +278,9 @@ func New(d Deps) *Service {
 	}
 	s := &Service{store: d.Store, now: d.Now, log: d.Logger, cfg: cfg, push: d.Push, hashes: d.Hashes,
 		errs: &errLog{log: d.Logger, now: d.Now}}
+	if cfg.ResubmitWindow > 0 {
+		s.resub = newResubmits(cfg.ResubmitWindow)
+	}
 	if cfg.FailureBurst > 0 && cfg.FailureEvery >= time.Millisecond {
 		s.limit = store.FailureLimit{Burst: cfg.FailureBurst, Every: cfg.FailureEvery}
 	}
@@ -274,6 +304,55 @@ func (s *Service) Authenticate(ctx context.Context, req Request) Result {
 		// Not a guess at anyone's code: recorded, not counted.
 		return s.record(ctx, req, now, Result{Reason: ReasonUnsupportedMethod})
 	}
+	if s.resub != nil {
+		if k, ok := s.resub.loginKey(req); ok {
+			return s.resubmittable(ctx, req, now, k)
+		}
+	}
+	return s.authenticate(ctx, req, now)
+}
+
+// resubmittable decides a login that a resubmission can be told by (key
+// k): the same login accepted within the window, or still being decided,
+// answers it; otherwise it is decided and, if it is a code, remembered.
+func (s *Service) resubmittable(ctx context.Context, req Request, now time.Time, k [32]byte) Result {
+	isPush := len(req.Password) <= 1
+	// A push login is remembered once approved (commitPushApproval);
+	// while it is pending, a retry joins the push itself.
+	found, mine := s.resub.begin(k, now, !isPush)
+	if mine != nil {
+		res := s.authenticate(ctx, req, now)
+		s.resub.end(k, mine, s.now(), res)
+		return res
+	}
+	if found == nil {
+		return s.authenticate(ctx, req, now)
+	}
+	if isPush && !found.once {
+		return s.authenticate(ctx, req, now)
+	}
+	orig, ok := found.wait(ctx)
+	if !ok {
+		return s.finish(ctx, req, s.now(), Result{Reason: ReasonInternal, Detail: "resubmitted while the first was decided; it took too long"})
+	}
+	if orig.Decision != Accept {
+		// The same answer as the login it repeats, on a row of its own.
+		res := Result{Reason: orig.Reason, User: orig.User, Serial: orig.Serial, ReplyMessage: orig.ReplyMessage,
+			Detail: strings.TrimSpace(orig.Detail + " resubmitted")}
+		return s.record(ctx, req, s.now(), res)
+	}
+	// Accepted a moment ago: the same answer unless the user has been
+	// disabled since.
+	if u, err := s.store.User(ctx, req.User); err != nil || u.Disabled {
+		return s.authenticate(ctx, req, now)
+	}
+	res := Result{Decision: Accept, Reason: ReasonResubmitted, User: orig.User, Serial: orig.Serial,
+		Detail: fmt.Sprintf("first-accepted=%s", found.at.UTC().Format("15:04:05.000"))}
+	return s.record(ctx, req, s.now(), res)
+}
+
+// authenticate decides a login that is not a resubmission.
+func (s *Service) authenticate(ctx context.Context, req Request, now time.Time) Result {
 	if len(req.State) > 0 {
 		if res, done := s.followUp(ctx, req, now); done {
 			return res

@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/radmfa/radmfa/store"
@@ -132,7 +133,18 @@ type Request struct {
 
 	settle sync.Once
 	shared any
+	// waiters counts the requests of a NAS still waiting for the answer
+	// (Waiting).
+	waiters atomic.Int32
 }
+
+// Waiting counts a NAS's request waiting for r's answer (delta 1) until
+// it has settled r's outcome (-1): an answer is recorded by a request a
+// NAS still waits on when there is one.
+func (r *Request) Waiting(delta int32) { r.waiters.Add(delta) }
+
+// Waiters is how many NAS requests wait for r's answer.
+func (r *Request) Waiters() int32 { return r.waiters.Load() }
 
 // Settle runs fn the first time it is called for r and returns what fn
 // returned to that caller and every later one, which wait for it: the
@@ -456,6 +468,17 @@ func (m *Manager) TakeState(ctx context.Context, state []byte) *Request {
 	m.hold(r)
 	delete(m.byState, string(r.State))
 	return r
+}
+
+// Rechallenge makes r's State continue the login once more: a follow-up
+// that was answered with another challenge (the phone had not answered
+// within the NAS's deadline) is followed up again.
+func (m *Manager) Rechallenge(r *Request) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r.Outcome() == Pending && m.byID[r.ID] == r {
+		m.byState[string(r.State)] = r
+	}
 }
 
 // PendingFor lists the pending requests of a device that this instance

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/radmfa/radmfa/auth"
 )
@@ -48,6 +49,37 @@ func TestNumberMatchingOnlyWhereChallengesShow(t *testing.T) {
 			srv.wg.Wait()
 			if len(a.reqs) != 1 || a.reqs[0].NumberMatching != tc.want {
 				t.Fatalf("requests %+v, want number matching %q", a.reqs, tc.want)
+			}
+		})
+	}
+}
+
+func TestClientDeadline(t *testing.T) {
+	tests := []struct {
+		name    string
+		c       Client
+		total   time.Duration
+		answer  time.Duration // AnswerBy after the start
+		timeout time.Duration
+		retries int
+	}{
+		{"unknown NAS: 5 s x 3 tries", Client{}, 15 * time.Second, 13500 * time.Millisecond, 5 * time.Second, 2},
+		{"fortigate's 5 s", Client{NASType: "FortiGate"}, 5 * time.Second, 4500 * time.Millisecond, 5 * time.Second, 0},
+		{"paloalto 3 s x 4", Client{NASType: "paloalto"}, 12 * time.Second, 10800 * time.Millisecond, 3 * time.Second, 3},
+		{"given timeout and retries", Client{NASType: "fortigate", NASTimeout: 2 * time.Second, NASRetries: 2}, 6 * time.Second, 5400 * time.Millisecond, 2 * time.Second, 2},
+		{"retries alone", Client{NASType: "asa", NASRetries: 1}, 20 * time.Second, 18 * time.Second, 10 * time.Second, 1},
+		{"margin at least 250 ms", Client{NASTimeout: time.Second}, time.Second, 750 * time.Millisecond, time.Second, 0},
+		{"margin at most 2 s", Client{NASTimeout: 30 * time.Second, NASRetries: 1}, time.Minute, 58 * time.Second, 30 * time.Second, 1},
+	}
+	start := time.Unix(1_800_000_000, 0)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			total, timeout, retries := tc.c.Deadline()
+			if total != tc.total || timeout != tc.timeout || retries != tc.retries {
+				t.Fatalf("Deadline() = %v, %v, %d", total, timeout, retries)
+			}
+			if got := tc.c.AnswerBy(start).Sub(start); got != tc.answer {
+				t.Fatalf("AnswerBy = start + %v, want + %v", got, tc.answer)
 			}
 		})
 	}

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -505,6 +506,7 @@ func (s *Server) serveAccess(j job, release func()) {
 	client := j.client
 	req := s.request(client, j.pkt)
 	req.RequestKey = j.key.requestKey()
+	req.AnswerBy = client.AnswerBy(start)
 	res := s.auth.Authenticate(ctx, req)
 	if res.Wait != nil {
 		release()
@@ -538,6 +540,10 @@ func (s *Server) request(client Client, pkt *radius.Packet) auth.Request {
 		// A number to match is shown in an Access-Challenge this NAS
 		// would take for a refusal.
 		req.NumberMatching = "off"
+		req.NoChallenges = true
+	}
+	if _, ok := pkt.Lookup(rfc2865.NASPort_Type); ok {
+		req.NASPort = strconv.FormatUint(uint64(rfc2865.NASPort_Get(pkt)), 10)
 	}
 	if ip := rfc2865.NASIPAddress_Get(pkt); ip != nil {
 		req.NASIPAddress = ip.String()

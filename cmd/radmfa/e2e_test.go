@@ -154,6 +154,11 @@ func newNAS(t *testing.T, from, to, secret string) *nas {
 
 type reqOpt func(*radius.Packet)
 
+// fromStation sets the Calling-Station-Id (the user's address).
+func fromStation(s string) reqOpt {
+	return func(p *radius.Packet) { rfc2865.CallingStationID_SetString(p, s) }
+}
+
 func withProxyState(v ...string) reqOpt {
 	return func(p *radius.Packet) {
 		for _, s := range v {
@@ -220,8 +225,8 @@ func (n *nas) exchange(user, pw string, opts ...reqOpt) *radius.Packet {
 
 // exchangeOnce sends an Access-Request once and returns its verified
 // reply, or nil when none comes within wait (the server is gone).
-func (n *nas) exchangeOnce(user, pw string, wait time.Duration) *radius.Packet {
-	req := n.build(radius.CodeAccessRequest, user, pw, true)
+func (n *nas) exchangeOnce(user, pw string, wait time.Duration, opts ...reqOpt) *radius.Packet {
+	req := n.build(radius.CodeAccessRequest, user, pw, true, opts...)
 	if _, err := n.conn.Write(req); err != nil {
 		return nil
 	}
@@ -345,7 +350,9 @@ func TestEndToEnd(t *testing.T) {
 		if p := n.exchange("acc", code); p.Code != radius.CodeAccessAccept {
 			t.Fatalf("fresh code: %v", p.Code)
 		}
-		if p := n.exchange("acc", code); p.Code != radius.CodeAccessReject {
+		// From another station: a replay (from the same one within
+		// --resubmit-window it would be the same login sent again).
+		if p := n.exchange("acc", code, fromStation("192.0.2.99")); p.Code != radius.CodeAccessReject {
 			t.Fatalf("replayed code: %v", p.Code)
 		}
 		p := n.exchange("acc", "000000")

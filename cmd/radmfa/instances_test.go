@@ -394,7 +394,7 @@ func TestSeveralInstancesDatabaseRestart(t *testing.T) {
 	}
 	for _, code := range accepted {
 		for name, n := range map[string]*nas{"A": nasA, "B": nasB} {
-			if p := n.exchangeOnce("alice", code, 15*time.Second); p == nil || p.Code != radius.CodeAccessReject {
+			if p := n.exchangeOnce("alice", code, 15*time.Second, fromStation("192.0.2.99")); p == nil || p.Code != radius.CodeAccessReject {
 				t.Fatalf("%s: an accepted code was not refused again: %v", name, p)
 			}
 		}

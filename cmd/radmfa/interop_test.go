@@ -35,15 +35,17 @@ func TestRadtestInterop(t *testing.T) {
 		// oathtool computes the code, as an admin would.
 		code := oathtool(t, "--totp", "-b", strings.TrimRight(otpSecret(seed), "="))
 		tests := []struct {
-			name, password, want string
+			name, password, nasPort, want string
 		}{
-			{"fresh code", code, "Received Access-Accept"},
-			{"reused code", code, "Received Access-Reject"},
-			{"wrong code", "000000", "Received Access-Reject"},
+			{"fresh code", code, "0", "Received Access-Accept"},
+			// The NAS-Port tells radtest's "stations" apart: the same
+			// port within --resubmit-window is the same login again.
+			{"reused code", code, "1", "Received Access-Reject"},
+			{"wrong code", "000000", "0", "Received Access-Reject"},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
-				out := radtool(t, "", "radtest", "-t", "pap", "alice", tc.password, srv.addr, "0", "testing123")
+				out := radtool(t, "", "radtest", "-t", "pap", "alice", tc.password, srv.addr, tc.nasPort, "testing123")
 				if !strings.Contains(out, tc.want) {
 					t.Fatalf("radtest: want %q in:\n%s", tc.want, out)
 				}

@@ -246,8 +246,8 @@ func TestTokenMoves(t *testing.T) {
 		}
 		// Reports.
 		csvOut := e.ok("report", "users-with-tokens", "--format", "csv")
-		if !strings.Contains(csvOut, "user,email,group,user_disabled,serial,type,origin,state,last_used,target,device_type,push_otp") ||
-			!strings.Contains(csvOut, "ben,,,false,HW-1,hotp,hardware,revoked") || !strings.Contains(csvOut, "Not Applicable") {
+		if !strings.Contains(csvOut, "user,email,group,user_disabled,last_login,last_session,session_active,serial,type,origin,state,last_used,target,device_type,push_otp") ||
+			!regexp.MustCompile(`ben,,,false,[0-9T:Z-]+,,,HW-1,hotp,hardware,revoked`).MatchString(csvOut) || !strings.Contains(csvOut, "Not Applicable") {
 			t.Fatalf("users-with-tokens:\n%s", csvOut)
 		}
 		if out := e.ok("report", "tokens", "--format", "csv"); !strings.Contains(out, "revoked,hotp,hardware,1") || !strings.Contains(out, "total,,,4") {

@@ -251,7 +251,7 @@ func TestPushEndToEnd(t *testing.T) {
 		if p := vpn.exchange("po", code); p.Code != radius.CodeAccessAccept {
 			t.Fatalf("got %v, want Access-Accept", p.Code)
 		}
-		if p := vpn.exchange("po", code); p.Code != radius.CodeAccessReject {
+		if p := vpn.exchange("po", code, fromStation("192.0.2.99")); p.Code != radius.CodeAccessReject {
 			t.Fatalf("replayed code: got %v, want Access-Reject", p.Code)
 		}
 	})

@@ -62,6 +62,7 @@ func serveFlags() []cli.Flag {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "cache-users", Value: 100000, Usage: "users whose tokens are kept in memory, so that their logins need no database read (0: none)", EnvVars: []string{"RADMFA_CACHE_USERS"}}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "failure-burst", Value: 10, Usage: "failed logins a user may have before they are rate limited", EnvVars: []string{"RADMFA_FAILURE_BURST"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "failure-every", Value: 6 * time.Second, Usage: "then one more failed login per this", EnvVars: []string{"RADMFA_FAILURE_EVERY"}}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "resubmit-window", Value: 10 * time.Second, Usage: "how long an accepted login answers the same login (client, user, Calling-Station-Id or NAS-Port, password) sent again as a new request, as OpenVPN's plugin does: accept:resubmitted instead of a replay (0: off)", EnvVars: []string{"RADMFA_RESUBMIT_WINDOW"}}),
 	}, append(pushServeFlags(), otpRuleFlags()...)...)
 }
 
@@ -112,6 +113,7 @@ func (s storeSource) Load(ctx context.Context) (*radius.Table, error) {
 	for _, c := range cls {
 		out = append(out, radius.Client{Name: c.Name, Prefix: c.Prefix, Secret: c.Secret,
 			RequireMA: c.RequireMessageAuthenticator, NASType: c.NASType, NumberMatching: c.NumberMatching,
+			NASTimeout: c.NASTimeout, NASRetries: c.NASRetries, CertCN: c.CertCN, CertFingerprint: c.CertFingerprint,
 			Attrs: byClient[c.Name]})
 	}
 	return radius.NewTable(out, groups), nil
@@ -185,6 +187,14 @@ func serve(c *cli.Context) error {
 		return err
 	}
 	cfg.FailureBurst, cfg.FailureEvery = c.Int("failure-burst"), c.Duration("failure-every")
+	switch w := c.Duration("resubmit-window"); {
+	case w < 0 || w > 5*time.Minute:
+		return fmt.Errorf("--resubmit-window %s: want 0 (off) to 5m", w)
+	case w == 0:
+		cfg.ResubmitWindow = -1
+	default:
+		cfg.ResubmitWindow = w
+	}
 	if cfg.FailureBurst <= 0 {
 		cfg.FailureBurst = -1 // rate limit off
 	}
