@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/radmfa/radmfa/auth"
+	"github.com/radmfa/radmfa/otp"
 	"github.com/radmfa/radmfa/push"
 )
 
@@ -160,4 +161,85 @@ func waitUntil(t *testing.T, cond func() bool) {
 		}
 	}
 	t.Fatal("condition not met in 5 s")
+}
+
+// Token reset at login: a TOTP token whose clock is 40 steps off gets a
+// challenge; the next code accepts and resynchronises it, and the
+// following login needs no reset.
+func TestTokenResetAtLogin(t *testing.T) {
+	tests := []struct {
+		name   string
+		params otp.Params
+		off    int64 // the token's step or counter the user's code is at
+	}{
+		{"TOTP 40 steps ahead", totp6, 40},
+		{"TOTP 40 steps behind", totp6, -40},
+		{"HOTP 50 presses ahead", otp.Params{Type: otp.HOTP, Algorithm: otp.SHA1, Digits: 6}, 50},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, auth.Config{})
+			e.user("tess")
+			tok := e.enroll("tess", tc.params, "")
+			req := auth.Request{User: "tess", Password: e.code(tok, tc.off), Client: "fw"}
+			r := e.svc.Authenticate(context.Background(), req)
+			if r.Decision != auth.Challenge || r.Reason != auth.ReasonResetNextCode || len(r.State) == 0 {
+				t.Fatalf("first code: %s/%s", r.Decision, r.Reason)
+			}
+			if got, _ := e.store.Token(context.Background(), tok.Serial); got.FailCount != 1 {
+				t.Fatalf("the first code counted %d failures, want 1", got.FailCount)
+			}
+			e.clock.Add(30 * time.Second) // the user waits for the next code
+			next := auth.Request{User: "tess", Password: e.code(tok, tc.off+1), Client: "fw", State: r.State}
+			if tc.params.Type == otp.TOTP {
+				next.Password = e.code(tok, tc.off) // the token's clock moved on as ours did
+			}
+			if r := e.svc.Authenticate(context.Background(), next); r.Decision != auth.Accept || r.Reason != auth.ReasonTokenReset {
+				t.Fatalf("next code: %s/%s", r.Decision, r.Reason)
+			}
+			// The State is used up.
+			if r := e.svc.Authenticate(context.Background(), next); r.Reason != auth.ReasonUnknownState {
+				t.Fatalf("the State again: %s/%s", r.Decision, r.Reason)
+			}
+			// The token is in step now: its following code needs no reset.
+			e.clock.Add(30 * time.Second)
+			follow := e.code(tok, tc.off+2)
+			if tc.params.Type == otp.TOTP {
+				follow = e.code(tok, tc.off)
+			}
+			e.expect("tess", follow, auth.Accept, auth.ReasonOK)
+			if got, _ := e.store.Token(context.Background(), tok.Serial); got.FailCount != 0 {
+				t.Fatalf("fail count %d after the reset, want 0", got.FailCount)
+			}
+		})
+	}
+}
+
+// A reset's answer that is not the next code fails, counted; a NAS that
+// cannot show challenges gets no reset; the State is bound to its client.
+func TestTokenResetRefusals(t *testing.T) {
+	e := newEnv(t, auth.Config{})
+	e.user("una")
+	tok := e.enroll("una", totp6, "")
+	start := func() []byte {
+		r := e.svc.Authenticate(context.Background(), auth.Request{User: "una", Password: e.code(tok, 40), Client: "fw"})
+		if r.Decision != auth.Challenge {
+			t.Fatalf("first code: %s/%s", r.Decision, r.Reason)
+		}
+		return r.State
+	}
+	state := start()
+	if r := e.svc.Authenticate(context.Background(), auth.Request{User: "una", Password: e.code(tok, 45), Client: "fw", State: state}); r.Decision != auth.Reject || r.Reason != auth.ReasonResetFailed {
+		t.Fatalf("a later code: %s/%s", r.Decision, r.Reason)
+	}
+	state = start()
+	if r := e.svc.Authenticate(context.Background(), auth.Request{User: "una", Password: e.code(tok, 41), Client: "other", State: state}); r.Reason != auth.ReasonUnknownState {
+		t.Fatalf("another client: %s/%s", r.Decision, r.Reason)
+	}
+	if got, _ := e.store.Token(context.Background(), tok.Serial); got.FailCount != 3 {
+		t.Fatalf("fail count %d, want 3 (two first codes, one wrong next code)", got.FailCount)
+	}
+	if r := e.svc.Authenticate(context.Background(), auth.Request{User: "una", Password: e.code(tok, 40), Client: "ovpn", NoChallenges: true}); r.Decision != auth.Reject {
+		t.Fatalf("a NAS without challenges: %s/%s", r.Decision, r.Reason)
+	}
 }

@@ -251,6 +251,8 @@ type Service struct {
 	errs *errLog
 	// resub remembers recent logins for resubmissions; nil: off.
 	resub *resubmits
+	// resets are the token-reset challenges waiting for the next code.
+	resets resets
 }
 
 // Deps are what a Service is built from.
@@ -353,6 +355,9 @@ func (s *Service) resubmittable(ctx context.Context, req Request, now time.Time,
 
 // authenticate decides a login that is not a resubmission.
 func (s *Service) authenticate(ctx context.Context, req Request, now time.Time) Result {
+	if bytes.HasPrefix(req.State, []byte(resetPrefix)) {
+		return s.resetFollowUp(ctx, req, now)
+	}
 	if len(req.State) > 0 {
 		if res, done := s.followUp(ctx, req, now); done {
 			return res
@@ -361,7 +366,10 @@ func (s *Service) authenticate(ctx context.Context, req Request, now time.Time) 
 		return s.pushLogin(ctx, req, now)
 	}
 	fresh := false
-	a := attempt{requestKey: req.RequestKey}
+	a := attempt{requestKey: req.RequestKey, client: req.Client,
+		// A token reset asks for the next code in a challenge: not for a
+		// NAS that cannot show one, nor for an administrator's check.
+		reset: !req.Diagnostic && !req.NoChallenges}
 	for range maxConflictRetries + 1 {
 		res, updates, cached, err := s.evaluate(ctx, req, now, fresh, &a)
 		if err != nil {
@@ -398,6 +406,8 @@ func (s *Service) authenticate(ctx context.Context, req Request, now time.Time) 
 // so that a login costs one hash however often it is evaluated.
 type attempt struct {
 	requestKey []byte // the request's RFC 5080 key, recorded with an accept
+	client     string
+	reset      bool // a code in the resync window may start a token reset
 	hashed     bool
 	pinHash    string // the hash checked, and the PIN typed
 	pin        string
@@ -517,11 +527,26 @@ func (s *Service) decide(ctx context.Context, user store.User, tokens []store.To
 		// What the helpdesk can act on, decided after the checks (which
 		// cost the same whatever the password): a code no token can
 		// have, or the right code for a time the window does not reach.
-		if wrongLength(tokens, candidates, password) {
+		i, at, resetOK := 0, int64(0), false
+		if a.reset && !wrongLength(tokens, candidates, password) {
+			i, at, resetOK = s.resetMatch(tokens, candidates, password, now, a)
+		}
+		var state []byte
+		if resetOK {
+			state, resetOK = s.resets.add(pendingReset{user: user.Name, client: a.client, serial: tokens[i].Serial, at: now, matched: at})
+		}
+		switch {
+		case wrongLength(tokens, candidates, password):
 			res.Reason = ReasonWrongLength
-		} else if skew, serial, ok := s.clockSkew(tokens, candidates, password, now, a); ok {
-			res.Reason, res.Serial = ReasonClockSkew, serial
-			res.Detail = fmt.Sprintf("clock-skew=%ds", skew)
+		case resetOK:
+			// Counted as a failure below, as any refused code.
+			res.Decision, res.Reason, res.Serial, res.State = Challenge, ReasonResetNextCode, tokens[i].Serial, state
+			res.ReplyMessage = "Your token needs to be resynchronised. Wait for the next code and enter it."
+		default:
+			if skew, serial, ok := s.clockSkew(tokens, candidates, password, now, a); ok {
+				res.Reason, res.Serial = ReasonClockSkew, serial
+				res.Detail = fmt.Sprintf("clock-skew=%ds", skew)
+			}
 		}
 	}
 	if reason == ReasonReplay {

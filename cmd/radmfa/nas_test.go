@@ -10,6 +10,7 @@ import (
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 
+	"github.com/radmfa/radmfa/otp"
 	"github.com/radmfa/radmfa/push"
 )
 
@@ -149,4 +150,35 @@ func TestClientSet(t *testing.T) {
 			t.Fatalf("%d client.set audit rows", rows)
 		}
 	})
+}
+
+// Token reset at login over RADIUS: a TOTP token 40 steps ahead gets an
+// Access-Challenge; its next code accepts, and the login after needs no
+// reset.
+func TestTokenResetOverRADIUS(t *testing.T) {
+	e := newCLI(t)
+	e.ok("client", "add", "fw", "--cidr", "127.0.0.1/32", "--secret", "testing123")
+	e.ok("user", "add", "tara")
+	_, seed := e.enrollSecret("tara")
+	srv := startServer(t, e)
+	n := newNAS(t, "127.0.0.1", srv.addr, "testing123")
+	// Steps from one base, so a step boundary in the middle changes none.
+	base := otp.Step(time.Now().Unix(), 30)
+	at := func(off int64) string {
+		return otp.Code(seed, uint64(base+off), otp.Params{Type: otp.TOTP, Algorithm: otp.SHA1, Digits: 6, Period: 30})
+	}
+	p := n.exchange("tara", at(40))
+	if p.Code != radius.CodeAccessChallenge || !strings.Contains(rfc2865.ReplyMessage_GetString(p), "next code") {
+		t.Fatalf("a code 40 steps ahead: %v %q", p.Code, rfc2865.ReplyMessage_GetString(p))
+	}
+	// The token's next code (one step on from the one typed).
+	if p := n.exchange("tara", at(41), withState(rfc2865.State_Get(p))); p.Code != radius.CodeAccessAccept {
+		t.Fatalf("the next code: %v", p.Code)
+	}
+	if p := n.exchange("tara", at(42)); p.Code != radius.CodeAccessAccept {
+		t.Fatalf("the login after the reset: %v", p.Code)
+	}
+	if rows := strings.Join(e.authRows("tara"), ","); rows != "challenge:token_reset_next_code,accept:token_reset,accept:ok" {
+		t.Fatalf("audit: %s", rows)
+	}
 }
