@@ -417,6 +417,13 @@ func FuzzHandlePacket(f *testing.F) {
 	f.Add(request(f, "alice", "123456", true, nil))
 	f.Add(request(f, "alice", "", false, nil))
 	f.Add([]byte{12, 1, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add(request(f, "alice", "", true, func(p *radius.Packet) {
+		p.Attributes.Add(79, []byte{2, 1, 0, 10, 1, 'a', 'l', 'i', 'c', 'e'}) // EAP-Identity
+	}))
+	f.Add(request(f, "alice", "", true, func(p *radius.Packet) {
+		p.Attributes.Add(79, []byte{2, 2, 0, 11, 6, '1', '2', '3', '4', '5', '6'}) // EAP-GTC response
+		p.Attributes.Add(24, []byte("radmfa-eap:00"))
+	}))
 	f.Add([]byte{1, 1, 0, 40, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 80, 18})
 	tab := NewTable([]Client{{Name: "c", Prefix: netip.MustParsePrefix("127.0.0.0/8"), Secret: secret}}, nil)
 	srv, err := NewServer(context.Background(), Deps{Auth: rejectAll{}, Source: staticSource{tab}})

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,9 @@ type Config struct {
 	// HoldTimeout bounds a request held for a push answer; the push's own
 	// timeout normally ends it first (default 5m).
 	HoldTimeout time.Duration
+	// EAPPrompt is the EAP-GTC prompt that asks for the password (default
+	// "Passcode:").
+	EAPPrompt string
 }
 
 func (c Config) withDefaults() Config {
@@ -79,6 +83,9 @@ func (c Config) withDefaults() Config {
 	if c.HoldTimeout <= 0 {
 		c.HoldTimeout = 5 * time.Minute
 	}
+	if c.EAPPrompt == "" {
+		c.EAPPrompt = "Passcode:"
+	}
 	return c
 }
 
@@ -99,6 +106,7 @@ type Server struct {
 	reloadNow chan struct{}
 	cache     *replyCache
 	held      *heldRequests
+	eap       *eapSessions
 	// warnedMA: the clients not requiring Message-Authenticator that were
 	// warned about, once each (reload runs on one goroutine at a time).
 	warnedMA map[string]bool
@@ -143,7 +151,7 @@ func NewServer(ctx context.Context, d Deps) (*Server, error) {
 	}
 	cfg := d.Config.withDefaults()
 	s := &Server{auth: d.Auth, acct: d.Accounting, acctSem: make(chan struct{}, acctInFlight), source: d.Source, log: d.Logger, metrics: d.Metrics, cfg: cfg, now: d.Now,
-		cache: newReplyCache(cfg.ReplyCacheTTL), held: newHeldRequests(), warnedMA: map[string]bool{}, sem: make(chan struct{}, cfg.MaxInFlight),
+		cache: newReplyCache(cfg.ReplyCacheTTL), held: newHeldRequests(), eap: newEAPSessions(), warnedMA: map[string]bool{}, sem: make(chan struct{}, cfg.MaxInFlight),
 		jobs: make(chan job, maxIdleWorkers), quit: make(chan struct{}), logs: newLogBudget(cfg.UnknownLogPeriod, cfg.LogPerReason),
 		reloadNow: make(chan struct{}, 1)}
 	if err := s.reload(ctx, true); err != nil {
@@ -377,7 +385,10 @@ func (s *Server) HandlePacket(conn PacketConn, b []byte, src netip.AddrPort) {
 		}
 		return
 	}
-	if !present && (client.RequireMA || pkt.Code == radius.CodeStatusServer) {
+	_, hasEAP := pkt.Lookup(attrEAPMessage)
+	if !present && (client.RequireMA || pkt.Code == radius.CodeStatusServer || hasEAP) {
+		// RFC 3579 3.3: EAP-Message without Message-Authenticator is
+		// discarded, whatever the client's setting.
 		s.drop(DropMissingMA, "client", client.Name, "src", src)
 		return
 	}
@@ -507,6 +518,13 @@ func (s *Server) serveAccess(j job, release func()) {
 	req := s.request(client, j.pkt)
 	req.RequestKey = j.key.requestKey()
 	req.AnswerBy = client.AnswerBy(start)
+	var round *eapRound
+	if msg, ok, err := eapMessage(j.pkt); ok {
+		var done bool
+		if round, done = s.eapStep(j, &client, &req, msg, err); done {
+			return
+		}
+	}
 	res := s.auth.Authenticate(ctx, req)
 	if res.Wait != nil {
 		release()
@@ -519,7 +537,71 @@ func (s *Server) serveAccess(j job, release func()) {
 		s.held.release(j.key)
 		s.metrics.Held.Dec()
 	}
-	s.answer(j.conn, j.src, &client, j.pkt, j.key, req, res, start)
+	s.answer(j.conn, j.src, &client, j.pkt, j.key, req, res, start, round)
+}
+
+// eapStep turns an Access-Request's EAP packet into the login auth
+// decides (req), or answers it itself (done): an EAP-Identity is answered
+// with an EAP-Request/GTC in an Access-Challenge. The answer to req is
+// wrapped in EAP for round.
+func (s *Server) eapStep(j job, client *Client, req *auth.Request, msg eapPacket, err error) (round *eapRound, done bool) {
+	round = &eapRound{respID: msg.id}
+	req.Password = ""
+	switch {
+	case err != nil:
+		req.Method = "eap-malformed"
+		return round, false
+	case msg.code != eapResponse:
+		req.Method = fmt.Sprintf("eap-code%d", msg.code)
+		return round, false
+	case msg.typ == eapTypeIdentity:
+		// A conversation starts: offer GTC.
+		sess := eapSession{client: client.Name, identity: string(msg.data), id: msg.id + 1}
+		reply := newReply(j.pkt, radius.CodeAccessChallenge)
+		state, ok := s.eap.put(sess, s.now())
+		if !ok {
+			reply = newReply(j.pkt, radius.CodeAccessReject)
+			addEAP(reply, eapPacket{code: eapFailure, id: msg.id})
+			s.log.Warn("radius: too many EAP conversations open; refusing new ones", "client", client.Name)
+		} else {
+			rfc2865.State_Set(reply, state)
+			addEAP(reply, eapPacket{code: eapRequest, id: sess.id, typ: eapTypeGTC, data: []byte(s.cfg.EAPPrompt)})
+		}
+		s.debugPacket("out", j.src, client.Name, reply)
+		s.send(j.conn, client, j.src, reply, &j.key, strings.ToLower(strings.TrimPrefix(reply.Code.String(), "Access-")))
+		return round, true
+	}
+	sess, ok := s.eap.take(req.State, s.now())
+	if ok && sess.client == client.Name {
+		round.session = sess
+		req.State = sess.authState
+		if req.User == "" {
+			req.User = sess.identity
+		}
+	}
+	switch msg.typ {
+	case eapTypeGTC:
+		if !ok || sess.client != client.Name || msg.id != sess.id {
+			// auth refuses the State it does not know (unknown_state).
+			req.Method = ""
+			if len(req.State) == 0 {
+				req.State = []byte(eapStatePrefix + "unknown")
+			}
+			return round, false
+		}
+		req.Method = ""
+		req.Password = string(msg.data)
+	case eapTypeNak:
+		// The peer will not do GTC; it names what it would do.
+		wants := make([]string, 0, len(msg.data))
+		for _, t := range msg.data {
+			wants = append(wants, eapTypeName(t))
+		}
+		req.Method = "eap-nak(wants " + strings.Join(wants, ",") + ")"
+	default:
+		req.Method = "eap-" + eapTypeName(msg.typ)
+	}
+	return round, false
 }
 
 // request is the login an Access-Request asks for. The server decides
@@ -559,7 +641,7 @@ func (s *Server) request(client Client, pkt *radius.Packet) auth.Request {
 }
 
 // answer sends the reply to a decided Access-Request.
-func (s *Server) answer(conn PacketConn, src netip.AddrPort, client *Client, pkt *radius.Packet, key dupKey, req auth.Request, res auth.Result, start time.Time) {
+func (s *Server) answer(conn PacketConn, src netip.AddrPort, client *Client, pkt *radius.Packet, key dupKey, req auth.Request, res auth.Result, start time.Time, round *eapRound) {
 	s.metrics.Decisions.WithLabelValues(res.Decision.String(), res.Reason).Inc()
 	var reply *radius.Packet
 	switch res.Decision {
@@ -581,6 +663,10 @@ func (s *Server) answer(conn PacketConn, src netip.AddrPort, client *Client, pkt
 	}
 	if res.ReplyMessage != "" {
 		rfc2865.ReplyMessage_SetString(reply, res.ReplyMessage)
+	}
+	if round != nil && !s.wrapEAP(reply, round, res.State, res.ReplyMessage) {
+		reply = newReply(pkt, radius.CodeAccessReject)
+		addEAP(reply, eapPacket{code: eapFailure, id: round.respID})
 	}
 	s.debugPacket("out", src, client.Name, reply)
 	s.send(conn, client, src, reply, &key, res.Decision.String())

@@ -63,6 +63,7 @@ func serveFlags() []cli.Flag {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "failure-burst", Value: 10, Usage: "failed logins a user may have before they are rate limited", EnvVars: []string{"RADMFA_FAILURE_BURST"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "failure-every", Value: 6 * time.Second, Usage: "then one more failed login per this", EnvVars: []string{"RADMFA_FAILURE_EVERY"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "resubmit-window", Value: 10 * time.Second, Usage: "how long an accepted login answers the same login (client, user, Calling-Station-Id or NAS-Port, password) sent again as a new request, as OpenVPN's plugin does: accept:resubmitted instead of a replay (0: off)", EnvVars: []string{"RADMFA_RESUBMIT_WINDOW"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "eap-prompt", Value: "Passcode:", Usage: "the EAP-GTC prompt that asks for the password (PIN and code, or empty for push)", EnvVars: []string{"RADMFA_EAP_PROMPT"}}),
 	}, append(pushServeFlags(), otpRuleFlags()...)...)
 }
 
@@ -261,7 +262,7 @@ func serve(c *cli.Context) error {
 	srv, err := radius.NewServer(ctx, radius.Deps{Auth: svc, Accounting: st, Source: storeSource{st, dict, log}, Logger: log, Metrics: metrics,
 		Config: radius.Config{MaxInFlight: c.Int("max-in-flight"), RequestTimeout: c.Duration("request-timeout"),
 			ReplyCacheTTL: c.Duration("reply-cache-ttl"), ReloadEvery: c.Duration("reload-every"),
-			ShutdownTimeout: c.Duration("shutdown-timeout"), DebugPackets: c.Bool("debug-packets"), HoldTimeout: c.Duration("push-timeout") + 30*time.Second}})
+			ShutdownTimeout: c.Duration("shutdown-timeout"), DebugPackets: c.Bool("debug-packets"), EAPPrompt: c.String("eap-prompt"), HoldTimeout: c.Duration("push-timeout") + 30*time.Second}})
 	if err != nil {
 		return err
 	}
