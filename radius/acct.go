@@ -42,6 +42,11 @@ func (s *Server) HandleAccounting(conn PacketConn, b []byte, src netip.AddrPort)
 		}
 		return
 	}
+	s.handleAccounting(conn, b, src, client)
+}
+
+// handleAccounting processes one accounting packet of client's.
+func (s *Server) handleAccounting(conn PacketConn, b []byte, src netip.AddrPort, client *Client) {
 	data := make([]byte, len(b))
 	copy(data, b)
 	pkt, err := radius.Parse(data, client.Secret)

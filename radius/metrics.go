@@ -32,6 +32,9 @@ const (
 	// DropWrongPort: an Accounting-Request on the authentication port or
 	// an Access-Request on the accounting port.
 	DropWrongPort = "wrong_port"
+	// DropTLSHandshake: a RadSec connection whose TLS handshake failed
+	// (no client certificate, or one not issued by the NAS CA).
+	DropTLSHandshake = "tls_handshake_failed"
 )
 
 // Metrics are the listener's Prometheus metrics.
@@ -104,7 +107,7 @@ func (m *Metrics) initLabels() {
 		m.Responses.WithLabelValues(code)
 	}
 	for _, r := range []string{DropMalformed, DropUnknownClient, DropUnsupportedCode, DropBadMA, DropMissingMA, DropProxyStateNoMA,
-		DropOverloaded, DropShutdown, DropSendFailed, DropKernel, DropBadAcctAuth, DropAcctNotRecorded, DropWrongPort} {
+		DropOverloaded, DropShutdown, DropSendFailed, DropKernel, DropBadAcctAuth, DropAcctNotRecorded, DropWrongPort, DropTLSHandshake} {
 		m.Drops.WithLabelValues(r)
 	}
 	for _, k := range []string{"in_flight", "answered"} {

@@ -353,6 +353,13 @@ func (s *Server) HandlePacket(conn PacketConn, b []byte, src netip.AddrPort) {
 		}
 		return
 	}
+	s.handleAccess(conn, b, src, client, false)
+}
+
+// handleAccess processes one packet of client's. Over TLS (RFC 6614) the
+// connection authenticates every packet, so Message-Authenticator is not
+// required (and Proxy-State without it is no forgery).
+func (s *Server) handleAccess(conn PacketConn, b []byte, src netip.AddrPort, client *Client, overTLS bool) {
 	data := make([]byte, len(b))
 	copy(data, b)
 	pkt, err := radius.Parse(data, client.Secret)
@@ -386,13 +393,13 @@ func (s *Server) HandlePacket(conn PacketConn, b []byte, src netip.AddrPort) {
 		return
 	}
 	_, hasEAP := pkt.Lookup(attrEAPMessage)
-	if !present && (client.RequireMA || pkt.Code == radius.CodeStatusServer || hasEAP) {
+	if !present && !overTLS && (client.RequireMA || pkt.Code == radius.CodeStatusServer || hasEAP) {
 		// RFC 3579 3.3: EAP-Message without Message-Authenticator is
 		// discarded, whatever the client's setting.
 		s.drop(DropMissingMA, "client", client.Name, "src", src)
 		return
 	}
-	if !present {
+	if !present && !overTLS {
 		s.metrics.WithoutMA.WithLabelValues(client.Name).Inc()
 		if _, ok := pkt.Lookup(33); ok { // Proxy-State
 			// A forged reply's way in (BlastRADIUS): Proxy-State with no

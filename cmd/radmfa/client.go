@@ -76,9 +76,12 @@ func clientCommand() *cli.Command {
 					} else {
 						fmt.Fprintf(c.App.Writer, "client %s added for %s\n", cl.Name, cl.Prefix)
 					}
-					if cl.RequireMessageAuthenticator {
+					switch {
+					case cl.RadSec():
+						fmt.Fprintln(c.App.Writer, "its requests are authenticated by the TLS connection; the shared secret is \"radsec\" (RFC 6614)")
+					case cl.RequireMessageAuthenticator:
 						fmt.Fprintln(c.App.Writer, "Access-Requests without Message-Authenticator are dropped (BlastRADIUS); for a NAS that cannot send it: client set NAME --require-message-authenticator=false")
-					} else {
+					default:
 						fmt.Fprintln(c.App.ErrWriter, "warning: this client's Access-Requests can be forged without Message-Authenticator (BlastRADIUS, CVE-2024-3596); require it as soon as the NAS sends it")
 					}
 					printDeadline(c, cl)

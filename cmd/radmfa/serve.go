@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -64,6 +66,10 @@ func serveFlags() []cli.Flag {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "failure-every", Value: 6 * time.Second, Usage: "then one more failed login per this", EnvVars: []string{"RADMFA_FAILURE_EVERY"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "resubmit-window", Value: 10 * time.Second, Usage: "how long an accepted login answers the same login (client, user, Calling-Station-Id or NAS-Port, password) sent again as a new request, as OpenVPN's plugin does: accept:resubmitted instead of a replay (0: off)", EnvVars: []string{"RADMFA_RESUBMIT_WINDOW"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "eap-prompt", Value: "Passcode:", Usage: "the EAP-GTC prompt that asks for the password (PIN and code, or empty for push)", EnvVars: []string{"RADMFA_EAP_PROMPT"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "radsec-addr", Usage: "TCP address to answer RadSec (RADIUS over TLS, RFC 6614) on, e.g. :2083 (default off)", EnvVars: []string{"RADMFA_RADSEC_ADDR"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "radsec-cert", Usage: "RadSec: the server's certificate (PEM, with its chain)", EnvVars: []string{"RADMFA_RADSEC_CERT"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "radsec-key", Usage: "RadSec: the server certificate's private key (PEM)", EnvVars: []string{"RADMFA_RADSEC_KEY"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "radsec-ca", Usage: "RadSec: the CA certificates (PEM) that issued the NAS certificates; only those connect", EnvVars: []string{"RADMFA_RADSEC_CA"}}),
 	}, append(pushServeFlags(), otpRuleFlags()...)...)
 }
 
@@ -118,6 +124,42 @@ func (s storeSource) Load(ctx context.Context) (*radius.Table, error) {
 			Attrs: byClient[c.Name]})
 	}
 	return radius.NewTable(out, groups), nil
+}
+
+// listenRadSec opens the RadSec listener when --radsec-addr is set, with
+// its TLS configuration from --radsec-cert, --radsec-key and --radsec-ca.
+func listenRadSec(c *cli.Context) (net.Listener, *tls.Config, error) {
+	addr := c.String("radsec-addr")
+	if addr == "" {
+		for _, f := range []string{"radsec-cert", "radsec-key", "radsec-ca"} {
+			if c.String(f) != "" {
+				return nil, nil, fmt.Errorf("--%s without --radsec-addr: give the address to answer RadSec on (:2083)", f)
+			}
+		}
+		return nil, nil, nil
+	}
+	for _, f := range []string{"radsec-cert", "radsec-key", "radsec-ca"} {
+		if c.String(f) == "" {
+			return nil, nil, fmt.Errorf("--radsec-addr needs --radsec-cert, --radsec-key and --radsec-ca (the CA of the NAS certificates)")
+		}
+	}
+	cert, err := tls.LoadX509KeyPair(c.String("radsec-cert"), c.String("radsec-key"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("--radsec-cert/--radsec-key: %w", err)
+	}
+	pem, err := os.ReadFile(c.String("radsec-ca"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("--radsec-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, nil, fmt.Errorf("--radsec-ca %s: no PEM certificate in it", c.String("radsec-ca"))
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("radsec: %w", err)
+	}
+	return ln, radius.RadSecTLS(cert, pool), nil
 }
 
 // accountingAddrs are the accounting addresses for --acct-addr flag, given
@@ -276,6 +318,22 @@ func serve(c *cli.Context) error {
 			c.Close()
 		}
 		return fmt.Errorf("%w (another accounting server there? --acct-addr off answers none)", err)
+	}
+	radsecLn, radsecTLS, err := listenRadSec(c)
+	if err != nil {
+		for _, c := range append(conns, acctConns...) {
+			c.Close()
+		}
+		return err
+	}
+	if radsecLn != nil {
+		fmt.Fprintf(c.App.Writer, "radmfa: listening on %s (RadSec, RADIUS over TLS)\n", radsecLn.Addr())
+		radsecDone := make(chan struct{})
+		go func() {
+			defer close(radsecDone)
+			srv.ServeRadSec(ctx, radsecLn, radsecTLS)
+		}()
+		defer func() { <-radsecDone }()
 	}
 	var httpSrv *http.Server
 	if metricsAddr != "" {
