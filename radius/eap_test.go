@@ -119,6 +119,19 @@ func TestEAPConversation(t *testing.T) {
 	if p.Code != radius.CodeAccessReject || msg.code != eapFailure || len(ra.got[1].State) == 0 {
 		t.Fatalf("a used State answered %v with %+v; auth got %+v", p.Code, msg, ra.got[1])
 	}
+	// A peer that will not do GTC Naks, naming what it wants: refused,
+	// with the method for the audit row.
+	p = exchange([]byte{2, 1, 0, 10, 1, 'a', 'l', 'i', 'c', 'e'}, nil, true)
+	p = exchange(eapPacket{code: eapResponse, id: 2, typ: eapTypeNak, data: []byte{26, 25}}.encode(), rfc2865.State_Get(p), true)
+	msg, _, _ = eapMessage(p)
+	if p.Code != radius.CodeAccessReject || msg.code != eapFailure || ra.got[2].Method != "eap-nak(wants mschapv2,peap)" {
+		t.Fatalf("a Nak answered %v with %+v; auth got method %q", p.Code, msg, ra.got[2].Method)
+	}
+	// An EAP method started without our request is refused, named.
+	exchange(eapPacket{code: eapResponse, id: 5, typ: 4, data: []byte{16}}.encode(), nil, true)
+	if ra.got[3].Method != "eap-md5" {
+		t.Fatalf("EAP-MD5 went to auth as method %q", ra.got[3].Method)
+	}
 }
 
 func FuzzEAPMessage(f *testing.F) {
