@@ -90,26 +90,10 @@ func (s *Server) handleAccounting(conn PacketConn, b []byte, src netip.AddrPort,
 		return
 	}
 	s.debugPacket("in", src, client.Name, pkt)
-	key := newDupKey(src, pkt.Identifier, pkt.Authenticator)
-	switch state, cached := s.cache.begin(key, s.now()); state {
-	case dupInFlight:
-		s.metrics.Duplicates.WithLabelValues("in_flight").Inc()
-		return
-	case dupAnswered:
-		s.metrics.Duplicates.WithLabelValues("answered").Inc()
-		if _, err := conn.WriteToUDPAddrPort(cached, src); err != nil {
-			s.drop(DropSendFailed, "err", err)
-		}
+	key, ok := s.admit(conn, src, client, pkt, s.acctSem)
+	if !ok {
 		return
 	}
-	select {
-	case s.acctSem <- struct{}{}:
-	default:
-		s.cache.abort(key)
-		s.drop(DropOverloaded, "client", client.Name)
-		return
-	}
-	s.wg.Add(1)
 	c := *client
 	go func() {
 		defer func() {

@@ -418,29 +418,42 @@ func (s *Server) handleAccess(conn PacketConn, b []byte, src netip.AddrPort, cli
 		return
 	}
 
+	key, ok := s.admit(conn, src, client, pkt, s.sem)
+	if !ok {
+		return
+	}
+	s.metrics.InFlight.Inc()
+	s.dispatch(job{conn: conn, src: src, client: *client, pkt: pkt, key: key})
+}
+
+// admit starts work on a request: a retransmission of one in flight is
+// dropped (noted, for a held one), one of an answered request is answered
+// from the reply cache, and a new one takes a slot of sem, or is dropped
+// when there is none. ok means the caller serves the request, counted in
+// s.wg, and gives the slot back.
+func (s *Server) admit(conn PacketConn, src netip.AddrPort, client *Client, pkt *radius.Packet, sem chan struct{}) (dupKey, bool) {
 	key := newDupKey(src, pkt.Identifier, pkt.Authenticator)
 	switch state, cached := s.cache.begin(key, s.now()); state {
 	case dupInFlight:
 		s.metrics.Duplicates.WithLabelValues("in_flight").Inc()
 		s.held.retransmitted(key, s.now())
-		return
+		return key, false
 	case dupAnswered:
 		s.metrics.Duplicates.WithLabelValues("answered").Inc()
 		if _, err := conn.WriteToUDPAddrPort(cached, src); err != nil {
 			s.drop(DropSendFailed, "err", err)
 		}
-		return
+		return key, false
 	}
 	select {
-	case s.sem <- struct{}{}:
+	case sem <- struct{}{}:
 	default:
 		s.cache.abort(key)
 		s.drop(DropOverloaded, "client", client.Name)
-		return
+		return key, false
 	}
 	s.wg.Add(1)
-	s.metrics.InFlight.Inc()
-	s.dispatch(job{conn: conn, src: src, client: *client, pkt: pkt, key: key})
+	return key, true
 }
 
 // job is an Access-Request that holds an evaluation slot.
