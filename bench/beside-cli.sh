@@ -21,7 +21,7 @@ make build >/dev/null
 ./bin/radmfa-load seed --data-dir "$WORK/data" --users 1000 >/dev/null
 ./bin/radmfa --data-dir "$WORK/data" user add spare >/dev/null
 serial=$(./bin/radmfa --data-dir "$WORK/data" token enroll spare --type hotp --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serial"])')
-./bin/radmfa --data-dir "$WORK/data" --log-level warn serve --dev --radius-addr "$ADDR" --http-addr 127.0.0.1:0 --metrics-addr "" >"$WORK/serve.log" 2>&1 &
+./bin/radmfa --data-dir "$WORK/data" --log-level warn serve --dev --radius-addr "$ADDR" --acct-addr off --http-addr 127.0.0.1:0 --metrics-addr "" >"$WORK/serve.log" 2>&1 &
 SRV=$!
 sleep 1
 

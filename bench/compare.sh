@@ -44,10 +44,10 @@ make build >/dev/null
 ./bin/radmfa-load seed --data-dir "$WORK/data-normal" --users "$USERS" >/dev/null
 # --dev adds the loopback client; --http-addr :0 keeps the device API off
 # the default port; nothing else is tuned.
-./bin/radmfa --data-dir "$WORK/data" --log-level warn serve --dev --radius-addr "$RADMFA_ADDR" --http-addr 127.0.0.1:0 --metrics-addr "" \
+./bin/radmfa --data-dir "$WORK/data" --log-level warn serve --dev --radius-addr "$RADMFA_ADDR" --acct-addr off --http-addr 127.0.0.1:0 --metrics-addr "" \
   >"$WORK/radmfa.log" 2>&1 &
 RADMFA_PID=$!
-./bin/radmfa --data-dir "$WORK/data-normal" --log-level warn serve --dev --synchronous NORMAL --radius-addr "$RADMFA_NORMAL_ADDR" --http-addr 127.0.0.1:0 --metrics-addr "" \
+./bin/radmfa --data-dir "$WORK/data-normal" --log-level warn serve --dev --synchronous NORMAL --radius-addr "$RADMFA_NORMAL_ADDR" --acct-addr off --http-addr 127.0.0.1:0 --metrics-addr "" \
   >"$WORK/radmfa-normal.log" 2>&1 &
 RADMFA_NORMAL_PID=$!
 sleep 1

@@ -15,7 +15,7 @@ r() { ./bin/radmfa --data-dir "$WORK/data" "$@" >/dev/null; }
 r user add plain && r token enroll plain --type hotp
 r user add pinned && r token enroll pinned --type hotp --pin 4826
 r user add off && r token enroll off --type hotp && r user disable off
-./bin/radmfa --data-dir "$WORK/data" --log-level warn serve --dev --radius-addr "$ADDR" --http-addr 127.0.0.1:0 --metrics-addr "" \
+./bin/radmfa --data-dir "$WORK/data" --log-level warn serve --dev --radius-addr "$ADDR" --acct-addr off --http-addr 127.0.0.1:0 --metrics-addr "" \
   --failure-burst 0 --lock-after 1000000 >"$WORK/serve.log" 2>&1 &
 SRV=$!
 sleep 1

@@ -15,7 +15,7 @@ r() { ./bin/radmfa --data-dir "$WORK/data" "$@"; }
 r client add nas --cidr 127.0.0.0/29 --secret flood-s3cret-long-enough >/dev/null
 r user add real >/dev/null
 seed=$(r token enroll real --type hotp --json | python3 -c 'import json,sys,urllib.parse as u; print(u.parse_qs(u.urlparse(json.load(sys.stdin)["uri"]).query)["secret"][0])')
-./bin/radmfa --data-dir "$WORK/data" --log-level warn serve --radius-addr "$ADDR" --http-addr 127.0.0.1:0 --metrics-addr "$METRICS" \
+./bin/radmfa --data-dir "$WORK/data" --log-level warn serve --radius-addr "$ADDR" --acct-addr off --http-addr 127.0.0.1:0 --metrics-addr "$METRICS" \
   >"$WORK/serve.out" 2>"$WORK/serve.log" &
 SRV=$!
 sleep 1

@@ -80,7 +80,7 @@ instance_dirs "$WORK/a" "$WORK/b"
 
 start() { # start NAME DIR DB ADDR ARGS...
   local name=$1 dir=$2 db=$3 addr=$4; shift 4
-  ./bin/radmfa --data-dir "$dir" --db "$db" --log-level warn serve --radius-addr "$addr" --metrics-addr "" "$@" \
+  ./bin/radmfa --data-dir "$dir" --db "$db" --log-level warn serve --radius-addr "$addr" --acct-addr off --metrics-addr "" "$@" \
     >"$WORK/$name.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 100); do grep -q "listening on" "$WORK/$name.log" && return; sleep 0.1; done

@@ -45,7 +45,7 @@ scale_scenarios() {
     addrs[i]=127.0.0.1:$((18124 + i))
     ./bin/radmfa-load seed --data-dir "${dirs[i]}" --users "${users[i]}" --inventory "${inv[i]}"
     ./bin/radmfa --data-dir "${dirs[i]}" --log-level warn serve --dev --procs "${PROCS:-0}" --synchronous "${SYNC:-FULL}" \
-      --radius-addr "${addrs[i]}" --http-addr 127.0.0.1:0 --metrics-addr "" >"${dirs[i]}/log" 2>&1 &
+      --radius-addr "${addrs[i]}" --acct-addr off --http-addr 127.0.0.1:0 --metrics-addr "" >"${dirs[i]}/log" 2>&1 &
     SCALE_PIDS[i]=$!
   done
   runs=$(mktemp /tmp/radmfa-load-runs.XXXXXX)
@@ -97,7 +97,7 @@ push_scenarios() {
   ulimit -n 20000 2>/dev/null || true # 10,000 NAS sockets in the load tool
   dir=$(mktemp -d /tmp/radmfa-push.XXXXXX)
   ./bin/radmfa-load seed --data-dir "$dir" --users 10000 --type push
-  ./bin/radmfa --data-dir "$dir" --log-level warn serve --dev --synchronous "${SYNC:-FULL}" --radius-addr "$ADDR" \
+  ./bin/radmfa --data-dir "$dir" --log-level warn serve --dev --synchronous "${SYNC:-FULL}" --radius-addr "$ADDR" --acct-addr off \
     --metrics-addr "$metrics" --http-addr "$api" --push-provider none --push-timeout 120s >"$dir/log" 2>&1 &
   pid=$!
   sleep 1
