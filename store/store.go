@@ -184,6 +184,14 @@ type Client struct {
 	CreatedAt       time.Time
 }
 
+// Activatable reports whether a token of this type and origin takes an
+// activation code: push tokens (bound to a phone) and soft TOTP/HOTP
+// tokens (whose seed the user's self-enrollment shows once). Hardware
+// tokens' seeds come from their vendor.
+func Activatable(typ, origin string) bool {
+	return typ == TypePush || (origin == OriginSoft && (typ == "totp" || typ == "hotp"))
+}
+
 // RadSec reports whether the client speaks RADIUS over TLS and is known by
 // its certificate rather than its source address.
 func (c Client) RadSec() bool { return c.CertCN != "" || c.CertFingerprint != "" }
@@ -432,11 +440,13 @@ type Store interface {
 	DeleteReplyAttr(ctx context.Context, by string, id int64) error
 
 	// SetActivation issues (or replaces) the single-use activation code of
-	// a push token; only a hash of the code is kept.
+	// a push token or a soft TOTP/HOTP token (Activatable); only a hash of
+	// the code is kept.
 	SetActivation(ctx context.Context, by string, a Activation) error
-	// Activate binds a push token to a device if code hashes to the token's
-	// pending activation: in one transaction it checks the code, stores seed
-	// and device, and deletes the activation. A wrong code counts towards
+	// Activate binds a push token to a device (d with a public key), or
+	// gives a soft TOTP/HOTP token its seed (d empty), if code hashes to the
+	// token's pending activation: in one transaction it checks the code,
+	// stores seed and device, and deletes the activation. A wrong code counts towards
 	// maxAttempts (then the activation is void); the error is ErrActivation.
 	// Its audit rows name by (the device API gives the source address).
 	Activate(ctx context.Context, by, serial string, codeHash []byte, now time.Time, maxAttempts int, seed []byte, d Device) (Token, error)

@@ -17,16 +17,16 @@ import (
 func (s *Store) SetActivation(ctx context.Context, by string, a store.Activation) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		var id int64
-		var typ, user string
-		err := tx.QueryRow(ctx, `SELECT t.id, t.type, COALESCE(u.name, '')`+tokenFrom+` WHERE t.serial = $1`, a.Serial).Scan(&id, &typ, &user)
+		var typ, origin, user string
+		err := tx.QueryRow(ctx, `SELECT t.id, t.type, t.origin, COALESCE(u.name, '')`+tokenFrom+` WHERE t.serial = $1`, a.Serial).Scan(&id, &typ, &origin, &user)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("store: token %q: %w", a.Serial, store.ErrNotFound)
 		}
 		if err != nil {
 			return fmt.Errorf("store: token %q: %w", a.Serial, err)
 		}
-		if typ != store.TypePush {
-			return fmt.Errorf("store: token %q is not a push token: %w", a.Serial, store.ErrInvalid)
+		if !store.Activatable(typ, origin) {
+			return fmt.Errorf("store: token %q is not a push or soft OTP token: %w", a.Serial, store.ErrInvalid)
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO activations(token_id, code_hash, expires_at, attempts, created_at) VALUES ($1, $2, $3, 0, $4)
 			ON CONFLICT (token_id) DO UPDATE SET code_hash = excluded.code_hash, expires_at = excluded.expires_at,
@@ -70,7 +70,7 @@ func (s *Store) Activate(ctx context.Context, by, serial string, codeHash []byte
 			return fmt.Errorf("store: token %q: %w", serial, err)
 		}
 		switch {
-		case !t.State.Usable() || t.Type != store.TypePush:
+		case !t.State.Usable() || !store.Activatable(t.Type, t.Origin) || (t.Type == store.TypePush) != (len(d.PublicKey) > 0):
 			return fail("token not usable")
 		case now.Unix() >= expires:
 			if _, err := tx.Exec(ctx, `DELETE FROM activations WHERE token_id = $1`, t.ID); err != nil {
@@ -105,6 +105,14 @@ func (s *Store) Activate(ctx context.Context, by, serial string, codeHash []byte
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM activations WHERE token_id = $1`, t.ID); err != nil {
 			return err
+		}
+		if t.Type != store.TypePush {
+			// A soft OTP token: the seed is all there is to activate.
+			t.Version++
+			t.Counter, t.LastStep, t.Drift, t.FailCount, t.LockedUntil = 0, 0, 0, 0, 0
+			out = t
+			return s.audit(ctx, tx, store.AuditEvent{At: now, Actor: by, Action: "token.activate", User: t.User, Serial: serial,
+				Result: "ok", Detail: "seed shown once on the enrollment page"})
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO devices(token_id, public_key, apns_token, apns_invalid, os, os_version, model,
 			app_version, notifications, enrolled_at, last_seen) VALUES ($1, $2, $3, false, $4, $5, $6, $7, $8, $9, $9)

@@ -31,13 +31,13 @@ func testPushActivation(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	mustUser(t, s, "alice")
 	pushToken(t, s, "P1", "alice")
-	mustToken(t, s, store.Token{Serial: "H1", User: "alice"})
+	mustToken(t, s, store.Token{Serial: "H1", User: "alice", Origin: store.OriginHardware})
 	now := time.Unix(1_800_000_000, 0)
 	seed := []byte("derived-seed-0123456")
 	dev := store.Device{PublicKey: []byte{4, 1, 2, 3}, APNsToken: "abcd", OS: "iOS 18.1", Model: "iPhone15,2", AppVersion: "1.0", Notifications: true}
 
 	if err := s.SetActivation(ctx, by, store.Activation{Serial: "H1", CodeHash: hashCode("x"), ExpiresAt: now.Add(time.Hour)}); !errors.Is(err, store.ErrInvalid) {
-		t.Fatalf("activation of an HOTP token: err = %v, want ErrInvalid", err)
+		t.Fatalf("activation of a hardware HOTP token: err = %v, want ErrInvalid", err)
 	}
 	if err := s.SetActivation(ctx, by, store.Activation{Serial: "nope", CodeHash: hashCode("x"), ExpiresAt: now.Add(time.Hour)}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("activation of a missing token: err = %v, want ErrNotFound", err)
@@ -243,5 +243,48 @@ func testSettings(t *testing.T, s store.Store) {
 		if err != nil || got.NumberMatching != tc.nm {
 			t.Errorf("%s: NumberMatching = %q, %v", tc.name, got.NumberMatching, err)
 		}
+	}
+}
+
+// A soft TOTP/HOTP token enrolled by email takes an activation code too:
+// the self-enrollment page redeems it once, and the seed is stored then;
+// a hardware token takes none, and a device is only for push tokens.
+func testSoftActivation(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustUser(t, s, "sam")
+	now := time.Unix(1_800_000_000, 0)
+	if _, err := s.CreateToken(ctx, by, store.Token{Serial: "S1", User: "sam", Type: "totp", Origin: store.OriginSoft,
+		State: store.StateAssigned, Algorithm: "SHA1", Digits: 6, Period: 30}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateToken(ctx, by, store.Token{Serial: "HW1", User: "sam", Type: "totp", Origin: store.OriginHardware,
+		State: store.StateAssigned, Algorithm: "SHA1", Digits: 6, Period: 30, Seed: []byte("vendor-seed-01234567")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetActivation(ctx, by, store.Activation{Serial: "HW1", CodeHash: hashCode("x"), ExpiresAt: now.Add(time.Hour)}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("activation of a hardware token: %v, want ErrInvalid", err)
+	}
+	if err := s.SetActivation(ctx, by, store.Activation{Serial: "S1", CodeHash: hashCode("code"), ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	seed := []byte("fresh-seed-012345678")
+	if _, err := s.Activate(ctx, "web:192.0.2.1", "S1", hashCode("code"), now, 3, seed, store.Device{PublicKey: []byte{4, 1}}); !errors.Is(err, store.ErrActivation) {
+		t.Fatalf("a device for a TOTP token: %v, want ErrActivation", err)
+	}
+	tok, err := s.Activate(ctx, "web:192.0.2.1", "S1", hashCode("code"), now, 3, seed, store.Device{})
+	if err != nil || string(tok.Seed) != string(seed) {
+		t.Fatalf("Activate(S1) = %+v, %v", tok, err)
+	}
+	if got, _ := s.Token(ctx, "S1"); string(got.Seed) != string(seed) {
+		t.Fatalf("stored seed %q", got.Seed)
+	}
+	if _, err := s.Activate(ctx, "web:192.0.2.1", "S1", hashCode("code"), now, 3, []byte("another-seed-0123456"), store.Device{}); !errors.Is(err, store.ErrActivation) {
+		t.Fatalf("the code a second time: %v, want ErrActivation", err)
+	}
+	if got, _ := s.Token(ctx, "S1"); string(got.Seed) != string(seed) {
+		t.Fatal("a refused activation changed the seed")
+	}
+	if _, err := s.Device(ctx, "S1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a TOTP token got a device: %v", err)
 	}
 }

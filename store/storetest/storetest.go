@@ -39,6 +39,7 @@ func Run(t *testing.T, open Opener) {
 		{"Audit", testAudit},
 		{"ReplyAttrs", testReplyAttrs},
 		{"PushActivation", testPushActivation},
+		{"SoftActivation", testSoftActivation},
 		{"PushDevices", testPushDevices},
 		{"Settings", testSettings},
 	}
