@@ -65,7 +65,14 @@ type API struct {
 	// dummyKey is verified against for a serial nobody enrolled, so that
 	// the answer and its time are those of a bad signature.
 	dummyKey []byte
+	// pages, when set, serves every other path (the user pages).
+	pages http.Handler
 }
+
+// Mount serves h (the user pages of package web) beside the API, on the
+// same listener: every path the API does not have. Call it before
+// Handler or Server.
+func (a *API) Mount(h http.Handler) { a.pages = h }
 
 // The API's limits on what unauthenticated requests can cost.
 const (
@@ -128,6 +135,9 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("POST "+PathAnswer, a.signed(a.answer))
 	mux.HandleFunc("POST "+PathHistory, a.signed(a.history))
 	mux.HandleFunc("POST "+PathDevice, a.signed(a.updateDevice))
+	if a.pages != nil {
+		mux.Handle("/", a.pages)
+	}
 	return mux
 }
 

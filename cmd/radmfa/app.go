@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/radmfa/radmfa/internal/mailer"
+
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
 	"gopkg.in/yaml.v3"
@@ -59,7 +61,18 @@ func globalFlags() []cli.Flag {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "public-url", Usage: "https URL phones reach the device API at (default: what the server last announced)", EnvVars: []string{"RADMFA_PUBLIC_URL"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "tls-cert", Usage: "device API certificate, PEM (default: DATA-DIR/device-api.crt, self-signed and pinned)", EnvVars: []string{"RADMFA_TLS_CERT"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "tls-key", Usage: "device API private key, PEM (default: DATA-DIR/device-api.key)", EnvVars: []string{"RADMFA_TLS_KEY"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "smtp-addr", Usage: "SMTP server for enrollment emails, host:port", EnvVars: []string{"RADMFA_SMTP_ADDR"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "smtp-from", Usage: "sender address of enrollment emails", EnvVars: []string{"RADMFA_SMTP_FROM"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "smtp-user", Usage: "SMTP user (with --smtp-password-file)", EnvVars: []string{"RADMFA_SMTP_USER"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "smtp-password-file", Usage: "file holding the SMTP password", EnvVars: []string{"RADMFA_SMTP_PASSWORD_FILE"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "smtp-tls", Value: "starttls", Usage: "starttls (required), implicit (TLS from the start, port 465) or none (a relay on this host only)", EnvVars: []string{"RADMFA_SMTP_TLS"}}),
 	}
+}
+
+// newMailer is the SMTP sender the global flags describe.
+func newMailer(c *cli.Context) (*mailer.Mailer, error) {
+	return mailer.New(mailer.Config{Addr: c.String("smtp-addr"), From: c.String("smtp-from"), User: c.String("smtp-user"),
+		PasswordFile: c.String("smtp-password-file"), TLS: c.String("smtp-tls")})
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {

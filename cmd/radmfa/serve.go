@@ -31,6 +31,7 @@ import (
 	"github.com/radmfa/radmfa/store"
 	"github.com/radmfa/radmfa/store/cache"
 	"github.com/radmfa/radmfa/store/postgres"
+	"github.com/radmfa/radmfa/web"
 )
 
 const (
@@ -286,7 +287,6 @@ func serve(c *cli.Context) error {
 	var mgr *push.Manager
 	if ps != nil {
 		mgr = ps.mgr
-		defer ps.run(log)()
 		fmt.Fprintf(c.App.Writer, "radmfa: device API on %s (socket %s, certificate pin %s)\n", ps.url, ps.ln.Addr(), ps.pin)
 	}
 	if c.Int("pin-hashes") < 1 || c.Int("pin-hashes") > 1024 {
@@ -299,6 +299,13 @@ func serve(c *cli.Context) error {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "radmfa_auth_pin_hash_busy_total",
 			Help: "Logins refused (overloaded) because no PIN-hash slot freed up in time."}, func() float64 { return float64(hashes.Busy()) }))
 	svc := auth.New(auth.Deps{Store: st, Logger: log, Config: cfg, Push: mgr, Hashes: hashes})
+	if ps != nil {
+		refused := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "radmfa_web_refused_total",
+			Help: "Self-enrollment page requests refused, by reason."}, []string{"reason"})
+		reg.MustRegister(refused)
+		ps.api.Mount(web.New(web.Deps{Enroller: svc, Logger: log, Refused: func(r string) { refused.WithLabelValues(r).Inc() }}).Handler())
+		defer ps.run(log)()
+	}
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	srv, err := radius.NewServer(ctx, radius.Deps{Auth: svc, Accounting: st, Source: storeSource{st, dict, log}, Logger: log, Metrics: metrics,

@@ -111,6 +111,9 @@ func tokenCommand() *cli.Command {
 					&cli.StringFlag{Name: "pin-file", Usage: "read the PIN from this file ('-' for stdin)"},
 					&cli.BoolFlag{Name: "no-qr", Usage: "do not draw the QR code"},
 					&cli.StringFlag{Name: "qr-png", Usage: "also write the QR code to this new PNG file (0600: it holds the secret), for an enrollment letter or a helpdesk screen"},
+					&cli.BoolFlag{Name: "email", Usage: "email the user a link to the self-enrollment page, where the activation code shows the token's QR code once (needs --smtp-addr and --smtp-from, and a running serve with --http-addr)"},
+					&cli.StringFlag{Name: "to", Usage: "with --email: this address instead of the user's"},
+					&cli.BoolFlag{Name: "code-separately", Usage: "with --email: the email carries only the link; the activation code is printed here, for another channel (as RSA recommends)"},
 					jsonFlag,
 				}, pushEnrollFlags()...),
 				Action: withEnv(tokenEnroll),
@@ -313,8 +316,8 @@ func tokenEnroll(c *cli.Context, e *env) error {
 		return fmt.Errorf("--type %q: want totp, hotp or push", c.String("type"))
 	}
 	for _, f := range pushEnrollFlags() {
-		if c.IsSet(f.Names()[0]) && f.Names()[0] != "serial" {
-			return fmt.Errorf("--%s is for --type push", f.Names()[0])
+		if n := f.Names()[0]; c.IsSet(n) && n != "serial" && !(c.Bool("email") && strings.HasPrefix(n, "activation-")) {
+			return fmt.Errorf("--%s is for --type push or --email", n)
 		}
 	}
 	p := otp.Params{Type: typ, Algorithm: alg, Digits: c.Int("digits"), Period: c.Int("period")}
@@ -327,6 +330,14 @@ func tokenEnroll(c *cli.Context, e *env) error {
 	pin, err := readPIN(c)
 	if err != nil {
 		return err
+	}
+	if c.Bool("email") {
+		return tokenEnrollEmail(c, e, p, pin)
+	}
+	for _, f := range []string{"to", "code-separately"} {
+		if c.IsSet(f) {
+			return fmt.Errorf("--%s is for --email", f)
+		}
 	}
 	req := auth.EnrollRequest{User: c.Args().First(), Params: p, PIN: pin}
 	var en auth.Enrolled

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/radmfa/radmfa/auth"
+	"github.com/radmfa/radmfa/otp"
+	"github.com/radmfa/radmfa/store"
+	"github.com/radmfa/radmfa/web"
+)
+
+// enrollMail is the enrollment email's text: the link to the
+// self-enrollment page and, unless it goes another way, the activation
+// code. Never the token's secret.
+func enrollMail(issuer, user, link, code string, expires time.Time) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Hello %s,\n\n", user)
+	fmt.Fprintf(&b, "a sign-in token for %s is waiting for you. Open this link on your phone or computer:\n\n    %s\n\n", issuer, link)
+	if code != "" {
+		fmt.Fprintf(&b, "and enter this activation code there:\n\n    %s\n\n", code)
+	} else {
+		b.WriteString("Your administrator gives you the activation code another way.\n\n")
+	}
+	fmt.Fprintf(&b, "The page shows a QR code to scan with an authenticator app (Google Authenticator, Microsoft\n"+
+		"Authenticator, FreeOTP, ...). The code works once, until %s.\n\n", expires.UTC().Format("2006-01-02 15:04 MST"))
+	b.WriteString("If you did not expect this email, tell your administrator and do not open the link.\n")
+	return b.String()
+}
+
+// tokenEnrollEmail creates a token that waits for the user's
+// self-enrollment and emails them the link.
+func tokenEnrollEmail(c *cli.Context, e *env, p otp.Params, pin string) error {
+	if c.IsSet("serial") {
+		return errors.New("--serial and --email: an emailed enrollment makes a new token")
+	}
+	if c.IsSet("qr-png") {
+		return errors.New("--qr-png and --email: the QR code is shown on the enrollment page, once")
+	}
+	m, err := newMailer(c)
+	if err != nil {
+		return err
+	}
+	pubURL, _, err := deviceAPIEndpoint(c, e.store)
+	if err != nil {
+		return err
+	}
+	u, err := e.store.User(c.Context, c.Args().First())
+	if err != nil {
+		return friendly(err)
+	}
+	to := c.String("to")
+	if to == "" {
+		to = u.Email
+	}
+	if to == "" {
+		return fmt.Errorf("user %s has no email address: give --to ADDRESS", u.Name)
+	}
+	en, err := e.auth.EnrollSelf(c.Context, e.by, auth.SelfEnrollRequest{User: u.Name, Params: p, PIN: pin,
+		Lifetime: c.Duration("activation-lifetime"), CodeLength: c.Int("activation-length")})
+	if err != nil {
+		return friendly(err)
+	}
+	link := pubURL + web.PathEnroll + "?serial=" + url.QueryEscape(en.Token.Serial)
+	code := en.Code
+	if c.Bool("code-separately") {
+		code = ""
+	}
+	ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
+	defer cancel()
+	if err := m.Send(ctx, to, "Set up your sign-in token", enrollMail(c.String("issuer"), u.Name, link, code, en.Expires)); err != nil {
+		// Nobody can enroll a token whose email did not go out.
+		if derr := e.store.DeleteToken(context.WithoutCancel(c.Context), e.by, en.Token.Serial); derr != nil {
+			return fmt.Errorf("%w (and token %s could not be removed: %v)", err, en.Token.Serial, derr)
+		}
+		return err
+	}
+	if err := e.store.Audit(c.Context, store.AuditEvent{Actor: e.by, Action: "token.enroll_email", User: u.Name,
+		Serial: en.Token.Serial, Result: "sent", Detail: "to=" + to}); err != nil {
+		return friendly(err)
+	}
+	if c.Bool("json") {
+		out := map[string]string{"serial": en.Token.Serial, "enroll_url": link, "sent_to": to, "expires": en.Expires.UTC().Format(time.RFC3339)}
+		if code == "" {
+			out["activation_code"] = en.Code
+		}
+		return writeJSON(c.App.Writer, out)
+	}
+	w := c.App.Writer
+	fmt.Fprintf(w, "Serial:  %s\nUser:    %s\nType:    %s, waiting for the user's self-enrollment\nSent to: %s\nLink:    %s\nExpires: %s\n",
+		en.Token.Serial, u.Name, p.Type, to, link, en.Expires.UTC().Format(time.RFC3339))
+	if code == "" {
+		fmt.Fprintf(w, "Activation code (give it to the user another way, e.g. by phone): %s\n", en.Code)
+	}
+	return nil
+}
