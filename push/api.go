@@ -48,6 +48,9 @@ type APIDeps struct {
 	ClockSkew time.Duration
 	// Refused counts refused device requests by reason (may be nil).
 	Refused func(reason string)
+	// WebPush, when set, is the Web Push provider: its VAPID key is
+	// served to web apps, and subscriptions must point at its services.
+	WebPush *WebPush
 }
 
 // API is the device HTTPS API.
@@ -90,6 +93,8 @@ const (
 	PathAnswer  = "/v1/answer"
 	PathHistory = "/v1/history"
 	PathDevice  = "/v1/device"
+	// PathWebPushKey serves the VAPID public key web apps subscribe with.
+	PathWebPushKey = "/v1/webpush-key"
 )
 
 // maxBody bounds every request body.
@@ -135,6 +140,13 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("POST "+PathAnswer, a.signed(a.answer))
 	mux.HandleFunc("POST "+PathHistory, a.signed(a.history))
 	mux.HandleFunc("POST "+PathDevice, a.signed(a.updateDevice))
+	mux.HandleFunc("GET "+PathWebPushKey, func(w http.ResponseWriter, r *http.Request) {
+		if a.d.WebPush == nil {
+			a.refuse(w, http.StatusNotFound, "no_webpush", "web push is off on this server")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"public_key": a.d.WebPush.cfg.Key.Public()})
+	})
 	if a.pages != nil {
 		mux.Handle("/", a.pages)
 	}
@@ -212,6 +224,29 @@ func validAPNsToken(s string) bool {
 	return err == nil && len(b) >= 8 && len(b) <= 100
 }
 
+// pushAddress is the device's push address from an APNs token or a web
+// push subscription (at most one); ok is false when the request was
+// refused.
+func (a *API) pushAddress(w http.ResponseWriter, apnsToken string, sub *WebPushSubscription) (string, bool) {
+	if sub == nil {
+		return apnsToken, true
+	}
+	if apnsToken != "" {
+		a.refuse(w, http.StatusBadRequest, "malformed", "an APNs token or a web push subscription, not both")
+		return "", false
+	}
+	if a.d.WebPush == nil {
+		a.refuse(w, http.StatusBadRequest, "no_webpush", "web push is off on this server")
+		return "", false
+	}
+	addr, err := WebPushAddress(*sub, a.d.WebPush.Services())
+	if err != nil {
+		a.refuse(w, http.StatusBadRequest, "bad_subscription", err.Error())
+		return "", false
+	}
+	return addr, true
+}
+
 func (a *API) enroll(w http.ResponseWriter, r *http.Request) {
 	body, err := readBody(w, r)
 	if err != nil {
@@ -232,6 +267,10 @@ func (a *API) enroll(w http.ResponseWriter, r *http.Request) {
 		a.refuse(w, http.StatusBadRequest, "malformed", "sign_public is not a P-256 public key")
 		return
 	}
+	pushAddr, ok := a.pushAddress(w, req.APNsToken, req.WebPush)
+	if !ok {
+		return
+	}
 	priv, err := ecdh.P256().GenerateKey(rand.Reader)
 	if err != nil {
 		a.refuse(w, http.StatusInternalServerError, "internal", "internal error")
@@ -249,7 +288,7 @@ func (a *API) enroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok, err := a.d.Store.Activate(r.Context(), "device:"+sourceAddr(r), req.Serial, HashCode(req.Code), now, a.d.MaxActivationAttempts, seed, store.Device{
-		PublicKey: req.SignPublic, APNsToken: req.APNsToken, OS: req.Device.OS, OSVersion: req.Device.OSVersion, Model: req.Device.Model,
+		PublicKey: req.SignPublic, APNsToken: pushAddr, OS: req.Device.OS, OSVersion: req.Device.OSVersion, Model: req.Device.Model,
 		AppVersion: req.Device.AppVersion, Notifications: req.Device.Notifications})
 	if errors.Is(err, store.ErrActivation) {
 		a.activations.Allow(sourceAddr(r), now) // a wrong guess from this source
@@ -466,10 +505,22 @@ func (a *API) updateDevice(w http.ResponseWriter, r *http.Request, d store.Devic
 		a.refuse(w, http.StatusBadRequest, "malformed", "malformed request")
 		return
 	}
+	var newAddr *string
+	if req.APNsToken != nil || req.WebPush != nil {
+		tok := ""
+		if req.APNsToken != nil {
+			tok = *req.APNsToken
+		}
+		addr, ok := a.pushAddress(w, tok, req.WebPush)
+		if !ok {
+			return
+		}
+		newAddr = &addr
+	}
 	now := a.d.Now()
 	nd, err := a.d.Store.UpdateDevice(r.Context(), "device", d.Serial, "device.update", func(d *store.Device) error {
-		if req.APNsToken != nil {
-			d.APNsToken, d.APNsInvalid = *req.APNsToken, false
+		if newAddr != nil {
+			d.APNsToken, d.APNsInvalid = *newAddr, false
 		}
 		d.OS, d.OSVersion, d.Model = req.Device.OS, req.Device.OSVersion, req.Device.Model
 		d.AppVersion, d.Notifications = req.Device.AppVersion, req.Device.Notifications

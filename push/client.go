@@ -53,6 +53,12 @@ func httpClient(pin string) *http.Client {
 
 // Enroll activates the token of an enrollment URI on this device.
 func Enroll(ctx context.Context, uri string, info DeviceInfo, apnsToken string) (*Client, error) {
+	return EnrollWith(ctx, uri, info, apnsToken, nil)
+}
+
+// EnrollWith is Enroll with a web push subscription (instead of an APNs
+// token), as a web app enrolls.
+func EnrollWith(ctx context.Context, uri string, info DeviceInfo, apnsToken string, webPush *WebPushSubscription) (*Client, error) {
 	e, err := ParseEnrollmentURI(uri)
 	if err != nil {
 		return nil, err
@@ -71,7 +77,7 @@ func Enroll(ctx context.Context, uri string, info DeviceInfo, apnsToken string) 
 	}
 	c := &Client{HTTP: httpClient(e.Pin), Now: time.Now, State: DeviceState{URL: e.URL, Pin: e.Pin, Serial: e.Serial}}
 	req := EnrollRequest{Serial: e.Serial, Code: e.Code, ECDHPublic: eph.PublicKey().Bytes(), SignPublic: signPub,
-		APNsToken: apnsToken, Device: info}
+		APNsToken: apnsToken, WebPush: webPush, Device: info}
 	body, _ := json.Marshal(req)
 	var res EnrollResponse
 	if err := c.do(ctx, PathEnroll, body, nil, &res); err != nil {

@@ -408,6 +408,8 @@ func (m *Manager) notify(r *Request, d store.Device) {
 	switch {
 	case err == nil:
 		m.count(m.metrics.Notifications, "sent")
+	case errors.Is(err, ErrNoProvider):
+		// No provider for this kind of device here: it polls.
 	case errors.Is(err, ErrDeviceGone):
 		m.count(m.metrics.Notifications, "device_gone")
 		m.log.Warn("push: device token refused by the provider; the device must poll until it re-registers", "serial", d.Serial)

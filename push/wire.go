@@ -48,7 +48,9 @@ type EnrollRequest struct {
 	ECDHPublic []byte     `json:"ecdh_public"` // P-256, uncompressed point, ephemeral
 	SignPublic []byte     `json:"sign_public"` // P-256, uncompressed point: verifies every answer
 	APNsToken  string     `json:"apns_token,omitempty"`
-	Device     DeviceInfo `json:"device"`
+	// WebPush is a web app's push subscription, instead of an APNs token.
+	WebPush *WebPushSubscription `json:"web_push,omitempty"`
+	Device  DeviceInfo           `json:"device"`
 }
 
 // EnrollResponse completes an enrollment.
@@ -84,8 +86,11 @@ type AnswerRequest struct {
 // DeviceUpdate changes what the server knows of the device.
 type DeviceUpdate struct {
 	Signed
-	APNsToken *string    `json:"apns_token,omitempty"`
-	Device    DeviceInfo `json:"device"`
+	APNsToken *string `json:"apns_token,omitempty"`
+	// WebPush replaces the push subscription of a web app (after the
+	// browser renewed it, or the old one was gone).
+	WebPush *WebPushSubscription `json:"web_push,omitempty"`
+	Device  DeviceInfo           `json:"device"`
 }
 
 // PendingRequest is a push request as the device sees it.

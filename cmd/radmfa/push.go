@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -157,7 +158,12 @@ func toDeviceJSON(d store.Device) *deviceJSON {
 	}
 	out := &deviceJSON{Target: strings.TrimSpace(d.OS + " " + d.OSVersion), DeviceType: d.Model, AppVersion: d.AppVersion,
 		PushOTP: d.PushState(), Delivery: "poll", EnrolledAt: d.EnrolledAt.Format(time.RFC3339)}
+	webPush := strings.HasPrefix(d.APNsToken, push.WebPushPrefix)
 	switch {
+	case webPush && d.APNsInvalid:
+		out.Delivery = "web push (subscription gone: polling)"
+	case webPush:
+		out.Delivery = "web push"
 	case d.APNsToken != "" && d.APNsInvalid:
 		out.Delivery = "apns (device token invalid: polling)"
 	case d.APNsToken != "":
@@ -213,6 +219,10 @@ func pushServeFlags() []cli.Flag {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-pending-pushes", Value: 20000, Usage: "requests held for pushes at once, all users: pending pushes and the retries joined to them (at most 4 a push)", EnvVars: []string{"RADMFA_MAX_PENDING_PUSHES"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "push-recheck", Value: time.Second, Usage: "with --db postgres://: how often the pushes held here are re-checked in the database, should a notification of an answer on another instance be lost", EnvVars: []string{"RADMFA_PUSH_RECHECK"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "push-provider", Value: "auto", Usage: "apns, log, none (devices poll) or auto (apns when --apns-key-file is set, log with --dev, else none)", EnvVars: []string{"RADMFA_PUSH_PROVIDER"}}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "webpush", Value: true, Usage: "deliver pushes to web apps through the browsers' push services (Web Push with VAPID; the key pair is kept in DATA-DIR/vapid.key)", EnvVars: []string{"RADMFA_WEBPUSH"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "webpush-subject", Usage: "VAPID contact the push services may reach you at: mailto:ADDRESS or an https URL (default: --public-url)", EnvVars: []string{"RADMFA_WEBPUSH_SUBJECT"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "webpush-ca", Usage: "CA certificates (PEM) to trust for a push service of your own, besides the system's", EnvVars: []string{"RADMFA_WEBPUSH_CA"}}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "webpush-service", Usage: "push service host (and its subdomains) a web app's subscription may point at, repeatable (default the browsers' own: fcm.googleapis.com, push.services.mozilla.com, web.push.apple.com, notify.windows.com)", EnvVars: []string{"RADMFA_WEBPUSH_SERVICE"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "apns-key-file", Usage: "APNs token-auth key (.p8)", EnvVars: []string{"RADMFA_APNS_KEY_FILE"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "apns-key-id", Usage: "APNs key id", EnvVars: []string{"RADMFA_APNS_KEY_ID"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "apns-team-id", Usage: "Apple developer team id", EnvVars: []string{"RADMFA_APNS_TEAM_ID"}}),
@@ -313,14 +323,59 @@ func startPush(c *cli.Context, st store.Store, board push.Board, log *slog.Logge
 			return nil, err
 		}
 	}
+	var wp *push.WebPush
+	if c.Bool("webpush") {
+		key, err := push.LoadOrCreateVAPIDKey(filepath.Join(keyDir(c), "vapid.key"))
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		subject := c.String("webpush-subject")
+		if subject == "" {
+			subject = pub
+		}
+		client, err := webPushClient(c.String("webpush-ca"))
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		if wp, err = push.NewWebPush(push.WebPushConfig{Key: key, Subject: subject, Services: c.StringSlice("webpush-service"), Client: client}, log); err != nil {
+			ln.Close()
+			return nil, err
+		}
+		// Each device gets its notifications from the provider of its
+		// kind: APNs for the iOS app's token, Web Push for a web app.
+		provider = push.Providers{APNs: provider, WebPush: wp}
+	}
 	metrics, refused := pushMetrics(reg)
 	mgr := push.NewManager(push.Deps{Store: st, Provider: provider, Logger: log, Metrics: metrics, Config: push.Config{
 		Timeout: timeout, NumberMatching: c.Bool("number-matching"), FraudLock: c.Duration("push-fraud-lock"),
 		TriggerBurst: c.Int("push-burst"), TriggerEvery: c.Duration("push-every"), MaxPending: c.Int("max-pending-pushes"),
 		Recheck: c.Duration("push-recheck")},
 		Board: board})
-	api := push.NewAPI(push.APIDeps{Store: st, Manager: mgr, Logger: log, Issuer: c.String("issuer"), Refused: refused})
+	api := push.NewAPI(push.APIDeps{Store: st, Manager: mgr, Logger: log, Issuer: c.String("issuer"), Refused: refused, WebPush: wp})
 	return &pushServe{mgr: mgr, api: api, url: pub, pin: pin, ln: ln, cert: cert}, nil
+}
+
+// webPushClient is the HTTP client push services are reached with: the
+// system's CAs, and those of caFile when set.
+func webPushClient(caFile string) (*http.Client, error) {
+	if caFile == "" {
+		return nil, nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	b, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("--webpush-ca: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("--webpush-ca %s: no PEM certificate in it", caFile)
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, ForceAttemptHTTP2: true}}, nil
 }
 
 // run serves the device API until shutdown is called.
