@@ -43,11 +43,11 @@ type DeviceInfo struct {
 // EnrollRequest activates a push token. The seed is derived on both sides
 // from ECDH between ECDHPublic and the server's ephemeral key.
 type EnrollRequest struct {
-	Serial     string     `json:"serial"`
-	Code       string     `json:"code"`
-	ECDHPublic []byte     `json:"ecdh_public"` // P-256, uncompressed point, ephemeral
-	SignPublic []byte     `json:"sign_public"` // P-256, uncompressed point: verifies every answer
-	APNsToken  string     `json:"apns_token,omitempty"`
+	Serial     string `json:"serial"`
+	Code       string `json:"code"`
+	ECDHPublic []byte `json:"ecdh_public"` // P-256, uncompressed point, ephemeral
+	SignPublic []byte `json:"sign_public"` // P-256, uncompressed point: verifies every answer
+	APNsToken  string `json:"apns_token,omitempty"`
 	// WebPush is a web app's push subscription, instead of an APNs token.
 	WebPush *WebPushSubscription `json:"web_push,omitempty"`
 	Device  DeviceInfo           `json:"device"`
