@@ -331,7 +331,7 @@ func encryptWebPush(plaintext []byte, ua *ecdh.PublicKey, as *ecdh.PrivateKey, a
 		return nil, err
 	}
 	asPublic := as.PublicKey().Bytes()
-	keyInfo := append(append(append([]byte("WebPush: info\x00"), ua.Bytes()...), asPublic...))
+	keyInfo := append(append([]byte("WebPush: info\x00"), ua.Bytes()...), asPublic...)
 	ikm, err := hkdf.Key(sha256.New, shared, authSecret, string(keyInfo), 32)
 	if err != nil {
 		return nil, err
