@@ -202,7 +202,7 @@ func NewWebPush(cfg WebPushConfig, log *slog.Logger) (*WebPush, error) {
 		return nil, errors.New("push: web push needs a VAPID key")
 	}
 	if !strings.HasPrefix(cfg.Subject, "mailto:") && !strings.HasPrefix(cfg.Subject, "https://") {
-		return nil, fmt.Errorf("push: VAPID subject %q: want mailto: or https:", cfg.Subject)
+		return nil, fmt.Errorf("push: VAPID subject %q: want a mailto: address or an https URL", cfg.Subject)
 	}
 	if len(cfg.Services) == 0 {
 		cfg.Services = DefaultPushServices
