@@ -3,7 +3,10 @@ package push
 import (
 	"context"
 	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -204,5 +207,34 @@ func TestVAPIDKeyKept(t *testing.T) {
 	k2, err := LoadOrCreateVAPIDKey(file)
 	if err != nil || k2.Public() != k1.Public() || len(b64(t, k1.Public())) != 65 {
 		t.Fatalf("the key was not kept: %v", err)
+	}
+}
+
+// A web app signs with WebCrypto, whose ECDSA signatures are r||s: the
+// server takes them as it takes DER ones.
+func TestVerifyRawSignature(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pub, _ := key.PublicKey.Bytes()
+	body := []byte(`{"serial":"RMP-1"}`)
+	h := sha256.Sum256(SignedMessage(PathPending, body))
+	r, s, _ := ecdsa.Sign(rand.Reader, key, h[:])
+	raw := make([]byte, 64)
+	r.FillBytes(raw[:32])
+	s.FillBytes(raw[32:])
+	der, _ := Sign(key, PathPending, body)
+	for name, tc := range map[string]struct {
+		sig  []byte
+		path string
+		want bool
+	}{
+		"raw":               {raw, PathPending, true},
+		"DER":               {der, PathPending, true},
+		"raw, another path": {raw, PathAnswer, false},
+		"raw, one bit off":  {append([]byte{raw[0] ^ 1}, raw[1:]...), PathPending, false},
+		"63 bytes":          {raw[:63], PathPending, false},
+	} {
+		if got := Verify(pub, tc.path, body, tc.sig); got != tc.want {
+			t.Errorf("%s: Verify = %v", name, got)
+		}
 	}
 }

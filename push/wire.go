@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/url"
 	"strings"
 )
@@ -143,14 +144,19 @@ func Sign(key *ecdsa.PrivateKey, path string, body []byte) ([]byte, error) {
 	return ecdsa.SignASN1(rand.Reader, key, h[:])
 }
 
-// Verify checks a device signature with its public key (uncompressed point).
+// Verify checks a device signature with its public key (uncompressed
+// point). The signature is ASN.1 DER (Go, iOS), or the 64 bytes r||s that
+// WebCrypto makes (the web app).
 func Verify(pub []byte, path string, body, sig []byte) bool {
 	k, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), pub)
 	if err != nil {
 		return false
 	}
 	h := sha256.Sum256(SignedMessage(path, body))
-	return ecdsa.VerifyASN1(k, h[:], sig)
+	if ecdsa.VerifyASN1(k, h[:], sig) {
+		return true
+	}
+	return len(sig) == 64 && ecdsa.Verify(k, h[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:]))
 }
 
 // DeriveSeed computes a push token's seed from the ECDH shared secret. The

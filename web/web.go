@@ -40,7 +40,13 @@ const (
 	limiterSlots     = 1 << 14
 	defaultAttempts  = 5
 	contentSecPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
-		"form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+		"manifest-src 'self'; worker-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+	// PathApp is the web authenticator (a PWA) and its service worker's
+	// scope.
+	PathApp = "/app/"
+	// PathEnrollQR is the QR code of an enrollment link, for a desktop
+	// browser to hand the enrollment to a phone.
+	PathEnrollQR = "/enroll/qr"
 )
 
 // Enroller redeems self-enrollments; *auth.Service is one.
@@ -57,6 +63,9 @@ type Deps struct {
 	MaxAttempts int
 	// Refused counts refused requests by reason (may be nil).
 	Refused func(reason string)
+	// PublicURL is where phones reach these pages (the device API's
+	// public URL); enrollment QR codes point there.
+	PublicURL string
 }
 
 // Pages serves the user pages.
@@ -91,7 +100,38 @@ func (p *Pages) Handler() http.Handler {
 		w.Write(b)
 	})))
 	mux.Handle("POST "+PathSelfEnroll, secure(http.HandlerFunc(p.selfEnroll)))
+	app, _ := fs.Sub(static, "static/app")
+	appFiles := http.StripPrefix(PathApp, http.FileServerFS(app))
+	mux.Handle("GET "+PathApp, secure(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, ".webmanifest") {
+			w.Header().Set("Content-Type", "application/manifest+json")
+		}
+		appFiles.ServeHTTP(w, r)
+	})))
+	mux.Handle("GET "+PathEnrollQR, secure(http.HandlerFunc(p.enrollQR)))
 	return mux
+}
+
+// enrollQR draws the enrollment link of a serial (the page's own address,
+// which holds no secret) for a phone to scan.
+func (p *Pages) enrollQR(w http.ResponseWriter, r *http.Request) {
+	serial := r.URL.Query().Get("serial")
+	if serial == "" || len(serial) > 64 || strings.ContainsAny(serial, "/?#&%\x00 ") {
+		http.Error(w, "bad serial", http.StatusBadRequest)
+		return
+	}
+	base := strings.TrimSuffix(p.d.PublicURL, "/")
+	if base == "" {
+		base = "https://" + r.Host
+	}
+	link := base + PathEnroll + "?serial=" + url.QueryEscape(serial)
+	png, err := qrPNG(link)
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Write(png)
 }
 
 // secure sets the headers every page carries: nothing framed, nothing

@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/radmfa/radmfa/auth"
+	"github.com/radmfa/radmfa/internal/mailer"
 	"github.com/radmfa/radmfa/otp"
 	"github.com/radmfa/radmfa/store"
 	"github.com/radmfa/radmfa/web"
@@ -19,17 +20,27 @@ import (
 // enrollMail is the enrollment email's text: the link to the
 // self-enrollment page and, unless it goes another way, the activation
 // code. Never the token's secret.
-func enrollMail(issuer, user, link, code string, expires time.Time) string {
+func enrollMail(issuer, user, link, code string, expires time.Time, push bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Hello %s,\n\n", user)
-	fmt.Fprintf(&b, "a sign-in token for %s is waiting for you. Open this link on your phone or computer:\n\n    %s\n\n", issuer, link)
+	if push {
+		fmt.Fprintf(&b, "you can now approve %s logins on your phone. Open this link on the phone you will\n"+
+			"approve logins with (on a computer, the page shows a QR code to scan with the phone):\n\n    %s\n\n", issuer, link)
+	} else {
+		fmt.Fprintf(&b, "a sign-in token for %s is waiting for you. Open this link on your phone or computer:\n\n    %s\n\n", issuer, link)
+	}
 	if code != "" {
 		fmt.Fprintf(&b, "and enter this activation code there:\n\n    %s\n\n", code)
 	} else {
 		b.WriteString("Your administrator gives you the activation code another way.\n\n")
 	}
-	fmt.Fprintf(&b, "The page shows a QR code to scan with an authenticator app (Google Authenticator, Microsoft\n"+
-		"Authenticator, FreeOTP, ...). The code works once, until %s.\n\n", expires.UTC().Format("2006-01-02 15:04 MST"))
+	if push {
+		fmt.Fprintf(&b, "The page installs the authenticator (add it to the home screen on iPhone) and asks to show\n"+
+			"notifications: allow them, so that login requests reach you. The code works once, until %s.\n\n", expires.UTC().Format("2006-01-02 15:04 MST"))
+	} else {
+		fmt.Fprintf(&b, "The page shows a QR code to scan with an authenticator app (Google Authenticator, Microsoft\n"+
+			"Authenticator, FreeOTP, ...). The code works once, until %s.\n\n", expires.UTC().Format("2006-01-02 15:04 MST"))
+	}
 	b.WriteString("If you did not expect this email, tell your administrator and do not open the link.\n")
 	return b.String()
 }
@@ -43,11 +54,7 @@ func tokenEnrollEmail(c *cli.Context, e *env, p otp.Params, pin string) error {
 	if c.IsSet("qr-png") {
 		return errors.New("--qr-png and --email: the QR code is shown on the enrollment page, once")
 	}
-	m, err := newMailer(c)
-	if err != nil {
-		return err
-	}
-	pubURL, _, err := deviceAPIEndpoint(c, e.store)
+	m, pubURL, to, err := enrollmentRecipient(c, e, c.Args().First())
 	if err != nil {
 		return err
 	}
@@ -55,18 +62,43 @@ func tokenEnrollEmail(c *cli.Context, e *env, p otp.Params, pin string) error {
 	if err != nil {
 		return friendly(err)
 	}
-	to := c.String("to")
-	if to == "" {
-		to = u.Email
-	}
-	if to == "" {
-		return fmt.Errorf("user %s has no email address: give --to ADDRESS", u.Name)
-	}
 	en, err := e.auth.EnrollSelf(c.Context, e.by, auth.SelfEnrollRequest{User: u.Name, Params: p, PIN: pin,
 		Lifetime: c.Duration("activation-lifetime"), CodeLength: c.Int("activation-length")})
 	if err != nil {
 		return friendly(err)
 	}
+	return sendEnrollment(c, e, m, pubURL, to, u.Name, en, string(p.Type))
+}
+
+// enrollmentRecipient checks the mail settings and finds where an
+// enrollment for the user goes.
+func enrollmentRecipient(c *cli.Context, e *env, user string) (*mailer.Mailer, string, string, error) {
+	m, err := newMailer(c)
+	if err != nil {
+		return nil, "", "", err
+	}
+	pubURL, _, err := deviceAPIEndpoint(c, e.store)
+	if err != nil {
+		return nil, "", "", err
+	}
+	u, err := e.store.User(c.Context, user)
+	if err != nil {
+		return nil, "", "", friendly(err)
+	}
+	to := c.String("to")
+	if to == "" {
+		to = u.Email
+	}
+	if to == "" {
+		return nil, "", "", fmt.Errorf("user %s has no email address: give --to ADDRESS", u.Name)
+	}
+	return m, pubURL, to, nil
+}
+
+// sendEnrollment emails the link to an enrollment waiting on the
+// self-enrollment page (and its code, unless --code-separately), and
+// prints the link. A token whose email did not go out is removed.
+func sendEnrollment(c *cli.Context, e *env, m *mailer.Mailer, pubURL, to, user string, en auth.PushEnrolled, kind string) error {
 	link := pubURL + web.PathEnroll + "?serial=" + url.QueryEscape(en.Token.Serial)
 	code := en.Code
 	if c.Bool("code-separately") {
@@ -74,14 +106,15 @@ func tokenEnrollEmail(c *cli.Context, e *env, p otp.Params, pin string) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
 	defer cancel()
-	if err := m.Send(ctx, to, "Set up your sign-in token", enrollMail(c.String("issuer"), u.Name, link, code, en.Expires)); err != nil {
+	isPush := kind == auth.TypePush
+	if err := m.Send(ctx, to, "Set up your sign-in token", enrollMail(c.String("issuer"), user, link, code, en.Expires, isPush)); err != nil {
 		// Nobody can enroll a token whose email did not go out.
 		if derr := e.store.DeleteToken(context.WithoutCancel(c.Context), e.by, en.Token.Serial); derr != nil {
 			return fmt.Errorf("%w (and token %s could not be removed: %v)", err, en.Token.Serial, derr)
 		}
 		return err
 	}
-	if err := e.store.Audit(c.Context, store.AuditEvent{Actor: e.by, Action: "token.enroll_email", User: u.Name,
+	if err := e.store.Audit(c.Context, store.AuditEvent{Actor: e.by, Action: "token.enroll_email", User: user,
 		Serial: en.Token.Serial, Result: "sent", Detail: "to=" + to}); err != nil {
 		return friendly(err)
 	}
@@ -94,7 +127,7 @@ func tokenEnrollEmail(c *cli.Context, e *env, p otp.Params, pin string) error {
 	}
 	w := c.App.Writer
 	fmt.Fprintf(w, "Serial:  %s\nUser:    %s\nType:    %s, waiting for the user's self-enrollment\nSent to: %s\nLink:    %s\nExpires: %s\n",
-		en.Token.Serial, u.Name, p.Type, to, link, en.Expires.UTC().Format(time.RFC3339))
+		en.Token.Serial, user, kind, to, link, en.Expires.UTC().Format(time.RFC3339))
 	if code == "" {
 		fmt.Fprintf(w, "Activation code (give it to the user another way, e.g. by phone): %s\n", en.Code)
 	}

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/radmfa/radmfa/internal/mailer"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
@@ -108,6 +110,16 @@ func tokenEnrollPush(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	var m *mailer.Mailer
+	var to string
+	if c.Bool("email") {
+		if c.IsSet("serial") {
+			return errors.New("--serial and --email: an emailed enrollment makes a new token")
+		}
+		if m, _, to, err = enrollmentRecipient(c, e, c.Args().First()); err != nil {
+			return err
+		}
+	}
 	pubURL, pin256, err := deviceAPIEndpoint(c, e.store)
 	if err != nil {
 		return err
@@ -122,6 +134,9 @@ func tokenEnrollPush(c *cli.Context, e *env) error {
 		Lifetime: c.Duration("activation-lifetime"), CodeLength: c.Int("activation-length")})
 	if err != nil {
 		return friendly(err)
+	}
+	if m != nil {
+		return sendEnrollment(c, e, m, pubURL, to, en.Token.User, en, auth.TypePush)
 	}
 	uri := push.Enrollment{URL: pubURL, Serial: en.Token.Serial, Code: en.Code, Pin: pin256, User: en.Token.User,
 		Issuer: c.String("issuer")}.URI()

@@ -303,7 +303,7 @@ func serve(c *cli.Context) error {
 		refused := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "radmfa_web_refused_total",
 			Help: "Self-enrollment page requests refused, by reason."}, []string{"reason"})
 		reg.MustRegister(refused)
-		ps.api.Mount(web.New(web.Deps{Enroller: svc, Logger: log, Refused: func(r string) { refused.WithLabelValues(r).Inc() }}).Handler())
+		ps.api.Mount(web.New(web.Deps{Enroller: svc, Logger: log, PublicURL: ps.url, Refused: func(r string) { refused.WithLabelValues(r).Inc() }}).Handler())
 		defer ps.run(log)()
 	}
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)

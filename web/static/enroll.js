@@ -9,8 +9,59 @@
     $("missing").hidden = false;
     return;
   }
+  const isPush = serial.startsWith("RMP-");
+  if (isPush) {
+    $("askotp").hidden = true;
+    $("askpush").hidden = false;
+    if (!matchMedia("(pointer: coarse)").matches) {
+      $("pageqr").src = "/enroll/qr?serial=" + encodeURIComponent(serial);
+      $("desktop").hidden = false;
+    }
+  }
+
+  // activated waits for the worker of reg (whose scope, /app/, is not
+  // this page's) to be active.
+  function activated(reg) {
+    if (reg.active) return Promise.resolve();
+    const w = reg.installing || reg.waiting;
+    return new Promise((resolve) => {
+      w.addEventListener("statechange", () => {
+        if (w.state === "activated") resolve();
+      });
+      setTimeout(resolve, 10000);
+    });
+  }
+
+  // enrollHere sets the web authenticator up on this device, from the tap
+  // on Continue (browsers ask for notification permission only then).
+  async function enrollHere(code) {
+    let sub = null;
+    if ("serviceWorker" in navigator) {
+      const reg = await navigator.serviceWorker.register("/app/sw.js", { scope: "/app/" });
+      if ("Notification" in self && Notification.permission === "default") {
+        await Notification.requestPermission();
+      }
+      await activated(reg);
+      sub = await radmfa.subscribe(reg);
+    }
+    await radmfa.enrollPush(serial, code, sub);
+    location.href = "/app/";
+  }
+
   $("form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
+    if (isPush) {
+      $("submit").disabled = true;
+      $("error").hidden = true;
+      try {
+        await enrollHere($("code").value);
+      } catch (e) {
+        $("error").textContent = e.status === 403 ? "This activation code is wrong, used or expired; ask your administrator for a new enrollment." : e.message;
+        $("error").hidden = false;
+        $("submit").disabled = false;
+      }
+      return;
+    }
     $("submit").disabled = true;
     $("error").hidden = true;
     try {
