@@ -270,6 +270,9 @@ func (s *Service) pushOutcome(ctx context.Context, req Request, r *push.Request,
 	if n := s.push.Joined(r); n > 0 && r.Outcome() != push.Pending {
 		res.Detail = fmt.Sprintf("requests=%d", n+1)
 	}
+	if r.Login.Location != "" {
+		res.Detail = strings.TrimSpace(fmt.Sprintf("%s location=%q", res.Detail, r.Login.Location))
+	}
 	switch o {
 	case push.Approved:
 		return s.commitPushApproval(ctx, req, now, r, res.Detail)

@@ -434,7 +434,7 @@ func (a *API) pending(w http.ResponseWriter, r *http.Request, d store.Device, bo
 	out := PendingResponse{Requests: []PendingRequest{}}
 	for _, p := range reqs {
 		out.Requests = append(out.Requests, PendingRequest{ID: p.ID, User: p.Login.User, Client: p.Login.Client,
-			NASIdentifier: p.Login.NASIdentifier, NASIPAddress: p.Login.NASIPAddress, CallingStation: p.Login.CallingStation,
+			NASIdentifier: p.Login.NASIdentifier, NASIPAddress: p.Login.NASIPAddress, CallingStation: p.Login.CallingStation, Location: p.Login.Location,
 			Created: p.Created.UnixMilli(), Expires: p.Expires.UnixMilli(), Numbers: p.Choices})
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -107,6 +107,9 @@ type Login struct {
 	CallingStation string
 	// NumberMatching: "on", "off" or "" (the server's default).
 	NumberMatching string
+	// Location is where CallingStation is ("Berlin, Germany", "private
+	// address", "unknown"), when the server has a GeoIP database.
+	Location string
 }
 
 // Request is one push request. Its fields do not change after Start.
@@ -217,11 +220,14 @@ type Deps struct {
 	// Board shares the requests with other instances; nil: this
 	// instance alone.
 	Board Board
+	// Locate says where a Calling-Station-Id is (geoip); nil: nowhere.
+	Locate func(station string) string
 }
 
 // Manager holds the pending push requests.
 type Manager struct {
 	store    Store
+	locate   func(string) string
 	provider Provider
 	now      func() time.Time
 	log      *slog.Logger
@@ -253,7 +259,7 @@ func NewManager(d Deps) *Manager {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
-	m := &Manager{store: d.Store, provider: d.Provider, now: d.Now, log: d.Logger, metrics: d.Metrics,
+	m := &Manager{store: d.Store, locate: d.Locate, provider: d.Provider, now: d.Now, log: d.Logger, metrics: d.Metrics,
 		cfg: d.Config.withDefaults(), byID: map[string]*Request{}, byUser: map[string]*Request{},
 		byState: map[string]*Request{}, bySerial: map[string]map[string]*Request{}, triggers: map[string]*bucket{},
 		board: d.Board, stop: func() {}}
@@ -299,6 +305,9 @@ func (m *Manager) Start(ctx context.Context, l Login, d store.Device) (r *Reques
 		return nil, false, ErrRateLimited
 	}
 	m.mu.Unlock()
+	if m.locate != nil && l.Location == "" {
+		l.Location = m.locate(l.CallingStation)
+	}
 	r = &Request{ID: randomID(16), Serial: d.Serial, Login: l, Created: now, Expires: now.Add(m.cfg.Timeout),
 		State: []byte("radmfa-push:" + randomID(16)), done: make(chan struct{})}
 	if m.numberMatching(l) {
@@ -335,7 +344,8 @@ func (m *Manager) Start(ctx context.Context, l Login, d store.Device) (r *Reques
 		m.wg.Go(func() { m.notify(r, d) })
 	}
 	m.audit(ctx, store.AuditEvent{Actor: "push", Action: "push.request", User: l.User, Serial: d.Serial, Client: l.Client,
-		Result: "sent", Detail: fmt.Sprintf("id=%s via=%s number_matching=%t calling-station=%q", r.ID, how, r.Number != 0, l.CallingStation)})
+		Result: "sent", Detail: strings.TrimSpace(fmt.Sprintf("id=%s via=%s number_matching=%t calling-station=%q %s", r.ID, how, r.Number != 0,
+			l.CallingStation, locationDetail(l.Location)))})
 	return r, false, nil
 }
 
@@ -354,6 +364,14 @@ func (m *Manager) hold(r *Request) {
 	if m.metrics.Pending != nil {
 		m.metrics.Pending(1)
 	}
+}
+
+// locationDetail is a location for an audit row's detail ("" for none).
+func locationDetail(loc string) string {
+	if loc == "" {
+		return ""
+	}
+	return fmt.Sprintf("location=%q", loc)
 }
 
 // join adds a request for l to cur, the user's pending push, if it comes

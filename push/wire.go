@@ -102,9 +102,12 @@ type PendingRequest struct {
 	NASIdentifier  string `json:"nas_identifier,omitempty"`
 	NASIPAddress   string `json:"nas_ip_address,omitempty"`
 	CallingStation string `json:"calling_station,omitempty"`
-	Created        int64  `json:"created"` // Unix milliseconds
-	Expires        int64  `json:"expires"`
-	Numbers        []int  `json:"numbers,omitempty"` // three choices with number matching
+	// Location is where the calling station is ("Berlin, Germany",
+	// "private address", "unknown"), when the server knows.
+	Location string `json:"location,omitempty"`
+	Created  int64  `json:"created"` // Unix milliseconds
+	Expires  int64  `json:"expires"`
+	Numbers  []int  `json:"numbers,omitempty"` // three choices with number matching
 }
 
 // PendingResponse lists a device's pending requests.

@@ -72,6 +72,7 @@ type PushRequest struct {
 	NASIdentifier  string
 	NASIPAddress   string
 	CallingStation string
+	Location       string // where CallingStation is (geoip), or ""
 	Number         int
 	Choices        []int
 	State          []byte

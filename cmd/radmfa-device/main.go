@@ -154,7 +154,7 @@ func pending(c *cli.Context) error {
 		return json.NewEncoder(c.App.Writer).Encode(reqs)
 	}
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tUSER\tCLIENT\tFROM\tEXPIRES\tNUMBERS")
+	fmt.Fprintln(tw, "ID\tUSER\tCLIENT\tFROM\tWHERE\tEXPIRES\tNUMBERS")
 	for _, r := range reqs {
 		nums := "-"
 		if len(r.Numbers) > 0 {
@@ -164,7 +164,7 @@ func pending(c *cli.Context) error {
 			}
 			nums = strings.Join(s, " ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.User, r.Client, dash(r.CallingStation),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.User, r.Client, dash(r.CallingStation), dash(r.Location),
 			time.UnixMilli(r.Expires).Format(time.TimeOnly), nums)
 	}
 	return tw.Flush()

@@ -20,6 +20,7 @@ import (
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 
+	"github.com/radmfa/radmfa/internal/geoiptest"
 	"github.com/radmfa/radmfa/internal/smtptest"
 )
 
@@ -81,7 +82,7 @@ func TestWebAuthenticatorInChromium(t *testing.T) {
 	e.ok("client", "add", "vpn-nm", "--cidr", "127.0.0.2/32", "--secret", "testing123", "--number-matching", "on")
 	e.ok("user", "add", "tina", "--email", "tina@example.com")
 	e.ok("user", "add", "pete", "--email", "pete@example.com")
-	srv := startPushServer(t, e, "--push-timeout", "60s", "--push-burst", "10")
+	srv := startPushServer(t, e, "--push-timeout", "60s", "--push-burst", "10", "--geoip-db", geoiptest.Write(t))
 	smtp := []string{"--smtp-addr", mail.Addr, "--smtp-from", "mfa@example.com", "--smtp-tls", "none"}
 	codeRE := regexp.MustCompile(`(?m)^    ([A-Z0-9]{12})\s*$`)
 	enrollByMail := func(user string, args ...string) (link, code string) {
@@ -198,6 +199,9 @@ func TestWebAuthenticatorInChromium(t *testing.T) {
 		pushStart := time.Now()
 		held := login(vpn)
 		within(t, ctx, 20*time.Second, chromedp.WaitVisible(chromedp.CSS("li.request button.approve")))
+		if where, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("li.request .location"))); err != nil || where != "Berlin, Germany" {
+			t.Fatalf("the request's place: %q, %v", where, err)
+		}
 		screenshot(t, ctx, "app-request.png")
 		within(t, ctx, 10*time.Second, chromedp.Click(chromedp.CSS("li.request button.approve")))
 		if p := held(); p.Code != radius.CodeAccessAccept {

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/radmfa/radmfa/internal/geoip"
+
 	"github.com/radmfa/radmfa/internal/mailer"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -234,6 +236,7 @@ func pushServeFlags() []cli.Flag {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-pending-pushes", Value: 20000, Usage: "requests held for pushes at once, all users: pending pushes and the retries joined to them (at most 4 a push)", EnvVars: []string{"RADMFA_MAX_PENDING_PUSHES"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "push-recheck", Value: time.Second, Usage: "with --db postgres://: how often the pushes held here are re-checked in the database, should a notification of an answer on another instance be lost", EnvVars: []string{"RADMFA_PUSH_RECHECK"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "push-provider", Value: "auto", Usage: "apns, log, none (devices poll) or auto (apns when --apns-key-file is set, log with --dev, else none)", EnvVars: []string{"RADMFA_PUSH_PROVIDER"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "geoip-db", Usage: "a MaxMind-format City database (GeoLite2-City.mmdb): push requests show the city and country of the Calling-Station-Id", EnvVars: []string{"RADMFA_GEOIP_DB"}}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "webpush", Value: true, Usage: "deliver pushes to web apps through the browsers' push services (Web Push with VAPID; the key pair is kept in DATA-DIR/vapid.key)", EnvVars: []string{"RADMFA_WEBPUSH"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "webpush-subject", Usage: "VAPID contact the push services may reach you at: mailto:ADDRESS or an https URL (default: --public-url)", EnvVars: []string{"RADMFA_WEBPUSH_SUBJECT"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "webpush-ca", Usage: "CA certificates (PEM) to trust for a push service of your own, besides the system's", EnvVars: []string{"RADMFA_WEBPUSH_CA"}}),
@@ -362,12 +365,21 @@ func startPush(c *cli.Context, st store.Store, board push.Board, log *slog.Logge
 		// kind: APNs for the iOS app's token, Web Push for a web app.
 		provider = push.Providers{APNs: provider, WebPush: wp}
 	}
+	var locate func(string) string
+	if f := c.String("geoip-db"); f != "" {
+		loc, err := geoip.Open(f)
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		locate = loc.Locate
+	}
 	metrics, refused := pushMetrics(reg)
 	mgr := push.NewManager(push.Deps{Store: st, Provider: provider, Logger: log, Metrics: metrics, Config: push.Config{
 		Timeout: timeout, NumberMatching: c.Bool("number-matching"), FraudLock: c.Duration("push-fraud-lock"),
 		TriggerBurst: c.Int("push-burst"), TriggerEvery: c.Duration("push-every"), MaxPending: c.Int("max-pending-pushes"),
 		Recheck: c.Duration("push-recheck")},
-		Board: board})
+		Board: board, Locate: locate})
 	api := push.NewAPI(push.APIDeps{Store: st, Manager: mgr, Logger: log, Issuer: c.String("issuer"), Refused: refused, WebPush: wp})
 	return &pushServe{mgr: mgr, api: api, url: pub, pin: pin, ln: ln, cert: cert}, nil
 }

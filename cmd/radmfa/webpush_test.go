@@ -21,6 +21,7 @@ import (
 
 	"layeh.com/radius"
 
+	"github.com/radmfa/radmfa/internal/geoiptest"
 	"github.com/radmfa/radmfa/push"
 )
 
@@ -101,7 +102,7 @@ func TestWebPushEndToEnd(t *testing.T) {
 	e := newCLI(t)
 	e.ok("client", "add", "vpn", "--cidr", "127.0.0.1/32", "--secret", "testing123")
 	e.ok("user", "add", "wendy")
-	srv := startPushServer(t, e, "--webpush-ca", ps.caFile, "--webpush-service", ps.host())
+	srv := startPushServer(t, e, "--webpush-ca", ps.caFile, "--webpush-service", ps.host(), "--geoip-db", geoiptest.Write(t))
 	m := enrollJSON(t, e, "wendy", "--type", "push")
 	c, err := push.EnrollWith(context.Background(), m["activation_uri"], push.DeviceInfo{OS: "Web", OSVersion: "Chrome 156",
 		Model: "PWA", AppVersion: "1", Notifications: true}, "", ps.subscription())
@@ -156,12 +157,17 @@ func TestWebPushEndToEnd(t *testing.T) {
 	})
 	// The app still gets the request by polling.
 	pending, err := c.Pending(context.Background())
-	if err != nil || len(pending) != 1 || pending[0].ID != id {
+	if err != nil || len(pending) != 1 || pending[0].ID != id || pending[0].Location != "Berlin, Germany" {
 		t.Fatalf("polling: %+v, %v", pending, err)
 	}
 	c.Answer(context.Background(), id, push.DecisionDeny, 0)
 	if got := heldGone(); got != radius.CodeAccessReject.String() {
 		t.Fatalf("denied: %s", got)
+	}
+	// Where the login came from is in the audit rows of the push and of
+	// the login.
+	if out := e.ok("audit", "--user", "wendy"); strings.Count(out, `location="Berlin, Germany"`) < 3 {
+		t.Fatalf("audit:\n%s", out)
 	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
