@@ -150,7 +150,8 @@ func (s *Service) pushLogin(ctx context.Context, req Request, now time.Time) Res
 	}
 	dev := devs[0]
 	login := push.Login{User: user.Name, Client: req.Client, NASIdentifier: req.NASIdentifier, NASIPAddress: req.NASIPAddress,
-		CallingStation: req.CallingStationID, NumberMatching: req.NumberMatching}
+		CallingStation: req.CallingStationID, NumberMatching: req.NumberMatching,
+		RequireUV: req.UserVerification == "on" || (req.UserVerification == "" && s.cfg.RequireUserVerification)}
 	r, _, err := s.push.Start(ctx, login, dev)
 	if err != nil {
 		reason := ReasonPushOverloaded

@@ -132,6 +132,9 @@ type Config struct {
 	FailureBurst  int           // failed logins per user before rate limiting (default 10; negative: off)
 	FailureEvery  time.Duration // one more failure allowed per (default 6s)
 	HashWait      time.Duration // how long a login waits for a PIN-hash slot (default 200ms)
+	// RequireUserVerification: a push approval must carry the device
+	// owner's WebAuthn assertion (per client overridable).
+	RequireUserVerification bool
 	// ResubmitWindow is how long an accepted login answers the same login
 	// sent again as a new request (default 10s; negative: off).
 	ResubmitWindow time.Duration
@@ -187,6 +190,9 @@ type Request struct {
 	State []byte
 	// NumberMatching is the client's push setting: "on", "off", "" (default).
 	NumberMatching string
+	// UserVerification is the client's override of
+	// Config.RequireUserVerification: "on", "off", "" (default).
+	UserVerification string
 	// Method, when set, is the method (MethodCHAP, ...) the request used
 	// instead of a plain password: refused, and recorded.
 	Method string

@@ -51,6 +51,10 @@ type APIDeps struct {
 	// WebPush, when set, is the Web Push provider: its VAPID key is
 	// served to web apps, and subscriptions must point at its services.
 	WebPush *WebPush
+	// UserVerifier checks the device owner's WebAuthn registrations and
+	// approvals; nil: a request that wants user verification cannot be
+	// approved.
+	UserVerifier *UserVerifier
 }
 
 // API is the device HTTPS API.
@@ -95,6 +99,10 @@ const (
 	PathDevice  = "/v1/device"
 	// PathWebPushKey serves the VAPID public key web apps subscribe with.
 	PathWebPushKey = "/v1/webpush-key"
+	// PathWebAuthnRegister begins, and PathWebAuthnFinish completes, the
+	// registration of the device owner's WebAuthn credential (signed).
+	PathWebAuthnRegister = "/v1/webauthn/register"
+	PathWebAuthnFinish   = "/v1/webauthn/register/finish"
 )
 
 // maxBody bounds every request body.
@@ -140,6 +148,8 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("POST "+PathAnswer, a.signed(a.answer))
 	mux.HandleFunc("POST "+PathHistory, a.signed(a.history))
 	mux.HandleFunc("POST "+PathDevice, a.signed(a.updateDevice))
+	mux.HandleFunc("POST "+PathWebAuthnRegister, a.signed(a.webauthnRegister))
+	mux.HandleFunc("POST "+PathWebAuthnFinish, a.signed(a.webauthnFinish))
 	mux.HandleFunc("GET "+PathWebPushKey, func(w http.ResponseWriter, r *http.Request) {
 		if a.d.WebPush == nil {
 			a.refuse(w, http.StatusNotFound, "no_webpush", "web push is off on this server")
@@ -434,7 +444,7 @@ func (a *API) pending(w http.ResponseWriter, r *http.Request, d store.Device, bo
 	out := PendingResponse{Requests: []PendingRequest{}}
 	for _, p := range reqs {
 		out.Requests = append(out.Requests, PendingRequest{ID: p.ID, User: p.Login.User, Client: p.Login.Client,
-			NASIdentifier: p.Login.NASIdentifier, NASIPAddress: p.Login.NASIPAddress, CallingStation: p.Login.CallingStation, Location: p.Login.Location,
+			NASIdentifier: p.Login.NASIdentifier, NASIPAddress: p.Login.NASIPAddress, CallingStation: p.Login.CallingStation, Location: p.Login.Location, UserVerification: p.Login.RequireUV,
 			Created: p.Created.UnixMilli(), Expires: p.Expires.UnixMilli(), Numbers: p.Choices})
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -446,10 +456,32 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, d store.Device, bod
 		a.refuse(w, http.StatusBadRequest, "malformed", "malformed request")
 		return
 	}
-	o, err := a.d.Manager.Answer(r.Context(), d.Serial, req.ID, req.Decision, req.Number)
+	var newCred []byte
+	o, err := a.d.Manager.AnswerChecked(r.Context(), d.Serial, req.ID, req.Decision, req.Number, func(pr *Request) error {
+		if !pr.Login.RequireUV {
+			return nil
+		}
+		if a.d.UserVerifier == nil {
+			return fmt.Errorf("%w: not available on this server", ErrUserVerification)
+		}
+		var err error
+		newCred, err = a.d.UserVerifier.VerifyApproval(d, pr, req.Decision, req.Number, req.Assertion)
+		return err
+	})
+	if err == nil && newCred != nil {
+		// The signature count moved on: a cloned authenticator shows.
+		if _, uerr := a.d.Store.UpdateDevice(r.Context(), "device", d.Serial, "", func(d *store.Device) error {
+			d.WebAuthn = newCred
+			return nil
+		}); uerr != nil {
+			a.d.Logger.Error("push: WebAuthn signature count", "serial", d.Serial, "err", uerr)
+		}
+	}
 	if err != nil {
 		status, reason := http.StatusConflict, "answered"
 		switch {
+		case errors.Is(err, ErrUserVerification):
+			status, reason = http.StatusForbidden, "user_verification"
 		case errors.Is(err, ErrUnknownRequest), errors.Is(err, ErrForeign):
 			// The same answer for both: a device learns nothing of others' requests.
 			status, reason = http.StatusNotFound, "unknown_request"
@@ -474,6 +506,59 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, d store.Device, bod
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"result": o.String()})
+}
+
+// WebAuthnFinish completes a registration: the credential as
+// PublicKeyCredential.toJSON() gives it.
+type WebAuthnFinish struct {
+	Signed
+	Credential json.RawMessage `json:"credential"`
+}
+
+func (a *API) webauthnRegister(w http.ResponseWriter, r *http.Request, d store.Device, body []byte) {
+	var req Signed
+	if err := decodeStrict(body, &req); err != nil {
+		a.refuse(w, http.StatusBadRequest, "malformed", "malformed request")
+		return
+	}
+	if a.d.UserVerifier == nil {
+		a.refuse(w, http.StatusNotFound, "no_user_verification", "user verification is off on this server")
+		return
+	}
+	opts, err := a.d.UserVerifier.BeginRegistration(d)
+	if err != nil {
+		a.d.Logger.Error("push: WebAuthn registration", "serial", d.Serial, "err", err)
+		a.refuse(w, http.StatusInternalServerError, "internal", "internal error")
+		return
+	}
+	writeJSON(w, http.StatusOK, opts)
+}
+
+func (a *API) webauthnFinish(w http.ResponseWriter, r *http.Request, d store.Device, body []byte) {
+	var req WebAuthnFinish
+	if err := decodeStrict(body, &req); err != nil || len(req.Credential) == 0 {
+		a.refuse(w, http.StatusBadRequest, "malformed", "malformed request")
+		return
+	}
+	if a.d.UserVerifier == nil {
+		a.refuse(w, http.StatusNotFound, "no_user_verification", "user verification is off on this server")
+		return
+	}
+	cred, err := a.d.UserVerifier.FinishRegistration(d, req.Credential)
+	if err != nil {
+		a.refuse(w, http.StatusBadRequest, "bad_registration", strings.TrimPrefix(err.Error(), "push: "))
+		a.auditRefusal(r, d.Serial, "webauthn registration: "+err.Error())
+		return
+	}
+	if _, err := a.d.Store.UpdateDevice(r.Context(), "device", d.Serial, "device.webauthn", func(d *store.Device) error {
+		d.WebAuthn = cred
+		return nil
+	}); err != nil {
+		a.d.Logger.Error("push: WebAuthn registration", "serial", d.Serial, "err", err)
+		a.refuse(w, http.StatusInternalServerError, "internal", "internal error")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"result": "registered"})
 }
 
 func (a *API) history(w http.ResponseWriter, r *http.Request, d store.Device, body []byte) {

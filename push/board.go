@@ -58,13 +58,13 @@ func parseOutcome(s string) Outcome {
 func (r *Request) record() store.PushRequest {
 	return store.PushRequest{ID: r.ID, Serial: r.Serial, User: r.Login.User, Client: r.Login.Client,
 		NASIdentifier: r.Login.NASIdentifier, NASIPAddress: r.Login.NASIPAddress, CallingStation: r.Login.CallingStation,
-		Location: r.Login.Location, Number: r.Number, Choices: r.Choices, State: r.State, Created: r.Created, Expires: r.Expires, Outcome: Pending.String()}
+		Location: r.Login.Location, RequireUV: r.Login.RequireUV, Number: r.Number, Choices: r.Choices, State: r.State, Created: r.Created, Expires: r.Expires, Outcome: Pending.String()}
 }
 
 // fromRecord is a request another instance started, as this one holds it.
 func fromRecord(p store.PushRequest) *Request {
 	return &Request{ID: p.ID, Serial: p.Serial, Login: Login{User: p.User, Client: p.Client, NASIdentifier: p.NASIdentifier,
-		NASIPAddress: p.NASIPAddress, CallingStation: p.CallingStation, Location: p.Location}, Created: p.Created, Expires: p.Expires,
+		NASIPAddress: p.NASIPAddress, CallingStation: p.CallingStation, Location: p.Location, RequireUV: p.RequireUV}, Created: p.Created, Expires: p.Expires,
 		Number: p.Number, Choices: p.Choices, State: p.State, done: make(chan struct{}), remote: true}
 }
 

@@ -110,6 +110,9 @@ type Login struct {
 	// Location is where CallingStation is ("Berlin, Germany", "private
 	// address", "unknown"), when the server has a GeoIP database.
 	Location string
+	// RequireUV: an approval must carry the device owner's WebAuthn
+	// assertion with user verification.
+	RequireUV bool
 }
 
 // Request is one push request. Its fields do not change after Start.
@@ -562,12 +565,24 @@ func (m *Manager) lookup(ctx context.Context, id string) (*Request, error) {
 // With a Board the answer is written there, and the instance holding the
 // request hears of it; only the instance that ends a request audits how.
 func (m *Manager) Answer(ctx context.Context, serial, id, decision string, number int) (Outcome, error) {
+	return m.AnswerChecked(ctx, serial, id, decision, number, nil)
+}
+
+// AnswerChecked is Answer with check run on the request before an
+// approval ends it (the device owner's verification); its error refuses
+// the answer and leaves the request pending.
+func (m *Manager) AnswerChecked(ctx context.Context, serial, id, decision string, number int, check func(*Request) error) (Outcome, error) {
 	r, err := m.lookup(ctx, id)
 	switch {
 	case err != nil:
 		return Pending, err
 	case r.Serial != serial:
 		return Pending, ErrForeign
+	}
+	if check != nil && decision == DecisionApprove && r.Outcome() == Pending {
+		if err := check(r); err != nil {
+			return Pending, err
+		}
 	}
 	var o Outcome
 	switch decision {

@@ -11,6 +11,7 @@ import (
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -82,6 +83,17 @@ type AnswerRequest struct {
 	ID       string `json:"id"`
 	Decision string `json:"decision"`
 	Number   int    `json:"number,omitempty"` // the number picked, with number matching
+	// Assertion is the WebAuthn assertion (PublicKeyCredential.toJSON())
+	// over ApprovalChallenge, when the request wants user verification.
+	Assertion json.RawMessage `json:"assertion,omitempty"`
+}
+
+// ApprovalChallenge is the WebAuthn challenge of an approval: it binds the
+// assertion to the request, the decision and the number picked. The
+// request id is random and used once, so it needs no state of its own.
+func ApprovalChallenge(id, decision string, number int) []byte {
+	h := sha256.Sum256([]byte(fmt.Sprintf("radmfa approve v1\x00%s\x00%s\x00%d", id, decision, number)))
+	return h[:]
 }
 
 // DeviceUpdate changes what the server knows of the device.
@@ -105,9 +117,12 @@ type PendingRequest struct {
 	// Location is where the calling station is ("Berlin, Germany",
 	// "private address", "unknown"), when the server knows.
 	Location string `json:"location,omitempty"`
-	Created  int64  `json:"created"` // Unix milliseconds
-	Expires  int64  `json:"expires"`
-	Numbers  []int  `json:"numbers,omitempty"` // three choices with number matching
+	// UserVerification: approving needs a WebAuthn assertion with user
+	// verification (AnswerRequest.Assertion) over ApprovalChallenge.
+	UserVerification bool  `json:"user_verification,omitempty"`
+	Created          int64 `json:"created"` // Unix milliseconds
+	Expires          int64 `json:"expires"`
+	Numbers          []int `json:"numbers,omitempty"` // three choices with number matching
 }
 
 // PendingResponse lists a device's pending requests.

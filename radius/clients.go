@@ -20,6 +20,9 @@ type Client struct {
 	NASType   string
 	// NumberMatching overrides the push number matching default: "on", "off", "".
 	NumberMatching string
+	// UserVerification overrides the server's requirement of the device
+	// owner's verification of push approvals: "on", "off", "".
+	UserVerification string
 	// Attrs are added to every Access-Accept sent to this client.
 	Attrs []Attr
 	// NASTimeout and NASRetries are how long the NAS waits for an answer

@@ -637,6 +637,7 @@ func (s *Server) request(client Client, pkt *radius.Packet) auth.Request {
 		CallingStationID: rfc2865.CallingStationID_GetString(pkt),
 		State:            rfc2865.State_Get(pkt),
 		NumberMatching:   client.NumberMatching,
+		UserVerification: client.UserVerification,
 	}
 	if !client.ShowsChallenges() {
 		// A number to match is shown in an Access-Challenge this NAS

@@ -43,6 +43,10 @@ type Device struct {
 	Notifications bool // the user allowed notifications
 	EnrolledAt    time.Time
 	LastSeen      time.Time
+	// WebAuthn is the device owner's WebAuthn credential (go-webauthn's
+	// Credential as JSON): with user verification required, every
+	// approval carries an assertion of it.
+	WebAuthn []byte
 }
 
 // PushState is the Push OTP state an administrator sees.
@@ -73,6 +77,7 @@ type PushRequest struct {
 	NASIPAddress   string
 	CallingStation string
 	Location       string // where CallingStation is (geoip), or ""
+	RequireUV      bool   // an approval needs the device owner's WebAuthn assertion
 	Number         int
 	Choices        []int
 	State          []byte

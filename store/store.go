@@ -171,6 +171,10 @@ type Client struct {
 	// NumberMatching overrides the server's number matching for push
 	// logins from this client: "on", "off", or "" for the server default.
 	NumberMatching string
+	// UserVerification overrides the server's requirement that a push
+	// approval carry the device owner's WebAuthn assertion: "on", "off",
+	// or "" for the server default.
+	UserVerification string
 	// NASTimeout and NASRetries are how long the NAS waits for an answer
 	// and how often it resends before it gives up; 0 takes the NAS type's
 	// known defaults. A push is answered within that budget.

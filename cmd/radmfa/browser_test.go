@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,12 +17,14 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/cdproto/serviceworker"
+	cdpwebauthn "github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 
 	"github.com/radmfa/radmfa/internal/geoiptest"
 	"github.com/radmfa/radmfa/internal/smtptest"
+	"github.com/radmfa/radmfa/push"
 )
 
 // headless starts Debian's chromium for the test, phone-sized; the device
@@ -291,5 +294,93 @@ func TestWebAuthenticatorInChromium(t *testing.T) {
 	if rows := strings.Join(e.authRows("pete"), ","); !strings.Contains(rows, "accept:push_approved") || !strings.Contains(rows, "reject:push_denied") ||
 		!strings.Contains(rows, "reject:push_wrong_number") {
 		t.Fatalf("audit: %s", rows)
+	}
+}
+
+// freeTCPPort is a TCP port on 127.0.0.1 free a moment ago.
+func freeTCPPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
+
+// With --require-user-verification the web app registers the phone
+// owner's WebAuthn credential at enrollment (here DevTools' virtual
+// authenticator, with user verification), and an approval carries an
+// assertion of it: approved through the app -> Access-Accept; an approval
+// without the assertion -> refused.
+func TestWebAuthenticatorUserVerification(t *testing.T) {
+	ctx := headless(t)
+	if _, err := chromedp.Call(ctx, cdpwebauthn.Enable, cdpwebauthn.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, cdpwebauthn.AddVirtualAuthenticator, cdpwebauthn.AddVirtualAuthenticatorParams{
+		Options: &cdpwebauthn.VirtualAuthenticatorOptions{Protocol: cdpwebauthn.AuthenticatorProtocolCtap2, Transport: cdpwebauthn.AuthenticatorTransportInternal,
+			HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true}}); err != nil {
+		t.Fatal(err)
+	}
+	e := newCLI(t)
+	e.ok("client", "add", "vpn", "--cidr", "127.0.0.1/32", "--secret", "testing123")
+	e.ok("user", "add", "uma")
+	// WebAuthn wants a domain name: the device API is localhost.
+	port := freeTCPPort(t)
+	srv := startPushServer(t, e, "--http-addr", "127.0.0.1:"+port, "--public-url", "https://localhost:"+port, "--require-user-verification")
+	m := enrollJSON(t, e, "uma", "--type", "push")
+	en, err := push.ParseEnrollmentURI(m["activation_uri"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.CallBrowser(ctx, browser.SetPermission, browser.SetPermissionParams{
+		Permission: &browser.PermissionDescriptor{Name: "notifications"}, Setting: browser.PermissionSettingGranted, Origin: en.URL}); err != nil {
+		t.Fatal(err)
+	}
+	within(t, ctx, 30*time.Second,
+		chromedp.Navigate(en.URL+"/enroll?serial="+en.Serial),
+		chromedp.WaitVisible(chromedp.ID("code")),
+		chromedp.SendKeys(chromedp.ID("code"), en.Code),
+		chromedp.Click(chromedp.ID("submit")),
+		chromedp.WaitVisible(chromedp.CSS(".token .code")))
+	if n := e.auditCount("uma", "device.webauthn", "ok"); n != 1 {
+		t.Fatalf("%d WebAuthn registrations audited:\n%s", n, e.ok("audit", "--user", "uma"))
+	}
+	vpn := newNAS(t, "127.0.0.1", srv.addr, "testing123")
+	login := func() func() *radius.Packet {
+		ch := make(chan *radius.Packet, 1)
+		go func() { ch <- vpn.exchangeOnce("uma", "", 30*time.Second, fromStation("203.0.113.60")) }()
+		return func() *radius.Packet { return <-ch }
+	}
+
+	held := login()
+	within(t, ctx, 20*time.Second, chromedp.WaitVisible(chromedp.CSS("li.request .uv")))
+	within(t, ctx, 10*time.Second, chromedp.Click(chromedp.CSS("li.request button.approve")))
+	if p := held(); p == nil || p.Code != radius.CodeAccessAccept {
+		t.Fatalf("approved with the owner's verification: %v", p)
+	}
+	within(t, ctx, 10*time.Second, chromedp.WaitNotPresent(chromedp.CSS("li.request")))
+
+	held = login()
+	within(t, ctx, 20*time.Second, chromedp.WaitVisible(chromedp.CSS("li.request button.approve")))
+	attrs, err := chromedp.Run(ctx, chromedp.Attributes(chromedp.CSS("li.request")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The device's own key signs, but no assertion comes with it.
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(
+		`radmfa.listTokens().then(ts => radmfa.answer(ts[0], %q, "approve")).then(() => "approved", e => String(e.status))`, attrs["data-id"]),
+		chromedp.EvalAwaitPromise))
+	if err != nil || got != "403" {
+		t.Fatalf("an approval without the assertion: %q, %v", got, err)
+	}
+	within(t, ctx, 10*time.Second, chromedp.Click(chromedp.CSS("li.request button.deny")))
+	if p := held(); p == nil || p.Code != radius.CodeAccessReject {
+		t.Fatalf("after the refused approval, denied: %v", p)
+	}
+	if n := e.auditCount("", "push.answer", "refused"); n < 1 {
+		t.Fatalf("the refused approval is not audited:\n%s", e.ok("audit"))
 	}
 }

@@ -195,6 +195,7 @@ func clientFlags(forAdd bool) []cli.Flag {
 		ma,
 		&cli.StringFlag{Name: "nas-type", Usage: "the NAS's kind: asa, paloalto, fortigate, pfsense, strongswan, softether, openvpn, pam_radius, ...: sets its default timeout and retries; openvpn and pam_radius cannot show an Access-Challenge, so their push logins get no number matching"},
 		nm,
+		&cli.StringFlag{Name: "user-verification", Value: map[bool]string{true: "default", false: ""}[forAdd], Usage: "push approvals from this client's logins need the phone owner's WebAuthn verification: on, off or default (serve --require-user-verification)"},
 		&cli.DurationFlag{Name: "nas-timeout", Usage: "how long the NAS waits for an answer before it sends again (0: its type's default); a push is answered within timeout x (retries+1)"},
 		&cli.IntFlag{Name: "nas-retries", Usage: "how many times the NAS sends a request again after a timeout"},
 		&cli.BoolFlag{Name: "radsec", Usage: "a RadSec (RADIUS over TLS) client, known by its certificate: give --cert-cn or --cert-fingerprint"},
@@ -249,6 +250,16 @@ func applyClientFlags(c *cli.Context, cl *store.Client, adding bool) error {
 			cl.NumberMatching = ""
 		default:
 			return fmt.Errorf("--number-matching %q: want on, off or default", nm)
+		}
+	}
+	if set("user-verification") {
+		switch uv := c.String("user-verification"); uv {
+		case "on", "off":
+			cl.UserVerification = uv
+		case "default":
+			cl.UserVerification = ""
+		default:
+			return fmt.Errorf("--user-verification %q: want on, off or default", uv)
 		}
 	}
 	if cl.NumberMatching == "on" && !(&radius.Client{NASType: cl.NASType}).ShowsChallenges() {

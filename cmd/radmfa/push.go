@@ -236,6 +236,7 @@ func pushServeFlags() []cli.Flag {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-pending-pushes", Value: 20000, Usage: "requests held for pushes at once, all users: pending pushes and the retries joined to them (at most 4 a push)", EnvVars: []string{"RADMFA_MAX_PENDING_PUSHES"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "push-recheck", Value: time.Second, Usage: "with --db postgres://: how often the pushes held here are re-checked in the database, should a notification of an answer on another instance be lost", EnvVars: []string{"RADMFA_PUSH_RECHECK"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "push-provider", Value: "auto", Usage: "apns, log, none (devices poll) or auto (apns when --apns-key-file is set, log with --dev, else none)", EnvVars: []string{"RADMFA_PUSH_PROVIDER"}}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "require-user-verification", Usage: "a push approval must carry the phone owner's WebAuthn verification (fingerprint, face, screen lock), registered by the web app at enrollment; per client: client add|set --user-verification", EnvVars: []string{"RADMFA_REQUIRE_USER_VERIFICATION"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "geoip-db", Usage: "a MaxMind-format City database (GeoLite2-City.mmdb): push requests show the city and country of the Calling-Station-Id", EnvVars: []string{"RADMFA_GEOIP_DB"}}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "webpush", Value: true, Usage: "deliver pushes to web apps through the browsers' push services (Web Push with VAPID; the key pair is kept in DATA-DIR/vapid.key)", EnvVars: []string{"RADMFA_WEBPUSH"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "webpush-subject", Usage: "VAPID contact the push services may reach you at: mailto:ADDRESS or an https URL (default: --public-url)", EnvVars: []string{"RADMFA_WEBPUSH_SUBJECT"}}),
@@ -380,7 +381,19 @@ func startPush(c *cli.Context, st store.Store, board push.Board, log *slog.Logge
 		TriggerBurst: c.Int("push-burst"), TriggerEvery: c.Duration("push-every"), MaxPending: c.Int("max-pending-pushes"),
 		Recheck: c.Duration("push-recheck")},
 		Board: board, Locate: locate})
-	api := push.NewAPI(push.APIDeps{Store: st, Manager: mgr, Logger: log, Issuer: c.String("issuer"), Refused: refused, WebPush: wp})
+	// WebAuthn needs a domain name as the relying party (not an IP
+	// address): without one, approvals that need the owner's verification
+	// cannot be given.
+	uv, err := push.NewUserVerifier(pub, c.String("issuer"), nil)
+	if err != nil {
+		if c.Bool("require-user-verification") {
+			ln.Close()
+			return nil, fmt.Errorf("--require-user-verification: %w (WebAuthn needs --public-url with a domain name)", err)
+		}
+		log.Info("push: user verification (WebAuthn) unavailable: --public-url needs a domain name", "err", err)
+		uv = nil
+	}
+	api := push.NewAPI(push.APIDeps{Store: st, Manager: mgr, Logger: log, Issuer: c.String("issuer"), Refused: refused, WebPush: wp, UserVerifier: uv})
 	return &pushServe{mgr: mgr, api: api, url: pub, pin: pin, ln: ln, cert: cert}, nil
 }
 

@@ -122,7 +122,8 @@ func (s storeSource) Load(ctx context.Context) (*radius.Table, error) {
 		out = append(out, radius.Client{Name: c.Name, Prefix: c.Prefix, Secret: c.Secret,
 			RequireMA: c.RequireMessageAuthenticator, NASType: c.NASType, NumberMatching: c.NumberMatching,
 			NASTimeout: c.NASTimeout, NASRetries: c.NASRetries, CertCN: c.CertCN, CertFingerprint: c.CertFingerprint,
-			Attrs: byClient[c.Name]})
+			UserVerification: c.UserVerification,
+			Attrs:            byClient[c.Name]})
 	}
 	return radius.NewTable(out, groups), nil
 }
@@ -231,6 +232,7 @@ func serve(c *cli.Context) error {
 		return err
 	}
 	cfg.FailureBurst, cfg.FailureEvery = c.Int("failure-burst"), c.Duration("failure-every")
+	cfg.RequireUserVerification = c.Bool("require-user-verification")
 	switch w := c.Duration("resubmit-window"); {
 	case w < 0 || w > 5*time.Minute:
 		return fmt.Errorf("--resubmit-window %s: want 0 (off) to 5m", w)

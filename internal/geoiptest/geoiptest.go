@@ -23,7 +23,7 @@ func Write(t *testing.T) string {
 	}
 	names := func(en string) mmdbtype.Map { return mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String(en)}} }
 	for cidr, rec := range map[string]mmdbtype.Map{
-		"203.0.113.0/24": {"city": names("Berlin"), "country": mmdbtype.Map{"iso_code": mmdbtype.String("DE"), "names": mmdbtype.Map{"en": mmdbtype.String("Germany")}}},
+		"203.0.113.0/24":  {"city": names("Berlin"), "country": mmdbtype.Map{"iso_code": mmdbtype.String("DE"), "names": mmdbtype.Map{"en": mmdbtype.String("Germany")}}},
 		"198.51.100.0/24": {"country": mmdbtype.Map{"iso_code": mmdbtype.String("FR"), "names": mmdbtype.Map{"en": mmdbtype.String("France")}}},
 	} {
 		_, n, err := net.ParseCIDR(cidr)

@@ -170,8 +170,8 @@ func (s *Store) UpdateDevice(ctx context.Context, by, serial, action string, fn 
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE devices SET apns_token = $1, apns_invalid = $2, os = $3, os_version = $4, model = $5,
-			app_version = $6, notifications = $7, last_seen = $8 WHERE token_id = (SELECT id FROM tokens WHERE serial = $9)`,
-			d.APNsToken, d.APNsInvalid, d.OS, d.OSVersion, d.Model, d.AppVersion, d.Notifications, unixOf(d.LastSeen), serial)
+			app_version = $6, notifications = $7, last_seen = $8, webauthn = $9 WHERE token_id = (SELECT id FROM tokens WHERE serial = $10)`,
+			d.APNsToken, d.APNsInvalid, d.OS, d.OSVersion, d.Model, d.AppVersion, d.Notifications, unixOf(d.LastSeen), d.WebAuthn, serial)
 		if err != nil {
 			return fmt.Errorf("store: device of %q: %w", serial, err)
 		}

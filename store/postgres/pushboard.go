@@ -28,14 +28,14 @@ type PushBoard struct {
 func (s *Store) PushBoard() *PushBoard { return &PushBoard{s: s} }
 
 const pushCols = `id, serial, user_name, client, nas_identifier, nas_ip, calling_station, number, choices, state,
-	created_at, expires_at, outcome, location`
+	created_at, expires_at, outcome, location, require_uv`
 
 func scanPush(row pgx.Row) (store.PushRequest, error) {
 	var p store.PushRequest
 	var created, expires int64
 	var choices []int32
 	err := row.Scan(&p.ID, &p.Serial, &p.User, &p.Client, &p.NASIdentifier, &p.NASIPAddress, &p.CallingStation,
-		&p.Number, &choices, &p.State, &created, &expires, &p.Outcome, &p.Location)
+		&p.Number, &choices, &p.State, &created, &expires, &p.Outcome, &p.Location, &p.RequireUV)
 	for _, c := range choices {
 		p.Choices = append(p.Choices, int(c))
 	}
@@ -61,11 +61,11 @@ func (b *PushBoard) Post(ctx context.Context, p store.PushRequest, now time.Time
 			choices[i] = int32(c)
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO push_requests(id, serial, user_name, user_key, client, nas_identifier, nas_ip,
-			calling_station, number, choices, state, created_at, expires_at, location)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+			calling_station, number, choices, state, created_at, expires_at, location, require_uv)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 			ON CONFLICT (user_key) WHERE outcome = 'pending' DO NOTHING`,
 			p.ID, p.Serial, p.User, key, p.Client, p.NASIdentifier, p.NASIPAddress, p.CallingStation, p.Number, choices,
-			p.State, p.Created.UnixMilli(), p.Expires.UnixMilli(), p.Location)
+			p.State, p.Created.UnixMilli(), p.Expires.UnixMilli(), p.Location, p.RequireUV)
 		if err != nil {
 			return err
 		}

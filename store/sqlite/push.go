@@ -166,8 +166,8 @@ func (s *Store) UpdateDevice(ctx context.Context, by, serial, action string, fn 
 			return clean(err)
 		}
 		_, err = tx.Exec(`UPDATE devices SET apns_token = ?, apns_invalid = ?, os = ?, os_version = ?, model = ?,
-			app_version = ?, notifications = ?, last_seen = ? WHERE token_id = (SELECT id FROM tokens WHERE serial = ?)`,
-			d.APNsToken, d.APNsInvalid, d.OS, d.OSVersion, d.Model, d.AppVersion, d.Notifications, unixOf(d.LastSeen), serial)
+			app_version = ?, notifications = ?, last_seen = ?, webauthn = ? WHERE token_id = (SELECT id FROM tokens WHERE serial = ?)`,
+			d.APNsToken, d.APNsInvalid, d.OS, d.OSVersion, d.Model, d.AppVersion, d.Notifications, unixOf(d.LastSeen), d.WebAuthn, serial)
 		if err != nil {
 			return fmt.Errorf("store: device of %q: %w", serial, err)
 		}

@@ -20,6 +20,7 @@ func testUpdateClient(t *testing.T, s store.Store) {
 	v0, _ := s.ClientsVersion(ctx)
 	got, err := s.UpdateClient(ctx, by, "fw", func(c *store.Client) error {
 		c.NASTimeout, c.NASRetries = 2*time.Second, 2
+		c.UserVerification = "on"
 		c.Secret = []byte("new")
 		c.Name = "renamed" // ignored
 		return nil
@@ -28,7 +29,7 @@ func testUpdateClient(t *testing.T, s store.Store) {
 		t.Fatalf("UpdateClient = %+v, %v", got, err)
 	}
 	read, err := s.Client(ctx, "fw")
-	if err != nil || string(read.Secret) != "new" || read.NASTimeout != 2*time.Second || read.NASRetries != 2 ||
+	if err != nil || string(read.Secret) != "new" || read.NASTimeout != 2*time.Second || read.NASRetries != 2 || read.UserVerification != "on" ||
 		read.NASType != "fortigate" || !read.RequireMessageAuthenticator || !read.CreatedAt.Equal(got.CreatedAt) {
 		t.Fatalf("Client after update = %+v, %v", read, err)
 	}
@@ -43,6 +44,7 @@ func testUpdateClient(t *testing.T, s store.Store) {
 	for name, fn := range map[string]func(*store.Client) error{
 		"timeout too long": func(c *store.Client) error { c.NASTimeout = time.Hour; return nil },
 		"negative retries": func(c *store.Client) error { c.NASRetries = -1; return nil },
+		"bad user verification": func(c *store.Client) error { c.UserVerification = "maybe"; return nil },
 		"no secret":        func(c *store.Client) error { c.Secret = nil; return nil },
 	} {
 		if _, err := s.UpdateClient(ctx, by, "fw", fn); !errors.Is(err, store.ErrInvalid) {

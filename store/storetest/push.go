@@ -288,3 +288,32 @@ func testSoftActivation(t *testing.T, s store.Store) {
 		t.Fatalf("a TOTP token got a device: %v", err)
 	}
 }
+
+// A device keeps its owner's WebAuthn credential, which UpdateDevice
+// replaces (a new signature count).
+func testDeviceWebAuthn(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustUser(t, s, "wes")
+	pushToken(t, s, "PW1", "wes")
+	now := time.Unix(1_800_000_000, 0)
+	if err := s.SetActivation(ctx, by, store.Activation{Serial: "PW1", CodeHash: hashCode("c"), ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Activate(ctx, "device", "PW1", hashCode("c"), now, 3, []byte("seed-seed-seed-seed!"), store.Device{PublicKey: []byte{4, 9}}); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := s.Device(ctx, "PW1"); err != nil || d.WebAuthn != nil {
+		t.Fatalf("a new device: %+v, %v", d, err)
+	}
+	for _, cred := range []string{`{"id":"AQI","signCount":1}`, `{"id":"AQI","signCount":2}`} {
+		if _, err := s.UpdateDevice(ctx, "device", "PW1", "device.webauthn", func(d *store.Device) error {
+			d.WebAuthn = []byte(cred)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if d, err := s.Device(ctx, "PW1"); err != nil || string(d.WebAuthn) != cred || string(d.PublicKey) != string([]byte{4, 9}) {
+			t.Fatalf("after storing %s: %+v, %v", cred, d, err)
+		}
+	}
+}

@@ -40,6 +40,7 @@ func Run(t *testing.T, open Opener) {
 		{"ReplyAttrs", testReplyAttrs},
 		{"PushActivation", testPushActivation},
 		{"SoftActivation", testSoftActivation},
+		{"DeviceWebAuthn", testDeviceWebAuthn},
 		{"PushDevices", testPushDevices},
 		{"Settings", testSettings},
 	}

@@ -44,7 +44,13 @@
       await activated(reg);
       sub = await radmfa.subscribe(reg);
     }
-    await radmfa.enrollPush(serial, code, sub);
+    const rec = await radmfa.enrollPush(serial, code, sub);
+    try {
+      await radmfa.registerOwner(rec);
+    } catch (e) {
+      // Not registered: approvals that need the owner's verification will
+      // say so; everything else works.
+    }
     location.href = "/app/";
   }
 

@@ -37,10 +37,11 @@
     }
   }
 
-  async function answer(rec, id, decision, number) {
+  async function answer(rec, r, decision, number) {
+    const id = r.id;
     $("status").textContent = "";
     try {
-      const res = await radmfa.answer(rec, id, decision, number);
+      const res = decision === "approve" ? await radmfa.approve(rec, r, number) : await radmfa.answer(rec, id, decision, number);
       $("status").textContent = decision === "approve" ? "Approved." : decision === "fraud" ? "Denied and reported." : "Denied.";
       if (res.result && res.result !== "approved" && decision === "approve") $("status").textContent = "Answer: " + res.result;
     } catch (e) {
@@ -71,17 +72,18 @@
         const li = el("li", { class: "request", "data-id": r.id },
           el("div", { class: "what" }, "Login for " + r.user + " at " + when(r.created)),
           el("div", { class: "where" }, "From " + (r.calling_station || "an unknown address") + " via " + where),
-          r.location ? el("div", { class: "location" }, r.location) : "");
+          r.location ? el("div", { class: "location" }, r.location) : "",
+          r.user_verification ? el("div", { class: "uv" }, "Approving asks you to unlock (fingerprint, face or screen lock).") : "");
         const buttons = el("div", { class: "buttons" });
         if (r.numbers && r.numbers.length) {
           buttons.append(el("div", { class: "pick" }, "Pick the number your login screen shows:"));
           r.numbers.forEach((n) =>
-            buttons.append(el("button", { class: "number", "data-number": String(n), onclick: () => answer(rec, r.id, "approve", n) }, String(n))));
+            buttons.append(el("button", { class: "number", "data-number": String(n), onclick: () => answer(rec, r, "approve", n) }, String(n))));
         } else {
-          buttons.append(el("button", { class: "approve", onclick: () => answer(rec, r.id, "approve") }, "Approve"));
+          buttons.append(el("button", { class: "approve", onclick: () => answer(rec, r, "approve") }, "Approve"));
         }
-        buttons.append(el("button", { class: "deny", onclick: () => answer(rec, r.id, "deny") }, "Deny"));
-        buttons.append(el("button", { class: "fraud", onclick: () => answer(rec, r.id, "fraud") }, "Deny and report fraud"));
+        buttons.append(el("button", { class: "deny", onclick: () => answer(rec, r, "deny") }, "Deny"));
+        buttons.append(el("button", { class: "fraud", onclick: () => answer(rec, r, "fraud") }, "Deny and report fraud"));
         li.append(buttons);
         items.push(li);
       }

@@ -14,6 +14,9 @@
     new Uint8Array(bytes).forEach((b) => (s += String.fromCharCode(b)));
     return btoa(s);
   }
+  function b64url(bytes) {
+    return b64(bytes).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
   function unb64(s) {
     const bin = atob(s.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(s.length / 4) * 4, "="));
     return Uint8Array.from(bin, (c) => c.charCodeAt(0));
@@ -163,6 +166,52 @@
   const pending = async (rec) => (await call(rec, "/v1/pending")).requests || [];
   const history = async (rec) => (await call(rec, "/v1/history")).entries || [];
   const answer = (rec, id, decision, number) => call(rec, "/v1/answer", number ? { id: id, decision: decision, number: number } : { id: id, decision: decision });
+  // registerOwner registers a WebAuthn credential of the device's owner
+  // (a platform authenticator with user verification: fingerprint, face,
+  // screen lock), when the browser has one and the server offers it;
+  // approvals of requests that want it carry an assertion of it.
+  async function registerOwner(rec) {
+    if (!self.PublicKeyCredential || !PublicKeyCredential.isUserVerifyingPlatformAuthenticatorAvailable) return false;
+    if (!(await PublicKeyCredential.isUserVerifyingPlatformAuthenticatorAvailable())) return false;
+    let opts;
+    try {
+      opts = await call(rec, "/v1/webauthn/register");
+    } catch (e) {
+      return false; // off on this server
+    }
+    const cred = await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(opts.publicKey) });
+    await call(rec, "/v1/webauthn/register/finish", { credential: cred.toJSON() });
+    rec.credentialId = cred.id;
+    await saveToken(rec);
+    return true;
+  }
+
+  // approvalAssertion is the owner's assertion over an approval
+  // (push.ApprovalChallenge: the request, the decision, the number).
+  async function approvalAssertion(rec, id, decision, number) {
+    if (!rec.credentialId) throw new Error("this device has no verification of its owner registered; enroll it again");
+    const challenge = await crypto.subtle.digest("SHA-256", enc.encode("radmfa approve v1\0" + id + "\0" + decision + "\0" + (number || 0)));
+    const cred = await navigator.credentials.get({
+      publicKey: PublicKeyCredential.parseRequestOptionsFromJSON({
+        challenge: b64url(challenge),
+        rpId: location.hostname,
+        allowCredentials: [{ type: "public-key", id: rec.credentialId }],
+        userVerification: "required",
+        timeout: 60000,
+      }),
+    });
+    return cred.toJSON();
+  }
+
+  // approve approves a request, with the owner's verification when it
+  // wants it.
+  async function approve(rec, r, number) {
+    const fields = { id: r.id, decision: "approve" };
+    if (number) fields.number = number;
+    if (r.user_verification) fields.assertion = await approvalAssertion(rec, r.id, "approve", number);
+    return call(rec, "/v1/answer", fields);
+  }
+
   const updateDevice = (rec, webPush) => call(rec, "/v1/device", Object.assign({ device: describeDevice(!!webPush) }, webPush ? { web_push: webPush } : {}));
 
   // subscribe asks the browser for a push subscription with the server's
@@ -186,5 +235,5 @@
     }
   }
 
-  g.radmfa = { enrollPush, listTokens, saveToken, deleteToken, totp, pending, history, answer, updateDevice, subscribe, normalizeCode };
+  g.radmfa = { enrollPush, listTokens, saveToken, deleteToken, totp, pending, history, answer, approve, registerOwner, updateDevice, subscribe, normalizeCode };
 })(self);

@@ -42,7 +42,8 @@ async function answerFromNotification(id, decision) {
     const reqs = await self.radmfa.pending(rec).catch(() => []);
     const r = reqs.find((x) => x.id === id);
     if (!r) continue;
-    if (decision === "approve" && r.numbers && r.numbers.length) return false;
+    // A number to pick, or the owner's verification: in the app.
+    if (decision === "approve" && ((r.numbers && r.numbers.length) || r.user_verification)) return false;
     await self.radmfa.answer(rec, id, decision);
     await notifyClients({ type: "answered", id: id, decision: decision });
     return true;
