@@ -42,10 +42,10 @@ func testUpdateClient(t *testing.T, s store.Store) {
 		t.Fatalf("client.set audit = %+v", ev)
 	}
 	for name, fn := range map[string]func(*store.Client) error{
-		"timeout too long": func(c *store.Client) error { c.NASTimeout = time.Hour; return nil },
-		"negative retries": func(c *store.Client) error { c.NASRetries = -1; return nil },
+		"timeout too long":      func(c *store.Client) error { c.NASTimeout = time.Hour; return nil },
+		"negative retries":      func(c *store.Client) error { c.NASRetries = -1; return nil },
 		"bad user verification": func(c *store.Client) error { c.UserVerification = "maybe"; return nil },
-		"no secret":        func(c *store.Client) error { c.Secret = nil; return nil },
+		"no secret":             func(c *store.Client) error { c.Secret = nil; return nil },
 	} {
 		if _, err := s.UpdateClient(ctx, by, "fw", fn); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("%s: %v, want ErrInvalid", name, err)
