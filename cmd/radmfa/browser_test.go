@@ -116,9 +116,9 @@ func TestWebAuthenticatorInChromium(t *testing.T) {
 		}
 		screenshot(t, ctx, "enroll-totp.png")
 		_, seed := e.enrollSecretFrom(map[string]string{"uri": "otpauth://totp/x?secret=" + strings.ReplaceAll(secret, " ", "")})
-		n := newNAS(t, "127.0.0.1", srv.addr, "testing123")
-		if p := n.exchange("tina", totpNow(seed)); p.Code != radius.CodeAccessAccept {
-			t.Fatalf("login with the key the page showed: %v", p.Code)
+		in := fmt.Sprintf("User-Name = tina\nUser-Password = %s\nMessage-Authenticator = 0x00\n", totpNow(seed))
+		if out := radtool(t, in, "radclient", "-x", "-r", "1", "-t", "5", srv.addr, "auth", "testing123"); !strings.Contains(out, "Received Access-Accept") {
+			t.Fatalf("radclient login with the key the page showed:\n%s", out)
 		}
 		// The link does not work twice.
 		within(t, ctx, 20*time.Second,
@@ -187,6 +187,7 @@ func TestWebAuthenticatorInChromium(t *testing.T) {
 
 	vpn := newNAS(t, "127.0.0.1", srv.addr, "testing123")
 	login := func(n *nas) func() *radius.Packet {
+		t.Helper()
 		ch := make(chan *radius.Packet, 1)
 		go func() { ch <- n.exchangeOnce("pete", "", 30*time.Second, fromStation("203.0.113.50")) }()
 		return func() *radius.Packet {
@@ -200,7 +201,19 @@ func TestWebAuthenticatorInChromium(t *testing.T) {
 
 	t.Run("approve", func(t *testing.T) {
 		pushStart := time.Now()
-		held := login(vpn)
+		// radclient, as an administrator tries it: an empty password.
+		radclientOut := make(chan string, 1)
+		go func() {
+			radclientOut <- radtool(t, "User-Name = pete\nUser-Password = \"\"\nCalling-Station-Id = \"203.0.113.50\"\nMessage-Authenticator = 0x00\n",
+				"radclient", "-x", "-r", "1", "-t", "30", srv.addr, "auth", "testing123")
+		}()
+		held := func() *radius.Packet {
+			out := <-radclientOut
+			if !strings.Contains(out, "Received Access-Accept") {
+				t.Fatalf("radclient:\n%s", out)
+			}
+			return &radius.Packet{Code: radius.CodeAccessAccept}
+		}
 		within(t, ctx, 20*time.Second, chromedp.WaitVisible(chromedp.CSS("li.request button.approve")))
 		if where, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("li.request .location"))); err != nil || where != "Berlin, Germany" {
 			t.Fatalf("the request's place: %q, %v", where, err)
