@@ -43,17 +43,9 @@ type PushEnrolled struct {
 // EnrollPush creates a push token (or re-issues its activation) and returns
 // the single-use activation code; only its hash is stored.
 func (s *Service) EnrollPush(ctx context.Context, by string, r PushEnrollRequest) (PushEnrolled, error) {
-	if r.Lifetime == 0 {
-		r.Lifetime = DefaultActivationLifetime
-	}
-	if r.CodeLength == 0 {
-		r.CodeLength = DefaultActivationLength
-	}
-	if r.Lifetime < time.Minute || r.Lifetime > 30*24*time.Hour {
-		return PushEnrolled{}, fmt.Errorf("%w: activation lifetime must be between 1m and 720h", ErrBadRequest)
-	}
-	if r.CodeLength < 8 || r.CodeLength > 32 {
-		return PushEnrolled{}, fmt.Errorf("%w: activation code length must be 8 to 32", ErrBadRequest)
+	var err error
+	if r.Lifetime, r.CodeLength, err = activationRules(r.Lifetime, r.CodeLength); err != nil {
+		return PushEnrolled{}, err
 	}
 	u, err := s.store.User(ctx, r.User)
 	if err != nil {

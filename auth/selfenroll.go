@@ -31,17 +31,9 @@ func (s *Service) EnrollSelf(ctx context.Context, by string, r SelfEnrollRequest
 	if r.Params.Type == otp.HOTP {
 		r.Params.Period = 0
 	}
-	if r.Lifetime == 0 {
-		r.Lifetime = DefaultActivationLifetime
-	}
-	if r.CodeLength == 0 {
-		r.CodeLength = DefaultActivationLength
-	}
-	if r.Lifetime < time.Minute || r.Lifetime > 30*24*time.Hour {
-		return PushEnrolled{}, fmt.Errorf("%w: activation lifetime must be between 1m and 720h", ErrBadRequest)
-	}
-	if r.CodeLength < 8 || r.CodeLength > 32 {
-		return PushEnrolled{}, fmt.Errorf("%w: activation code length must be 8 to 32", ErrBadRequest)
+	var err error
+	if r.Lifetime, r.CodeLength, err = activationRules(r.Lifetime, r.CodeLength); err != nil {
+		return PushEnrolled{}, err
 	}
 	u, err := s.store.User(ctx, r.User)
 	if err != nil {
@@ -79,6 +71,24 @@ func (s *Service) EnrollSelf(ctx context.Context, by string, r SelfEnrollRequest
 		return PushEnrolled{}, err
 	}
 	return PushEnrolled{Token: tok, Code: code, Expires: exp}, nil
+}
+
+// activationRules checks an activation's lifetime and code length, 0
+// taking the defaults.
+func activationRules(lifetime time.Duration, length int) (time.Duration, int, error) {
+	if lifetime == 0 {
+		lifetime = DefaultActivationLifetime
+	}
+	if length == 0 {
+		length = DefaultActivationLength
+	}
+	if lifetime < time.Minute || lifetime > 30*24*time.Hour {
+		return 0, 0, fmt.Errorf("%w: activation lifetime must be between 1m and 720h", ErrBadRequest)
+	}
+	if length < 8 || length > 32 {
+		return 0, 0, fmt.Errorf("%w: activation code length must be 8 to 32", ErrBadRequest)
+	}
+	return lifetime, length, nil
 }
 
 // RedeemSelf redeems a self-enrollment's activation code: the token's seed

@@ -30,19 +30,9 @@ const acctInFlight = 256
 // 4.1: never before); a retransmission is answered from the reply cache.
 // Status-Server is answered too (RFC 5997). It never panics on any input.
 func (s *Server) HandleAccounting(conn PacketConn, b []byte, src netip.AddrPort) {
-	if len(b) < 20 || len(b) > radius.MaxPacketLength {
-		s.drop(DropMalformed, "src", src, "len", len(b))
-		return
+	if client := s.datagramClient(b, src, "accounting"); client != nil {
+		s.handleAccounting(conn, b, src, client)
 	}
-	client := s.table.Load().Lookup(src.Addr())
-	if client == nil {
-		s.drop(DropUnknownClient)
-		if ok, held := s.logs.allow(DropUnknownClient, src.Addr().String(), s.now()); ok {
-			s.log.Warn("radius: accounting from unknown client dropped (add it with `radmfa client add`)", "src", src.Addr(), "held_back", held)
-		}
-		return
-	}
-	s.handleAccounting(conn, b, src, client)
 }
 
 // handleAccounting processes one accounting packet of client's.

@@ -341,19 +341,26 @@ func (s *Server) drop(reason string, args ...any) {
 // HandlePacket processes one datagram read from conn. It never panics on
 // any input; the packet's bytes are copied before anything keeps them.
 func (s *Server) HandlePacket(conn PacketConn, b []byte, src netip.AddrPort) {
+	if client := s.datagramClient(b, src, "packet"); client != nil {
+		s.handleAccess(conn, b, src, client, false)
+	}
+}
+
+// datagramClient is the client a datagram of a plausible size comes from;
+// nil when it is dropped (counted, and logged at a limited rate).
+func (s *Server) datagramClient(b []byte, src netip.AddrPort, what string) *Client {
 	if len(b) < 20 || len(b) > radius.MaxPacketLength {
 		s.drop(DropMalformed, "src", src, "len", len(b))
-		return
+		return nil
 	}
 	client := s.table.Load().Lookup(src.Addr())
 	if client == nil {
 		s.drop(DropUnknownClient)
 		if ok, held := s.logs.allow(DropUnknownClient, src.Addr().String(), s.now()); ok {
-			s.log.Warn("radius: packet from unknown client dropped (add it with `radmfa client add`)", "src", src.Addr(), "held_back", held)
+			s.log.Warn("radius: "+what+" from unknown client dropped (add it with `radmfa client add`)", "src", src.Addr(), "held_back", held)
 		}
-		return
 	}
-	s.handleAccess(conn, b, src, client, false)
+	return client
 }
 
 // handleAccess processes one packet of client's. Over TLS (RFC 6614) the

@@ -242,24 +242,17 @@ func applyClientFlags(c *cli.Context, cl *store.Client, adding bool) error {
 	if set("nas-type") {
 		cl.NASType = c.String("nas-type")
 	}
-	if set("number-matching") {
-		switch nm := c.String("number-matching"); nm {
-		case "on", "off":
-			cl.NumberMatching = nm
-		case "default":
-			cl.NumberMatching = ""
-		default:
-			return fmt.Errorf("--number-matching %q: want on, off or default", nm)
+	for flag, field := range map[string]*string{"number-matching": &cl.NumberMatching, "user-verification": &cl.UserVerification} {
+		if !set(flag) {
+			continue
 		}
-	}
-	if set("user-verification") {
-		switch uv := c.String("user-verification"); uv {
+		switch v := c.String(flag); v {
 		case "on", "off":
-			cl.UserVerification = uv
+			*field = v
 		case "default":
-			cl.UserVerification = ""
+			*field = ""
 		default:
-			return fmt.Errorf("--user-verification %q: want on, off or default", uv)
+			return fmt.Errorf("--%s %q: want on, off or default", flag, v)
 		}
 	}
 	if cl.NumberMatching == "on" && !(&radius.Client{NASType: cl.NASType}).ShowsChallenges() {
