@@ -75,7 +75,42 @@ type User struct {
 	// logins, shared by every instance: a token bucket kept as its
 	// theoretical arrival time (GCRA). FailureCharge spends it.
 	FailureTAT int64
+	// Source is the directory the user is synced from ("" for a user
+	// added by hand), ExternalID their entry there (the DN).
+	Source     string
+	ExternalID string
 }
+
+// Directory is an LDAP directory (Active Directory, OpenLDAP) users are
+// synced from.
+type Directory struct {
+	ID           int64
+	Name         string
+	URLs         []string // ldap:// or ldaps://, tried in order
+	BindDN       string
+	BindPassword []byte // sealed at rest
+	BaseDN       string
+	UserFilter   string // an LDAP filter; "" for every person
+	LoginAttr    string // sAMAccountName, uid, userPrincipalName
+	EmailAttr    string
+	GroupAttr    string // memberOf
+	StartTLS     bool
+	CACert       []byte // PEM: the CA of the directory's certificate
+	// GroupMap maps a directory group (its DN, or its CN) to a radmfa
+	// group; a user gets the first mapped group they are in.
+	GroupMap  []GroupMapping
+	CreatedAt time.Time
+}
+
+// GroupMapping maps a directory group to a radmfa group.
+type GroupMapping struct {
+	Directory string `json:"directory"`
+	Group     string `json:"group"`
+}
+
+// DirectorySecretAD is the associated data a directory's bind password is
+// sealed with.
+func DirectorySecretAD(name string) string { return "radmfa/directory-bind\x00" + name }
 
 // PushLocked reports whether push logins are refused for u at now.
 func (u User) PushLocked(now time.Time) bool { return now.Unix() < u.PushLockedUntil }
@@ -406,6 +441,10 @@ type Store interface {
 	User(ctx context.Context, name string) (User, error)
 	Users(ctx context.Context) ([]User, error)
 	SetUserDisabled(ctx context.Context, by, name string, disabled bool) error
+	// UpdateUser reads a user, lets fn change their email, group,
+	// disabled flag, source and external id, and writes them back with an
+	// audit row (action) in one transaction.
+	UpdateUser(ctx context.Context, by, name, action string, fn func(*User) error) (User, error)
 	DeleteUser(ctx context.Context, by, name string) (DeletedUser, error)
 
 	// CreateToken stores t (with its Seed) and returns it with ID and times set.
@@ -438,6 +477,12 @@ type Store interface {
 	DeleteClient(ctx context.Context, by, name string) error
 	// ClientsVersion changes whenever the clients or reply attributes do.
 	ClientsVersion(ctx context.Context) (int64, error)
+
+	CreateDirectory(ctx context.Context, by string, d Directory) (Directory, error)
+	// Directory returns one directory with its bind password.
+	Directory(ctx context.Context, name string) (Directory, error)
+	Directories(ctx context.Context) ([]Directory, error)
+	DeleteDirectory(ctx context.Context, by, name string) error
 
 	AddReplyAttr(ctx context.Context, by string, a ReplyAttr) (ReplyAttr, error)
 	ReplyAttrs(ctx context.Context) ([]ReplyAttr, error)

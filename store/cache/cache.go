@@ -91,6 +91,11 @@ func (s *Store) SetUserDisabled(ctx context.Context, by, name string, disabled b
 	return s.changed(s.Store.SetUserDisabled(ctx, by, name, disabled))
 }
 
+func (s *Store) UpdateUser(ctx context.Context, by, name, action string, fn func(*store.User) error) (store.User, error) {
+	u, err := s.Store.UpdateUser(ctx, by, name, action, fn)
+	return u, s.changed(err)
+}
+
 func (s *Store) DeleteUser(ctx context.Context, by, name string) (store.DeletedUser, error) {
 	d, err := s.Store.DeleteUser(ctx, by, name)
 	return d, s.changed(err)

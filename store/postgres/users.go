@@ -19,8 +19,9 @@ func scanUser(sc sqlrow.Scanner) (store.User, error) { return sqlrow.ScanUser(sc
 func (s *Store) CreateUser(ctx context.Context, by string, u store.User) (store.User, error) {
 	u.CreatedAt = s.now().UTC().Truncate(1e9)
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `INSERT INTO users(name, email, grp, disabled, created_at) VALUES ($1, $2, $3, $4, $5)
-			RETURNING id`, u.Name, u.Email, u.Group, u.Disabled, u.CreatedAt.Unix()).Scan(&u.ID)
+		err := tx.QueryRow(ctx, `INSERT INTO users(name, email, grp, disabled, created_at, source, external_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, u.Name, u.Email, u.Group, u.Disabled, u.CreatedAt.Unix(),
+			u.Source, u.ExternalID).Scan(&u.ID)
 		if isUnique(err) {
 			return fmt.Errorf("store: user %q: %w", u.Name, store.ErrExists)
 		}
@@ -30,6 +31,31 @@ func (s *Store) CreateUser(ctx context.Context, by string, u store.User) (store.
 		return s.audit(ctx, tx, store.AuditEvent{Actor: by, Action: "user.add", User: u.Name, Result: "ok"})
 	})
 	return u, err
+}
+
+// UpdateUser changes a user through fn, with an audit row.
+func (s *Store) UpdateUser(ctx context.Context, by, name, action string, fn func(*store.User) error) (store.User, error) {
+	var out store.User
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		old, err := scanUser(tx.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE lower(name) = lower($1) FOR UPDATE`, name))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("store: user %q: %w", name, store.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("store: user %q: %w", name, err)
+		}
+		u := old
+		if err := fn(&u); err != nil {
+			return err
+		}
+		u.ID, u.Name, u.CreatedAt, u.PushLockedUntil, u.FailureTAT = old.ID, old.Name, old.CreatedAt, old.PushLockedUntil, old.FailureTAT
+		if _, err := tx.Exec(ctx, sqlrow.UserUpdate, u.ID, u.Email, u.Group, u.Disabled, u.Source, u.ExternalID); err != nil {
+			return fmt.Errorf("store: user %q: %w", name, err)
+		}
+		out = u
+		return s.audit(ctx, tx, store.AuditEvent{Actor: by, Action: action, User: u.Name, Result: "ok", Detail: sqlrow.UserChanges(old, u)})
+	})
+	return out, err
 }
 
 // User returns one user by name (case-insensitive).

@@ -18,8 +18,8 @@ func scanUser(sc sqlrow.Scanner) (store.User, error) { return sqlrow.ScanUser(sc
 func (s *Store) CreateUser(ctx context.Context, by string, u store.User) (store.User, error) {
 	u.CreatedAt = s.now().UTC().Truncate(1e9)
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec(`INSERT INTO users(name, email, grp, disabled, created_at) VALUES (?, ?, ?, ?, ?)`,
-			u.Name, u.Email, u.Group, u.Disabled, u.CreatedAt.Unix())
+		res, err := tx.Exec(`INSERT INTO users(name, email, grp, disabled, created_at, source, external_id) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			u.Name, u.Email, u.Group, u.Disabled, u.CreatedAt.Unix(), u.Source, u.ExternalID)
 		if isUnique(err) {
 			return clean(fmt.Errorf("store: user %q: %w", u.Name, store.ErrExists))
 		}
@@ -75,6 +75,31 @@ func (s *Store) SetUserDisabled(ctx context.Context, by, name string, disabled b
 		}
 		return s.audit(tx, store.AuditEvent{Actor: by, Action: action, User: canonical, Result: "ok"})
 	})
+}
+
+// UpdateUser changes a user through fn, with an audit row.
+func (s *Store) UpdateUser(ctx context.Context, by, name, action string, fn func(*store.User) error) (store.User, error) {
+	var out store.User
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		old, err := scanUser(tx.QueryRow(`SELECT `+sqlrow.UserCols+` FROM users WHERE name = ? COLLATE NOCASE`, name))
+		if errors.Is(err, sql.ErrNoRows) {
+			return clean(fmt.Errorf("store: user %q: %w", name, store.ErrNotFound))
+		}
+		if err != nil {
+			return fmt.Errorf("store: user %q: %w", name, err)
+		}
+		u := old
+		if err := fn(&u); err != nil {
+			return clean(err)
+		}
+		u.ID, u.Name, u.CreatedAt, u.PushLockedUntil, u.FailureTAT = old.ID, old.Name, old.CreatedAt, old.PushLockedUntil, old.FailureTAT
+		if _, err := tx.Exec(sqlrow.QuestionParams(sqlrow.UserUpdate), u.ID, u.Email, u.Group, u.Disabled, u.Source, u.ExternalID); err != nil {
+			return fmt.Errorf("store: user %q: %w", name, err)
+		}
+		out = u
+		return s.audit(tx, store.AuditEvent{Actor: by, Action: action, User: u.Name, Result: "ok", Detail: sqlrow.UserChanges(old, u)})
+	})
+	return out, err
 }
 
 // DeleteUser deletes a user: hardware tokens go back to the inventory (reset

@@ -25,6 +25,8 @@ func Run(t *testing.T, open Opener) {
 		fn   func(*testing.T, store.Store)
 	}{
 		{"Users", testUsers},
+		{"UpdateUser", testUpdateUser},
+		{"Directories", testDirectories},
 		{"DeleteUserTokens", testDeleteUserTokens},
 		{"Tokens", testTokens},
 		{"UpdateToken", testUpdateToken},

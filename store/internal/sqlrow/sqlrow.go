@@ -27,8 +27,8 @@ const (
 	t.last_used, t.created_at, t.description, t.version, t.manufacturer, t.model, t.valid_from, t.valid_until, t.last_request`
 	TokenFrom = ` FROM tokens t LEFT JOIN users u ON u.id = t.user_id`
 	// UserCols, with the prefix u. for a join (UserColsU).
-	UserCols   = `id, name, email, grp, disabled, created_at, push_locked_until, fail_tat`
-	UserColsU  = `u.id, u.name, u.email, u.grp, u.disabled, u.created_at, u.push_locked_until, u.fail_tat`
+	UserCols   = `id, name, email, grp, disabled, created_at, push_locked_until, fail_tat, source, external_id`
+	UserColsU  = `u.id, u.name, u.email, u.grp, u.disabled, u.created_at, u.push_locked_until, u.fail_tat, u.source, u.external_id`
 	ClientCols = `id, name, cidr, secret, require_ma, nas_type, number_matching, created_at, nas_timeout_ms, nas_retries, cert_cn, cert_fingerprint, user_verification`
 	DeviceCols = `t.serial, COALESCE(u.name, ''), t.state, d.public_key, d.apns_token, d.apns_invalid, d.os, d.os_version,
 	d.model, d.app_version, d.notifications, d.enrolled_at, d.last_seen, d.webauthn`
@@ -44,7 +44,8 @@ type UserDest struct {
 
 // Dest is the scan destinations of UserCols.
 func (d *UserDest) Dest() []any {
-	return []any{&d.u.ID, &d.u.Name, &d.u.Email, &d.u.Group, &d.u.Disabled, &d.created, &d.u.PushLockedUntil, &d.u.FailureTAT}
+	return []any{&d.u.ID, &d.u.Name, &d.u.Email, &d.u.Group, &d.u.Disabled, &d.created, &d.u.PushLockedUntil, &d.u.FailureTAT,
+		&d.u.Source, &d.u.ExternalID}
 }
 
 // User is the user scanned.
