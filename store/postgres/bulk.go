@@ -35,8 +35,8 @@ func (s *Store) Bulk(ctx context.Context, by, action string, items []store.BulkI
 					continue
 				}
 				u := it.User
-				b.Queue(`INSERT INTO users(name, email, grp, disabled, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-					u.Name, u.Email, u.Group, u.Disabled, now).QueryRow(func(row pgx.Row) error {
+				b.Queue(`INSERT INTO users(name, email, grp, disabled, created_at, source, external_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+					u.Name, u.Email, u.Group, u.Disabled, now, u.Source, u.ExternalID).QueryRow(func(row pgx.Row) error {
 					var id int64
 					if err := row.Scan(&id); err != nil {
 						if isUnique(err) {

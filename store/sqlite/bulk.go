@@ -20,7 +20,7 @@ func (s *Store) Bulk(ctx context.Context, by, action string, items []store.BulkI
 		return err
 	}
 	return s.write(ctx, func(tx *sql.Tx) error {
-		userStmt, err := tx.Prepare(`INSERT INTO users(name, email, grp, disabled, created_at) VALUES (?, ?, ?, ?, ?)`)
+		userStmt, err := tx.Prepare(`INSERT INTO users(name, email, grp, disabled, created_at, source, external_id) VALUES (?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return fmt.Errorf("store: bulk: %w", err)
 		}
@@ -42,7 +42,7 @@ func (s *Store) Bulk(ctx context.Context, by, action string, items []store.BulkI
 		for i, it := range items {
 			var uid any
 			if it.User != nil {
-				res, err := userStmt.Exec(it.User.Name, it.User.Email, it.User.Group, it.User.Disabled, now)
+				res, err := userStmt.Exec(it.User.Name, it.User.Email, it.User.Group, it.User.Disabled, now, it.User.Source, it.User.ExternalID)
 				if isUnique(err) {
 					return fmt.Errorf("store: user %q: %w", it.User.Name, store.ErrExists)
 				}
