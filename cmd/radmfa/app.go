@@ -93,6 +93,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			userCommand(),
 			tokenCommand(),
 			clientCommand(),
+			directoryCommand(),
 			replyCommand(),
 			auditCommand(),
 			sessionsCommand(),
