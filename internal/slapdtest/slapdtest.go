@@ -227,7 +227,6 @@ func writeTLS(t *testing.T, dir string) []byte {
 	return caPEM
 }
 
-
 // Person is the add request of a person with uid (no password), for bulk
 // loads through Admin.
 func Person(uid string) *ldap.AddRequest {
