@@ -193,6 +193,9 @@ type Request struct {
 	// UserVerification is the client's override of
 	// Config.RequireUserVerification: "on", "off", "" (default).
 	UserVerification string
+	// FirstFactor is the client's: "" (the token's PIN) or
+	// FirstFactorDirectory (the user's directory password).
+	FirstFactor string
 	// Method, when set, is the method (MethodCHAP, ...) the request used
 	// instead of a plain password: refused, and recorded.
 	Method string
@@ -252,6 +255,7 @@ type Service struct {
 	// when its Burst is 0.
 	limit  store.FailureLimit
 	push   *push.Manager
+	dir    PasswordChecker
 	hashes *HashBudget
 	// errs logs the store's failures of logins, a few lines at a time.
 	errs *errLog
@@ -259,6 +263,9 @@ type Service struct {
 	resub *resubmits
 	// resets are the token-reset challenges waiting for the next code.
 	resets resets
+	// dirs are the logins whose directory password was right, waiting
+	// for the code.
+	dirs dirStates
 }
 
 // Deps are what a Service is built from.
@@ -268,6 +275,9 @@ type Deps struct {
 	Logger *slog.Logger     // slog.Default() when nil
 	Config Config
 	Push   *push.Manager // nil: push logins are refused (push_unavailable)
+	// Directory checks directory passwords (clients with the directory
+	// as first factor); nil: those logins are refused.
+	Directory PasswordChecker
 	// Hashes bounds the PIN hashes computed at once; nil: one per CPU.
 	Hashes *HashBudget
 }
@@ -284,7 +294,7 @@ func New(d Deps) *Service {
 	if d.Hashes == nil {
 		d.Hashes = NewHashBudget(runtime.NumCPU())
 	}
-	s := &Service{store: d.Store, now: d.Now, log: d.Logger, cfg: cfg, push: d.Push, hashes: d.Hashes,
+	s := &Service{store: d.Store, now: d.Now, log: d.Logger, cfg: cfg, push: d.Push, dir: d.Directory, hashes: d.Hashes,
 		errs: &errLog{log: d.Logger, now: d.Now}}
 	if cfg.ResubmitWindow > 0 {
 		s.resub = newResubmits(cfg.ResubmitWindow)
@@ -364,6 +374,15 @@ func (s *Service) authenticate(ctx context.Context, req Request, now time.Time) 
 	if bytes.HasPrefix(req.State, []byte(resetPrefix)) {
 		return s.resetFollowUp(ctx, req, now)
 	}
+	if req.FirstFactor == FirstFactorDirectory {
+		return s.directoryLogin(ctx, req, now)
+	}
+	return s.otpLogin(ctx, req, now, false)
+}
+
+// otpLogin decides a login by its code (with the token's PIN in front
+// unless skipPIN: the directory password was the first factor).
+func (s *Service) otpLogin(ctx context.Context, req Request, now time.Time, skipPIN bool) Result {
 	if len(req.State) > 0 {
 		if res, done := s.followUp(ctx, req, now); done {
 			return res
@@ -372,7 +391,7 @@ func (s *Service) authenticate(ctx context.Context, req Request, now time.Time) 
 		return s.pushLogin(ctx, req, now)
 	}
 	fresh := false
-	a := attempt{requestKey: req.RequestKey, client: req.Client,
+	a := attempt{requestKey: req.RequestKey, client: req.Client, skipPIN: skipPIN,
 		// A token reset asks for the next code in a challenge: not for a
 		// NAS that cannot show one, nor for an administrator's check.
 		reset: !req.Diagnostic && !req.NoChallenges}
@@ -414,6 +433,7 @@ type attempt struct {
 	requestKey []byte // the request's RFC 5080 key, recorded with an accept
 	client     string
 	reset      bool // a code in the resync window may start a token reset
+	skipPIN    bool // the directory password stood for the PIN
 	hashed     bool
 	pinHash    string // the hash checked, and the PIN typed
 	pin        string
@@ -605,7 +625,7 @@ const retransmitWindow = time.Minute
 func (s *Service) check(ctx context.Context, u store.User, t store.Token, password string, now time.Time, a *attempt) match {
 	code := password
 	pinOK := true
-	if t.HasPIN() {
+	if t.HasPIN() && !a.skipPIN {
 		pinOK = false
 		if len(password) > t.Digits {
 			pin := password[:len(password)-t.Digits]

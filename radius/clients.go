@@ -23,6 +23,9 @@ type Client struct {
 	// UserVerification overrides the server's requirement of the device
 	// owner's verification of push approvals: "on", "off", "".
 	UserVerification string
+	// FirstFactor is what users type before the code: "" or "pin" (the
+	// token's PIN), "directory" (their directory password).
+	FirstFactor string
 	// Attrs are added to every Access-Accept sent to this client.
 	Attrs []Attr
 	// NASTimeout and NASRetries are how long the NAS waits for an answer

@@ -645,6 +645,7 @@ func (s *Server) request(client Client, pkt *radius.Packet) auth.Request {
 		State:            rfc2865.State_Get(pkt),
 		NumberMatching:   client.NumberMatching,
 		UserVerification: client.UserVerification,
+		FirstFactor:      client.FirstFactor,
 	}
 	if !client.ShowsChallenges() {
 		// A number to match is shown in an Access-Challenge this NAS

@@ -206,6 +206,10 @@ type Client struct {
 	// NumberMatching overrides the server's number matching for push
 	// logins from this client: "on", "off", or "" for the server default.
 	NumberMatching string
+	// FirstFactor is what the user types before the code: "pin" (the
+	// token's PIN, if it has one; also "" and "none") or "directory" (the
+	// user's directory password, checked by an LDAP bind).
+	FirstFactor string
 	// UserVerification overrides the server's requirement that a push
 	// approval carry the device owner's WebAuthn assertion: "on", "off",
 	// or "" for the server default.

@@ -195,6 +195,7 @@ func clientFlags(forAdd bool) []cli.Flag {
 		ma,
 		&cli.StringFlag{Name: "nas-type", Usage: "the NAS's kind: asa, paloalto, fortigate, pfsense, strongswan, softether, openvpn, pam_radius, ...: sets its default timeout and retries; openvpn and pam_radius cannot show an Access-Challenge, so their push logins get no number matching"},
 		nm,
+		&cli.StringFlag{Name: "first-factor", Usage: "what users type before the code: pin (the token's PIN, where it has one; the default) or directory (their directory password, checked by an LDAP bind: password+code, or the password then the code or a push)"},
 		&cli.StringFlag{Name: "user-verification", Value: map[bool]string{true: "default", false: ""}[forAdd], Usage: "push approvals from this client's logins need the phone owner's WebAuthn verification: on, off or default (serve --require-user-verification)"},
 		&cli.DurationFlag{Name: "nas-timeout", Usage: "how long the NAS waits for an answer before it sends again (0: its type's default); a push is answered within timeout x (retries+1)"},
 		&cli.IntFlag{Name: "nas-retries", Usage: "how many times the NAS sends a request again after a timeout"},
@@ -241,6 +242,16 @@ func applyClientFlags(c *cli.Context, cl *store.Client, adding bool) error {
 	}
 	if set("nas-type") {
 		cl.NASType = c.String("nas-type")
+	}
+	if c.IsSet("first-factor") {
+		switch ff := c.String("first-factor"); ff {
+		case "pin", "none":
+			cl.FirstFactor = ""
+		case "directory":
+			cl.FirstFactor = ff
+		default:
+			return fmt.Errorf("--first-factor %q: want pin or directory", ff)
+		}
 	}
 	for flag, field := range map[string]*string{"number-matching": &cl.NumberMatching, "user-verification": &cl.UserVerification} {
 		if !set(flag) {

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/urfave/cli/v2"
 
+	"github.com/radmfa/radmfa/auth"
 	"github.com/radmfa/radmfa/directory"
 	"github.com/radmfa/radmfa/store"
 )
@@ -221,6 +222,22 @@ func directoryAdd(c *cli.Context, e *env) error {
 	}
 	fmt.Fprintf(c.App.Writer, "directory %s added; check it with: radmfa directory test %s\n", d.Name, d.Name)
 	return nil
+}
+
+// dirChecker checks directory passwords against the directory each user
+// comes from.
+type dirChecker struct{ st store.Store }
+
+func (d dirChecker) CheckPassword(ctx context.Context, u store.User, password string) error {
+	dir, err := d.st.Directory(ctx, u.Source)
+	if err != nil {
+		return err
+	}
+	_, err = directory.CheckPassword(ctx, dir, u.Name, password)
+	if errors.Is(err, directory.ErrBadPassword) {
+		return auth.ErrWrongPassword
+	}
+	return err
 }
 
 // directorySyncer syncs every directory every period inside serve.

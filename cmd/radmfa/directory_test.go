@@ -74,3 +74,76 @@ func TestDirectoryWithTheCLI(t *testing.T) {
 	}
 	_ = bob
 }
+
+// The directory password as first factor: password+code; the password,
+// then the code in the challenge's answer; "password,push" and the
+// phone's approval; a wrong password (refused, counted); the directory
+// down (refused with a clear reason, no crash).
+func TestDirectoryPasswordFirstFactor(t *testing.T) {
+	s := slapdtest.Start(t)
+	s.AddUser("ann", "ann@example.com", "Sommer2026!")
+	e := newCLI(t)
+	dir := t.TempDir()
+	pw, ca := filepath.Join(dir, "bind.pw"), filepath.Join(dir, "ca.pem")
+	os.WriteFile(pw, []byte(slapdtest.AdminPW), 0o600)
+	os.WriteFile(ca, s.CAPEM, 0o600)
+	e.ok("directory", "add", "corp", "--url", s.URL, "--start-tls", "--ca-file", ca, "--bind-dn", slapdtest.AdminDN,
+		"--bind-password-file", pw, "--base-dn", slapdtest.PeopleDN, "--user-filter", "(objectClass=inetOrgPerson)", "--login-attr", "uid")
+	e.ok("directory", "sync", "corp")
+	e.ok("client", "add", "vpn", "--cidr", "127.0.0.1/32", "--secret", "testing123", "--first-factor", "directory")
+	_, seed := e.enrollSecret("ann", "--type", "hotp")
+	srv := startPushServer(t, e, "--directory-sync-every", "0")
+	c := phone(t, e, "ann")
+	n := newNAS(t, "127.0.0.1", srv.addr, "testing123")
+	counter := uint64(0)
+	next := func() string { counter++; return hotpAt(seed, counter-1) }
+
+	t.Run("password and code in one", func(t *testing.T) {
+		if p := n.exchange("ann", "Sommer2026!"+next()); p.Code != radius.CodeAccessAccept {
+			t.Fatalf("got %v", p.Code)
+		}
+	})
+	t.Run("password, then the code in the challenge", func(t *testing.T) {
+		p := n.exchange("ann", "Sommer2026!")
+		if p.Code != radius.CodeAccessChallenge || !strings.Contains(rfc2865.ReplyMessage_GetString(p), "code") {
+			t.Fatalf("the password alone: %v %q", p.Code, rfc2865.ReplyMessage_GetString(p))
+		}
+		if p := n.exchange("ann", next(), withState(rfc2865.State_Get(p))); p.Code != radius.CodeAccessAccept {
+			t.Fatalf("the code: %v", p.Code)
+		}
+	})
+	t.Run("password, then a push", func(t *testing.T) {
+		held := inBackground(func() string { return n.exchange("ann", "Sommer2026!,push").Code.String() })
+		approved := answerNext(t, c, "approve", nil)
+		<-approved
+		if got := held(); got != radius.CodeAccessAccept.String() {
+			t.Fatalf("got %s", got)
+		}
+	})
+	t.Run("a wrong password", func(t *testing.T) {
+		if p := n.exchange("ann", "Winter2025!"+next()); p.Code != radius.CodeAccessReject {
+			t.Fatalf("got %v", p.Code)
+		}
+		if p := n.exchange("ann", "Winter2025!"); p.Code != radius.CodeAccessReject {
+			t.Fatalf("the wrong password alone: %v", p.Code)
+		}
+	})
+	t.Run("the directory down", func(t *testing.T) {
+		s.Stop()
+		if p := n.exchange("ann", "Sommer2026!"+next()); p.Code != radius.CodeAccessReject {
+			t.Fatalf("got %v", p.Code)
+		}
+	})
+	rows := strings.Join(e.authRows("ann"), ",")
+	for _, want := range []string{"accept:ok", "challenge:password_ok_code_next", "accept:push_approved", "reject:bad_password", "reject:directory_unavailable"} {
+		if !strings.Contains(rows, want) {
+			t.Fatalf("no %s in the audit: %s", want, rows)
+		}
+	}
+	if out := e.ok("audit", "--user", "ann"); strings.Contains(out, "Sommer2026") || strings.Contains(out, "Winter2025") {
+		t.Fatalf("a password in the audit log:\n%s", out)
+	}
+	if strings.Contains(srv.errs.String(), "Sommer2026") || strings.Contains(srv.out.String(), "Sommer2026") {
+		t.Fatal("a password in the server's log")
+	}
+}

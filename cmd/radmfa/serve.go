@@ -123,7 +123,7 @@ func (s storeSource) Load(ctx context.Context) (*radius.Table, error) {
 		out = append(out, radius.Client{Name: c.Name, Prefix: c.Prefix, Secret: c.Secret,
 			RequireMA: c.RequireMessageAuthenticator, NASType: c.NASType, NumberMatching: c.NumberMatching,
 			NASTimeout: c.NASTimeout, NASRetries: c.NASRetries, CertCN: c.CertCN, CertFingerprint: c.CertFingerprint,
-			UserVerification: c.UserVerification,
+			UserVerification: c.UserVerification, FirstFactor: c.FirstFactor,
 			Attrs:            byClient[c.Name]})
 	}
 	return radius.NewTable(out, groups), nil
@@ -301,7 +301,7 @@ func serve(c *cli.Context) error {
 			Help: "PIN hashes computed (real and, for equal timing, dummy ones)."}, func() float64 { return float64(hashes.Hashes()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "radmfa_auth_pin_hash_busy_total",
 			Help: "Logins refused (overloaded) because no PIN-hash slot freed up in time."}, func() float64 { return float64(hashes.Busy()) }))
-	svc := auth.New(auth.Deps{Store: st, Logger: log, Config: cfg, Push: mgr, Hashes: hashes})
+	svc := auth.New(auth.Deps{Store: st, Logger: log, Config: cfg, Push: mgr, Hashes: hashes, Directory: dirChecker{st}})
 	if ps != nil {
 		refused := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "radmfa_web_refused_total",
 			Help: "Self-enrollment page requests refused, by reason."}, []string{"reason"})

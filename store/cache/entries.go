@@ -199,7 +199,7 @@ func (c *tokenCache) accepted(name string, up store.TokenAuth) {
 //
 //	name     uvarint length, the folded name
 //	user     fixed: ID, PushLockedUntil, FailureTAT (8 bytes each), Disabled (1);
-//	         time CreatedAt; strings Name, Email, Group
+//	         time CreatedAt; strings Name, Email, Group, Source, ExternalID
 //	count    uvarint number of tokens
 //	tokens   each: uvarint length of the rest, then the fixed part
 //	         patchAccepted rewrites in a copy (ID, Version, Counter,
@@ -213,8 +213,11 @@ func (c *tokenCache) accepted(name string, up store.TokenAuth) {
 //
 // Fixed fields are little-endian; times are as appendTime writes them.
 const (
-	userFixed  = 8 + 8 + 8 + 1
-	tokenFixed = 6*8 + 1 + store.RequestKeySize
+	userFixed = 8 + 8 + 8 + 1
+	// userStrings is how many strings follow the user's fixed part and
+	// time: Name, Email, Group, Source, ExternalID.
+	userStrings = 5
+	tokenFixed  = 6*8 + 1 + store.RequestKeySize
 )
 
 // stateCodes are the states an entry stores as one byte (index+1).
@@ -240,6 +243,8 @@ func encodeEntry(key []byte, u store.User, toks []store.Token) []byte {
 	b = appendString(b, u.Name)
 	b = appendString(b, u.Email)
 	b = appendString(b, u.Group)
+	b = appendString(b, u.Source)
+	b = appendString(b, u.ExternalID)
 	b = binary.AppendUvarint(b, uint64(len(toks)))
 	var tb []byte
 	for _, t := range toks {
@@ -303,6 +308,8 @@ func decodeEntry(e []byte, buf []store.Token) (store.User, []store.Token, bool) 
 	u.Name = d.string()
 	u.Email = d.string()
 	u.Group = d.string()
+	u.Source = d.string()
+	u.ExternalID = d.string()
 	n := d.uvarint()
 	if d.bad || n > uint64(len(d.b)) {
 		return store.User{}, nil, false
@@ -367,7 +374,7 @@ func patchAccepted(e []byte, up store.TokenAuth) bool {
 	d.bytes()
 	d.take(userFixed)
 	d.time()
-	for range 3 {
+	for range userStrings {
 		d.bytes()
 	}
 	n := d.uvarint()

@@ -33,7 +33,7 @@ func TestTokenCacheRoundTrip(t *testing.T) {
 	}{
 		{"no tokens", store.User{ID: 1, Name: "bob"}, nil},
 		{"every field", store.User{ID: 2, Name: "Alice", Email: "a@example.com", Group: "admins", Disabled: true,
-			CreatedAt: at(1500000000, 0), PushLockedUntil: 1700000000}, []store.Token{full}},
+			CreatedAt: at(1500000000, 0), PushLockedUntil: 1700000000, Source: "corp", ExternalID: "uid=alice,dc=example"}, []store.Token{full}},
 		{"several tokens", store.User{ID: 3, Name: "carol"}, []store.Token{
 			{ID: 1, Serial: "a", User: "carol", Type: "hotp", State: store.StateActive, Seed: []byte{1}},
 			{ID: 2, Serial: "b", User: "carol", Type: "push", State: store.StateRevoked},                   // no seed

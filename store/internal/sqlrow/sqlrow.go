@@ -29,7 +29,7 @@ const (
 	// UserCols, with the prefix u. for a join (UserColsU).
 	UserCols   = `id, name, email, grp, disabled, created_at, push_locked_until, fail_tat, source, external_id`
 	UserColsU  = `u.id, u.name, u.email, u.grp, u.disabled, u.created_at, u.push_locked_until, u.fail_tat, u.source, u.external_id`
-	ClientCols = `id, name, cidr, secret, require_ma, nas_type, number_matching, created_at, nas_timeout_ms, nas_retries, cert_cn, cert_fingerprint, user_verification`
+	ClientCols = `id, name, cidr, secret, require_ma, nas_type, number_matching, created_at, nas_timeout_ms, nas_retries, cert_cn, cert_fingerprint, user_verification, first_factor`
 	DeviceCols = `t.serial, COALESCE(u.name, ''), t.state, d.public_key, d.apns_token, d.apns_invalid, d.os, d.os_version,
 	d.model, d.app_version, d.notifications, d.enrolled_at, d.last_seen, d.webauthn`
 	DeviceFrom = ` FROM devices d JOIN tokens t ON t.id = d.token_id LEFT JOIN users u ON u.id = t.user_id`
@@ -122,7 +122,7 @@ func ScanClient(sc Scanner, sealer *store.Sealer) (store.Client, error) {
 	var sealed []byte
 	var created, timeoutMS int64
 	if err := sc.Scan(&c.ID, &c.Name, &cidr, &sealed, &c.RequireMessageAuthenticator, &c.NASType, &c.NumberMatching, &created,
-		&timeoutMS, &c.NASRetries, &c.CertCN, &c.CertFingerprint, &c.UserVerification); err != nil {
+		&timeoutMS, &c.NASRetries, &c.CertCN, &c.CertFingerprint, &c.UserVerification, &c.FirstFactor); err != nil {
 		return store.Client{}, err
 	}
 	if cidr != "" || !c.RadSec() {
@@ -161,6 +161,11 @@ func SealClient(sealer *store.Sealer, c store.Client) (store.Client, []byte, err
 	if c.UserVerification != "" && c.UserVerification != "on" && c.UserVerification != "off" {
 		return store.Client{}, nil, fmt.Errorf("store: client %q: user verification %q is not on, off or empty: %w", c.Name, c.UserVerification, store.ErrInvalid)
 	}
+	switch c.FirstFactor {
+	case "", "none", "pin", "directory":
+	default:
+		return store.Client{}, nil, fmt.Errorf("store: client %q: first factor %q is not none, pin or directory: %w", c.Name, c.FirstFactor, store.ErrInvalid)
+	}
 	if c.NASTimeout < 0 || c.NASTimeout > time.Minute || c.NASRetries < 0 || c.NASRetries > 10 {
 		return store.Client{}, nil, fmt.Errorf("store: client %q: NAS timeout %s x %d retries is outside 0-60s x 0-10: %w", c.Name, c.NASTimeout, c.NASRetries, store.ErrInvalid)
 	}
@@ -187,16 +192,16 @@ func ClientArgs(c store.Client, sealed []byte) []any {
 		cidr = c.Prefix.String()
 	}
 	return []any{cidr, sealed, c.RequireMessageAuthenticator, c.NASType, c.NumberMatching, c.CreatedAt.Unix(),
-		c.NASTimeout.Milliseconds(), c.NASRetries, c.CertCN, c.CertFingerprint, c.UserVerification}
+		c.NASTimeout.Milliseconds(), c.NASRetries, c.CertCN, c.CertFingerprint, c.UserVerification, c.FirstFactor}
 }
 
 // ClientInsert adds a client: $1 the name, then ClientArgs.
 const ClientInsert = `INSERT INTO clients(name, cidr, secret, require_ma, nas_type, number_matching, created_at,
-	nas_timeout_ms, nas_retries, cert_cn, cert_fingerprint, user_verification) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
+	nas_timeout_ms, nas_retries, cert_cn, cert_fingerprint, user_verification, first_factor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
 
 // ClientUpdate rewrites a client: $1 the name, then ClientArgs.
 const ClientUpdate = `UPDATE clients SET cidr = $2, secret = $3, require_ma = $4, nas_type = $5, number_matching = $6,
-	created_at = $7, nas_timeout_ms = $8, nas_retries = $9, cert_cn = $10, cert_fingerprint = $11, user_verification = $12 WHERE name = $1`
+	created_at = $7, nas_timeout_ms = $8, nas_retries = $9, cert_cn = $10, cert_fingerprint = $11, user_verification = $12, first_factor = $13 WHERE name = $1`
 
 // ValidFingerprint reports whether f is "sha256:" and 64 lowercase hex
 // digits.
@@ -231,6 +236,7 @@ func ClientChanges(old, c store.Client) string {
 	add("cert_cn", old.CertCN, c.CertCN)
 	add("cert_fingerprint", old.CertFingerprint, c.CertFingerprint)
 	add("user_verification", old.UserVerification, c.UserVerification)
+	add("first_factor", old.FirstFactor, c.FirstFactor)
 	if string(old.Secret) != string(c.Secret) {
 		d = append(d, "secret=changed")
 	}
