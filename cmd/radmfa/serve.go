@@ -124,7 +124,7 @@ func (s storeSource) Load(ctx context.Context) (*radius.Table, error) {
 			RequireMA: c.RequireMessageAuthenticator, NASType: c.NASType, NumberMatching: c.NumberMatching,
 			NASTimeout: c.NASTimeout, NASRetries: c.NASRetries, CertCN: c.CertCN, CertFingerprint: c.CertFingerprint,
 			UserVerification: c.UserVerification, FirstFactor: c.FirstFactor,
-			Attrs:            byClient[c.Name]})
+			Attrs: byClient[c.Name]})
 	}
 	return radius.NewTable(out, groups), nil
 }
