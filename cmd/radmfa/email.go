@@ -99,28 +99,14 @@ func enrollmentRecipient(c *cli.Context, e *env, user string) (*mailer.Mailer, s
 // self-enrollment page (and its code, unless --code-separately), and
 // prints the link. A token whose email did not go out is removed.
 func sendEnrollment(c *cli.Context, e *env, m *mailer.Mailer, pubURL, to, user string, en auth.PushEnrolled, kind string) error {
-	link := pubURL + web.PathEnroll + "?serial=" + url.QueryEscape(en.Token.Serial)
-	code := en.Code
-	if c.Bool("code-separately") {
-		code = ""
-	}
-	ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
-	defer cancel()
-	isPush := kind == auth.TypePush
-	if err := m.Send(ctx, to, "Set up your sign-in token", enrollMail(c.String("issuer"), user, link, code, en.Expires, isPush)); err != nil {
-		// Nobody can enroll a token whose email did not go out.
-		if derr := e.store.DeleteToken(context.WithoutCancel(c.Context), e.by, en.Token.Serial); derr != nil {
-			return fmt.Errorf("%w (and token %s could not be removed: %v)", err, en.Token.Serial, derr)
-		}
+	link, err := deliverEnrollment(c, e, m, pubURL, to, user, en, kind)
+	if err != nil {
 		return err
 	}
-	if err := e.store.Audit(c.Context, store.AuditEvent{Actor: e.by, Action: "token.enroll_email", User: user,
-		Serial: en.Token.Serial, Result: "sent", Detail: "to=" + to}); err != nil {
-		return friendly(err)
-	}
+	separately := c.Bool("code-separately")
 	if c.Bool("json") {
 		out := map[string]string{"serial": en.Token.Serial, "enroll_url": link, "sent_to": to, "expires": en.Expires.UTC().Format(time.RFC3339)}
-		if code == "" {
+		if separately {
 			out["activation_code"] = en.Code
 		}
 		return writeJSON(c.App.Writer, out)
@@ -128,8 +114,39 @@ func sendEnrollment(c *cli.Context, e *env, m *mailer.Mailer, pubURL, to, user s
 	w := c.App.Writer
 	fmt.Fprintf(w, "Serial:  %s\nUser:    %s\nType:    %s, waiting for the user's self-enrollment\nSent to: %s\nLink:    %s\nExpires: %s\n",
 		en.Token.Serial, user, kind, to, link, en.Expires.UTC().Format(time.RFC3339))
-	if code == "" {
+	if separately {
 		fmt.Fprintf(w, "Activation code (give it to the user another way, e.g. by phone): %s\n", en.Code)
 	}
 	return nil
+}
+
+// sendEnrollmentQuiet is sendEnrollment printing nothing (an import).
+func sendEnrollmentQuiet(c *cli.Context, e *env, m *mailer.Mailer, pubURL, to, user string, en auth.PushEnrolled, kind string) error {
+	_, err := deliverEnrollment(c, e, m, pubURL, to, user, en, kind)
+	return err
+}
+
+// deliverEnrollment emails an enrollment's link (and its code, unless
+// --code-separately) and audits it; a token whose email did not go out is
+// removed.
+func deliverEnrollment(c *cli.Context, e *env, m *mailer.Mailer, pubURL, to, user string, en auth.PushEnrolled, kind string) (string, error) {
+	link := pubURL + web.PathEnroll + "?serial=" + url.QueryEscape(en.Token.Serial)
+	code := en.Code
+	if c.Bool("code-separately") {
+		code = ""
+	}
+	ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
+	defer cancel()
+	if err := m.Send(ctx, to, "Set up your sign-in token", enrollMail(c.String("issuer"), user, link, code, en.Expires, kind == auth.TypePush)); err != nil {
+		// Nobody can enroll a token whose email did not go out.
+		if derr := e.store.DeleteToken(context.WithoutCancel(c.Context), e.by, en.Token.Serial); derr != nil {
+			return "", fmt.Errorf("%w (and token %s could not be removed: %v)", err, en.Token.Serial, derr)
+		}
+		return "", err
+	}
+	if err := e.store.Audit(c.Context, store.AuditEvent{Actor: e.by, Action: "token.enroll_email", User: user,
+		Serial: en.Token.Serial, Result: "sent", Detail: "to=" + to}); err != nil {
+		return "", friendly(err)
+	}
+	return link, nil
 }

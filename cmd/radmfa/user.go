@@ -58,6 +58,10 @@ func userCommand() *cli.Command {
 				}),
 			},
 			{
+				Name: "import", Usage: "add the users of a CSV file (name,email,group[,token]): all or nothing; a token column (totp, hotp, push) sends each user an enrollment email", ArgsUsage: "FILE",
+				Action: withEnv(userImport),
+			},
+			{
 				Name: "list", Usage: "list users", Flags: []cli.Flag{jsonFlag},
 				Action: withEnv(func(c *cli.Context, e *env) error {
 					if err := usage(c, 0, ""); err != nil {
