@@ -96,6 +96,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			directoryCommand(),
 			replyCommand(),
 			auditCommand(),
+			backupCommand(),
+			restoreCommand(),
 			sessionsCommand(),
 			reportCommand(),
 			serveCommand(),

@@ -253,6 +253,14 @@ func serve(c *cli.Context) error {
 	if err := checkDataDir(keyDir(c)); err != nil {
 		return err
 	}
+	if db, _ := paths(c); !postgres.IsURL(db) {
+		// A restore refuses to replace the database while this runs.
+		release, err := holdServing(db)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	backend, err := openStoreWith(c, backendOptions{Synchronous: c.String("synchronous"), Logger: log})
 	if err != nil {
 		return err

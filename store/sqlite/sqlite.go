@@ -60,9 +60,10 @@ type Options struct {
 
 // Store is the SQLite store.Store.
 type Store struct {
-	rdb *sql.DB // read-only connections
-	wdb *sql.DB // the one write connection, used by the writer goroutine alone
-	cdb *sql.DB // the checkpointer's connection
+	rdb  *sql.DB // read-only connections
+	path string  // the database file
+	wdb  *sql.DB // the one write connection, used by the writer goroutine alone
+	cdb  *sql.DB // the checkpointer's connection
 	// stopCkpt ends the checkpointer, which closes ckptDone.
 	stopCkpt, ckptDone chan struct{}
 	sealer             *store.Sealer
@@ -143,7 +144,7 @@ func Open(o Options) (*Store, error) {
 	wdb.SetMaxOpenConns(1)
 	wdb.SetMaxIdleConns(1)
 	wdb.SetConnMaxLifetime(0)
-	s := &Store{wdb: wdb, sealer: sealer, now: o.Now, log: o.Logger, metrics: newMetrics()}
+	s := &Store{wdb: wdb, path: o.Path, sealer: sealer, now: o.Now, log: o.Logger, metrics: newMetrics()}
 	if err := s.checkAndMigrate(o.Path); err != nil {
 		wdb.Close()
 		return nil, err
