@@ -526,6 +526,10 @@ type Store interface {
 
 	Audit(ctx context.Context, e AuditEvent) error
 	AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+	// PruneAudit deletes the audit rows from before a time and, when it
+	// deleted any, records that it did (an audit row of its own); it
+	// returns how many went.
+	PruneAudit(ctx context.Context, by string, before time.Time) (int64, error)
 
 	Close() error
 }

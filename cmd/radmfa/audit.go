@@ -1,7 +1,12 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -35,7 +40,27 @@ func auditCommand() *cli.Command {
 			&cli.StringFlag{Name: "until", Usage: "only rows before this time (as --since)"},
 			&cli.IntFlag{Name: "limit", Value: 1000, Usage: "at most this many rows, the newest (0: all)"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+			&cli.BoolFlag{Name: "jsonl", Usage: "print JSON lines, one row a line, oldest first (a SIEM's import; with --limit 0 for all)"},
 		},
+		Subcommands: []*cli.Command{{
+			Name: "prune", Usage: "delete the audit rows older than --keep (a row records that it did)",
+			Flags: []cli.Flag{&cli.StringFlag{Name: "keep", Required: true, Usage: "how long rows are kept: 400d, 90d, 720h"}},
+			Action: withEnv(func(c *cli.Context, e *env) error {
+				if err := usage(c, 0, "--keep 400d"); err != nil {
+					return err
+				}
+				keep, err := parseKeep(c.String("keep"))
+				if err != nil {
+					return err
+				}
+				n, err := e.store.PruneAudit(c.Context, e.by, time.Now().Add(-keep))
+				if err != nil {
+					return friendly(err)
+				}
+				fmt.Fprintf(c.App.Writer, "%d audit rows older than %s deleted\n", n, c.String("keep"))
+				return nil
+			}),
+		}},
 		Action: withEnv(func(c *cli.Context, e *env) error {
 			if err := usage(c, 0, ""); err != nil {
 				return err
@@ -60,6 +85,16 @@ func auditCommand() *cli.Command {
 			if err != nil {
 				return friendly(err)
 			}
+			if c.Bool("jsonl") {
+				enc := json.NewEncoder(c.App.Writer)
+				for _, r := range rows {
+					if err := enc.Encode(auditJSON{At: r.At, Actor: r.Actor, Action: r.Action, User: r.User, Serial: r.Serial,
+						Client: r.Client, Result: r.Result, Detail: r.Detail}); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
 			if c.Bool("json") {
 				out := make([]auditJSON, 0, len(rows))
 				for _, r := range rows {
@@ -77,6 +112,28 @@ func auditCommand() *cli.Command {
 			return tw.Flush()
 		}),
 	}
+}
+
+// parseKeep reads a retention: days (400d) or a Go duration (720h), at
+// least an hour.
+func parseKeep(v string) (time.Duration, error) {
+	var d time.Duration
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil {
+			return 0, fmt.Errorf("--keep %q: want days (400d) or a duration (720h)", v)
+		}
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil {
+			return 0, fmt.Errorf("--keep %q: want days (400d) or a duration (720h)", v)
+		}
+	}
+	if d < time.Hour {
+		return 0, fmt.Errorf("--keep %q: keep at least an hour", v)
+	}
+	return d, nil
 }
 
 // parseWhen reads a point in time: a duration back from now ("24h", "90m")
@@ -101,4 +158,25 @@ func parseWhen(flag, v string, now time.Time) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("%s %q: want a duration back from now (24h) or a time (2026-12-01, 2026-12-01T08:00, RFC 3339)", flag, v)
+}
+
+// pruneAudit deletes the audit rows older than keep at start and hourly
+// until ctx ends.
+func pruneAudit(ctx context.Context, st store.Store, keep time.Duration, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := st.PruneAudit(ctx, "serve", time.Now().Add(-keep))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("audit: prune", "err", err)
+		case n > 0:
+			log.Info("audit: old rows deleted", "rows", n, "keep", keep)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

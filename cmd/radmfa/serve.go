@@ -67,6 +67,7 @@ func serveFlags() []cli.Flag {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "failure-every", Value: 6 * time.Second, Usage: "then one more failed login per this", EnvVars: []string{"RADMFA_FAILURE_EVERY"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "resubmit-window", Value: 10 * time.Second, Usage: "how long an accepted login answers the same login (client, user, Calling-Station-Id or NAS-Port, password) sent again as a new request, as OpenVPN's plugin does: accept:resubmitted instead of a replay (0: off)", EnvVars: []string{"RADMFA_RESUBMIT_WINDOW"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "eap-prompt", Value: "Passcode:", Usage: "the EAP-GTC prompt that asks for the password (PIN and code, or empty for push)", EnvVars: []string{"RADMFA_EAP_PROMPT"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "audit-keep", Usage: "delete audit rows older than this (400d, 90d; checked hourly); default: keep everything", EnvVars: []string{"RADMFA_AUDIT_KEEP"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "directory-sync-every", Value: 15 * time.Minute, Usage: "how often users are synced from the directories (radmfa directory add); 0: only by radmfa directory sync", EnvVars: []string{"RADMFA_DIRECTORY_SYNC_EVERY"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "radsec-addr", Usage: "TCP address to answer RadSec (RADIUS over TLS, RFC 6614) on, e.g. :2083 (default off)", EnvVars: []string{"RADMFA_RADSEC_ADDR"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "radsec-cert", Usage: "RadSec: the server's certificate (PEM, with its chain)", EnvVars: []string{"RADMFA_RADSEC_CERT"}}),
@@ -385,6 +386,15 @@ func serve(c *cli.Context) error {
 		fmt.Fprintf(c.App.Writer, "radmfa: listening on %s (RADIUS accounting)\n", conn.LocalAddr())
 	}
 	log.Info("serve: started", "version", Version, "radius", addrs, "metrics", metricsAddr, "procs", runtime.GOMAXPROCS(0))
+	if v := c.String("audit-keep"); v != "" {
+		keep, err := parseKeep(v)
+		if err != nil {
+			return fmt.Errorf("--audit-keep: %w", err)
+		}
+		pruneDone := make(chan struct{})
+		go func() { defer close(pruneDone); pruneAudit(ctx, st, keep, log) }()
+		defer func() { <-pruneDone }()
+	}
 	if every := c.Duration("directory-sync-every"); every > 0 {
 		syncer := newDirectorySyncer(st, log, max(every, time.Minute), reg)
 		syncDone := make(chan struct{})

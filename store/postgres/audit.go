@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/radmfa/radmfa/store"
 	"github.com/radmfa/radmfa/store/internal/sqlrow"
@@ -36,4 +39,21 @@ func (s *Store) AuditEvents(ctx context.Context, f store.AuditFilter) ([]store.A
 	}
 	slices.Reverse(out) // oldest first
 	return out, nil
+}
+
+// PruneAudit deletes the audit rows before a time, with a row saying so.
+func (s *Store) PruneAudit(ctx context.Context, by string, before time.Time) (int64, error) {
+	var n int64
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM audit WHERE at < $1`, before.UnixMilli())
+		if err != nil {
+			return fmt.Errorf("store: audit prune: %w", err)
+		}
+		if n = tag.RowsAffected(); n == 0 {
+			return nil
+		}
+		return s.audit(ctx, tx, store.AuditEvent{Actor: by, Action: "audit.prune", Result: "ok",
+			Detail: fmt.Sprintf("deleted=%d before=%s", n, before.UTC().Format(time.RFC3339))})
+	})
+	return n, err
 }

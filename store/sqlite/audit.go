@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/radmfa/radmfa/store"
 	"github.com/radmfa/radmfa/store/internal/sqlrow"
@@ -31,4 +32,21 @@ func (s *Store) AuditEvents(ctx context.Context, f store.AuditFilter) ([]store.A
 	}
 	slices.Reverse(out) // oldest first
 	return out, nil
+}
+
+// PruneAudit deletes the audit rows before a time, with a row saying so.
+func (s *Store) PruneAudit(ctx context.Context, by string, before time.Time) (int64, error) {
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(`DELETE FROM audit WHERE at < ?`, before.UnixMilli())
+		if err != nil {
+			return fmt.Errorf("store: audit prune: %w", err)
+		}
+		if n, _ = res.RowsAffected(); n == 0 {
+			return nil
+		}
+		return s.audit(tx, store.AuditEvent{Actor: by, Action: "audit.prune", Result: "ok",
+			Detail: fmt.Sprintf("deleted=%d before=%s", n, before.UTC().Format(time.RFC3339))})
+	})
+	return n, err
 }

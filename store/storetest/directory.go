@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/radmfa/radmfa/store"
 )
@@ -80,5 +81,23 @@ func testUpdateUser(t *testing.T, s store.Store) {
 	}
 	if _, err := s.UpdateUser(ctx, by, "nobody", "user.sync", func(*store.User) error { return nil }); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unknown user: %v", err)
+	}
+}
+
+func testPruneAudit(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	base := time.Now().Add(-400 * 24 * time.Hour)
+	for i := range 5 {
+		if err := s.Audit(ctx, store.AuditEvent{At: base.Add(time.Duration(i) * 24 * time.Hour), Actor: "x", Action: "auth", Result: "accept:ok"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.PruneAudit(ctx, by, base.Add(2*24*time.Hour+time.Hour))
+	if err != nil || n != 3 {
+		t.Fatalf("PruneAudit = %d, %v; want 3", n, err)
+	}
+	rest, _ := s.AuditEvents(ctx, store.AuditFilter{})
+	if len(rest) != 3 || rest[2].Action != "audit.prune" || !strings.Contains(rest[2].Detail, "deleted=3") {
+		t.Fatalf("left: %+v", rest)
 	}
 }

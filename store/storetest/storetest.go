@@ -39,6 +39,7 @@ func Run(t *testing.T, open Opener) {
 		{"Accounting", testAccounting},
 		{"AccountingNASRestart", testAccountingNASRestart},
 		{"Audit", testAudit},
+		{"PruneAudit", testPruneAudit},
 		{"ReplyAttrs", testReplyAttrs},
 		{"PushActivation", testPushActivation},
 		{"SoftActivation", testSoftActivation},
