@@ -10,7 +10,7 @@ LDFLAGS     := -X main.Version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 30s
 
-.PHONY: all build run test lint fuzz bench clean
+.PHONY: all build run test lint fuzz bench clean deb
 
 all: build
 
@@ -24,6 +24,12 @@ run: build
 
 test:
 	$(GO) test -race -count=1 ./...
+
+# The Debian package (bin/radmfa_VERSION_ARCH.deb), built with nfpm, a Go
+# tool dependency (go.mod's tool line): no downloaded binary.
+DEB_VERSION ?= $(shell echo $(VERSION) | sed -e 's/^v//' -e 's/^\([^0-9]\)/0.0.0~\1/' -e 's/-/~/g')
+deb: build
+	RADMFA_VERSION=$(DEB_VERSION) RADMFA_ARCH=$$($(GO) env GOARCH) $(GO) tool nfpm package -f packaging/nfpm.yaml -p deb -t $(BIN)/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -386,6 +386,9 @@ func serve(c *cli.Context) error {
 		fmt.Fprintf(c.App.Writer, "radmfa: listening on %s (RADIUS accounting)\n", conn.LocalAddr())
 	}
 	log.Info("serve: started", "version", Version, "radius", addrs, "metrics", metricsAddr, "procs", runtime.GOMAXPROCS(0))
+	// Listening on every socket: systemd may start what depends on it.
+	sdNotify("READY=1")
+	defer sdNotify("STOPPING=1")
 	if v := c.String("audit-keep"); v != "" {
 		keep, err := parseKeep(v)
 		if err != nil {
@@ -495,6 +498,8 @@ func onHangup(ctx context.Context, fn func()) (stop func()) {
 // file, where there is one and it names a level. What else a restart
 // would change (addresses, the store) stays as it is.
 func reload(c *cli.Context, level *slog.LevelVar, srv *radius.Server, log *slog.Logger) {
+	sdNotify("RELOADING=1")
+	defer sdNotify("READY=1")
 	srv.Reload()
 	path := c.String("config")
 	if path == "" {
