@@ -4,6 +4,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 )
 
 // KeySize is the length of the master key: AES-256.
@@ -22,12 +24,21 @@ var ErrKeyMissing = errors.New("master key file missing")
 // Sealer encrypts secrets at rest with AES-256-GCM. The associated data
 // binds each ciphertext to the record it belongs to (a token's serial, a
 // client's name), so a sealed seed copied onto another row does not open.
+//
+// During a key rotation it holds two keys: it seals with the new one and
+// opens with either (Stage), until every secret is sealed again and the
+// old key is dropped (Only).
 type Sealer struct {
-	aead cipher.AEAD
+	keys atomic.Pointer[keyring]
 }
 
-// NewSealer makes a Sealer from a 32-byte key.
-func NewSealer(key []byte) (*Sealer, error) {
+// keyring is the key sealing and the keys opening, the sealing one first.
+type keyring struct {
+	seal cipher.AEAD
+	open []cipher.AEAD
+}
+
+func newAEAD(key []byte) (cipher.AEAD, error) {
 	if len(key) != KeySize {
 		return nil, fmt.Errorf("store: master key must be %d bytes, got %d", KeySize, len(key))
 	}
@@ -39,29 +50,82 @@ func NewSealer(key []byte) (*Sealer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: master key: %w", err)
 	}
-	return &Sealer{aead: aead}, nil
+	return aead, nil
+}
+
+// NewSealer makes a Sealer from a 32-byte key.
+func NewSealer(key []byte) (*Sealer, error) {
+	aead, err := newAEAD(key)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sealer{}
+	s.keys.Store(&keyring{seal: aead, open: []cipher.AEAD{aead}})
+	return s, nil
+}
+
+// Stage makes next the key that seals, the current ones still opening:
+// the first step of a rotation, before the secrets are sealed again.
+func (s *Sealer) Stage(next []byte) error {
+	aead, err := newAEAD(next)
+	if err != nil {
+		return err
+	}
+	cur := s.keys.Load()
+	s.keys.Store(&keyring{seal: aead, open: append([]cipher.AEAD{aead}, cur.open...)})
+	return nil
+}
+
+// Only makes key the one key, sealing and opening: the last step of a
+// rotation.
+func (s *Sealer) Only(key []byte) error {
+	aead, err := newAEAD(key)
+	if err != nil {
+		return err
+	}
+	s.keys.Store(&keyring{seal: aead, open: []cipher.AEAD{aead}})
+	return nil
 }
 
 // Seal encrypts plain under a fresh random nonce; the result is nonce||ciphertext.
 func (s *Sealer) Seal(plain []byte, ad string) ([]byte, error) {
-	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plain)+s.aead.Overhead())
+	aead := s.keys.Load().seal
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, fmt.Errorf("store: nonce: %w", err)
 	}
-	return s.aead.Seal(nonce, nonce, plain, []byte(ad)), nil
+	return aead.Seal(nonce, nonce, plain, []byte(ad)), nil
 }
 
-// Open decrypts what Seal made with the same associated data.
+// Open decrypts what Seal made with the same associated data, with any
+// key the Sealer holds.
 func (s *Sealer) Open(sealed []byte, ad string) ([]byte, error) {
-	n := s.aead.NonceSize()
-	if len(sealed) < n+s.aead.Overhead() {
-		return nil, errors.New("store: sealed value too short")
+	for _, aead := range s.keys.Load().open {
+		n := aead.NonceSize()
+		if len(sealed) < n+aead.Overhead() {
+			return nil, errors.New("store: sealed value too short")
+		}
+		if plain, err := aead.Open(nil, sealed[:n], sealed[n:], []byte(ad)); err == nil {
+			return plain, nil
+		}
 	}
-	plain, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(ad))
+	return nil, errors.New("store: sealed value does not open with this master key")
+}
+
+// Reseal opens sealed with any key and seals it with the sealing one.
+func (s *Sealer) Reseal(sealed []byte, ad string) ([]byte, error) {
+	plain, err := s.Open(sealed, ad)
 	if err != nil {
-		return nil, errors.New("store: sealed value does not open with this master key")
+		return nil, err
 	}
-	return plain, nil
+	return s.Seal(plain, ad)
+}
+
+// KeyFingerprint names a key without telling it: the first 8 bytes of a
+// SHA-256 of it, in hex.
+func KeyFingerprint(key []byte) string {
+	h := sha256.Sum256(append([]byte("radmfa/key-fingerprint\x00"), key...))
+	return hex.EncodeToString(h[:8])
 }
 
 // SeedAD is the associated data that binds a sealed token seed to its serial.

@@ -97,6 +97,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			replyCommand(),
 			auditCommand(),
 			backupCommand(),
+			keyCommand(),
 			restoreCommand(),
 			sessionsCommand(),
 			reportCommand(),

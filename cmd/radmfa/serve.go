@@ -389,6 +389,13 @@ func serve(c *cli.Context) error {
 	// Listening on every socket: systemd may start what depends on it.
 	sdNotify("READY=1")
 	defer sdNotify("STOPPING=1")
+	if r, ok := backend.(rotatable); ok {
+		// A key rotation (radmfa key rotate) is followed while serving.
+		_, keyPath := paths(c)
+		keyDone := make(chan struct{})
+		go func() { defer close(keyDone); watchKey(ctx, st, r, keyPath, log) }()
+		defer func() { <-keyDone }()
+	}
 	if v := c.String("audit-keep"); v != "" {
 		keep, err := parseKeep(v)
 		if err != nil {

@@ -45,6 +45,12 @@ func TestPostgresSuite(t *testing.T) {
 	})
 }
 
+func TestPostgresReseal(t *testing.T) {
+	storetest.RunReseal(t, func(t *testing.T) storetest.Rotatable {
+		return open(t, pgtest.DB(t), newKey(t))
+	})
+}
+
 // TestPostgresLogins runs the login suite with two instances on one
 // database: other is the second instance.
 func TestPostgresLogins(t *testing.T) {

@@ -42,6 +42,13 @@ func TestSQLiteSuite(t *testing.T) {
 	})
 }
 
+func TestSQLiteReseal(t *testing.T) {
+	storetest.RunReseal(t, func(t *testing.T) storetest.Rotatable {
+		dir := t.TempDir()
+		return openSQLite(t, dir, newKey(t, dir))
+	})
+}
+
 func TestSQLiteLogins(t *testing.T) {
 	storetest.RunLogins(t, func(t *testing.T) (store.Store, store.Store) {
 		dir := t.TempDir()
