@@ -67,6 +67,7 @@ func serveFlags() []cli.Flag {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "failure-every", Value: 6 * time.Second, Usage: "then one more failed login per this", EnvVars: []string{"RADMFA_FAILURE_EVERY"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "resubmit-window", Value: 10 * time.Second, Usage: "how long an accepted login answers the same login (client, user, Calling-Station-Id or NAS-Port, password) sent again as a new request, as OpenVPN's plugin does: accept:resubmitted instead of a replay (0: off)", EnvVars: []string{"RADMFA_RESUBMIT_WINDOW"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "eap-prompt", Value: "Passcode:", Usage: "the EAP-GTC prompt that asks for the password (PIN and code, or empty for push)", EnvVars: []string{"RADMFA_EAP_PROMPT"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "audit-syslog", Usage: "also send every audit row to syslog as a JSON line: local, udp://HOST:514 or tcp://HOST:514 (facility auth; with several instances, in one)", EnvVars: []string{"RADMFA_AUDIT_SYSLOG"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "audit-keep", Usage: "delete audit rows older than this (400d, 90d; checked hourly); default: keep everything", EnvVars: []string{"RADMFA_AUDIT_KEEP"}}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "directory-sync-every", Value: 15 * time.Minute, Usage: "how often users are synced from the directories (radmfa directory add); 0: only by radmfa directory sync", EnvVars: []string{"RADMFA_DIRECTORY_SYNC_EVERY"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "radsec-addr", Usage: "TCP address to answer RadSec (RADIUS over TLS, RFC 6614) on, e.g. :2083 (default off)", EnvVars: []string{"RADMFA_RADSEC_ADDR"}}),
@@ -395,6 +396,15 @@ func serve(c *cli.Context) error {
 		keyDone := make(chan struct{})
 		go func() { defer close(keyDone); watchKey(ctx, st, r, keyPath, log) }()
 		defer func() { <-keyDone }()
+	}
+	if dest := c.String("audit-syslog"); dest != "" {
+		w, err := dialSyslog(dest)
+		if err != nil {
+			return fmt.Errorf("--audit-syslog: %w", err)
+		}
+		fwdDone := make(chan struct{})
+		go func() { defer close(fwdDone); forwardAudit(ctx, st, w, log) }()
+		defer func() { <-fwdDone }()
 	}
 	if v := c.String("audit-keep"); v != "" {
 		keep, err := parseKeep(v)
