@@ -397,3 +397,58 @@ func TestWebAuthenticatorUserVerification(t *testing.T) {
 		t.Fatalf("the refused approval is not audited:\n%s", e.ok("audit"))
 	}
 }
+
+// A phone enrolled where no verification could be registered (here: no
+// authenticator yet) sets it up later from the app, and then approves a
+// login that requires it.
+func TestWebAuthenticatorSetUpVerificationLater(t *testing.T) {
+	ctx := headless(t)
+	if _, err := chromedp.Call(ctx, cdpwebauthn.Enable, cdpwebauthn.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	e := newCLI(t)
+	e.ok("client", "add", "vpn", "--cidr", "127.0.0.1/32", "--secret", "testing123")
+	e.ok("user", "add", "vic")
+	port := freeTCPPort(t)
+	srv := startPushServer(t, e, "--http-addr", "127.0.0.1:"+port, "--public-url", "https://localhost:"+port, "--require-user-verification")
+	m := enrollJSON(t, e, "vic", "--type", "push")
+	en, err := push.ParseEnrollmentURI(m["activation_uri"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	within(t, ctx, 30*time.Second,
+		chromedp.Navigate(en.URL+"/enroll?serial="+en.Serial),
+		chromedp.WaitVisible(chromedp.ID("code")),
+		chromedp.SendKeys(chromedp.ID("code"), en.Code),
+		chromedp.Click(chromedp.ID("submit")),
+		chromedp.WaitVisible(chromedp.CSS(".token .code")))
+	if n := e.auditCount("vic", "device.webauthn", "ok"); n != 0 {
+		t.Fatalf("registered without an authenticator: %d", n)
+	}
+	// The phone gets its fingerprint reader.
+	if _, err := chromedp.Call(ctx, cdpwebauthn.AddVirtualAuthenticator, cdpwebauthn.AddVirtualAuthenticatorParams{
+		Options: &cdpwebauthn.VirtualAuthenticatorOptions{Protocol: cdpwebauthn.AuthenticatorProtocolCtap2, Transport: cdpwebauthn.AuthenticatorTransportInternal,
+			HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true}}); err != nil {
+		t.Fatal(err)
+	}
+	within(t, ctx, 20*time.Second,
+		chromedp.Navigate(en.URL+"/app/"),
+		chromedp.WaitVisible(chromedp.ID("setupuv")),
+		chromedp.Click(chromedp.ID("setupuv")),
+		chromedp.WaitNotVisible(chromedp.ID("setupuv")))
+	if n := e.auditCount("vic", "device.webauthn", "ok"); n != 1 {
+		t.Fatalf("%d registrations after setting it up", n)
+	}
+	vpn := newNAS(t, "127.0.0.1", srv.addr, "testing123")
+	held := inBackground(func() string {
+		p := vpn.exchangeOnce("vic", "", 30*time.Second, fromStation("203.0.113.61"))
+		if p == nil {
+			return "no answer"
+		}
+		return p.Code.String()
+	})
+	within(t, ctx, 20*time.Second, chromedp.WaitVisible(chromedp.CSS("li.request .uv")), chromedp.Click(chromedp.CSS("li.request button.approve")))
+	if got := held(); got != radius.CodeAccessAccept.String() {
+		t.Fatalf("approved after setting verification up: %s", got)
+	}
+}

@@ -116,7 +116,26 @@
     await showPending();
     await showHistory();
     $("notify").hidden = !("Notification" in self) || Notification.permission === "granted" || tokens.length === 0;
+    // A device whose owner's verification was not registered at
+    // enrollment (a browser that wanted a fresh tap) can add it here.
+    const canVerify = self.PublicKeyCredential && PublicKeyCredential.isUserVerifyingPlatformAuthenticatorAvailable &&
+      (await PublicKeyCredential.isUserVerifyingPlatformAuthenticatorAvailable());
+    $("verify").hidden = !canVerify || tokens.every((t) => t.credentialId);
   }
+
+  $("setupuv").addEventListener("click", async () => {
+    $("status").textContent = "";
+    for (const rec of tokens) {
+      if (rec.credentialId) continue;
+      try {
+        if (await radmfa.registerOwner(rec)) $("status").textContent = "Fingerprint or face set up.";
+        else $("status").textContent = "This server or device does not offer it.";
+      } catch (e) {
+        $("status").textContent = "Could not set it up: " + e.message;
+      }
+    }
+    refresh();
+  });
 
   $("enable").addEventListener("click", async () => {
     // Permission is asked from a tap, as iOS requires.
