@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"fmt"
 
 	"github.com/radmfa/radmfa/store"
 	"github.com/radmfa/radmfa/store/internal/sqlrow"
@@ -18,36 +17,23 @@ func (s *Store) Sealer() *store.Sealer { return s.sealer }
 func (s *Store) Reseal(ctx context.Context, by, fingerprint string) (int, error) {
 	var n int
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		n = 0
-		for _, q := range sqlrow.SealedQueries {
-			rows, err := tx.Query(q.Select)
+		var err error
+		n, err = sqlrow.ResealAll(s.sealer, func(q string) ([]sqlrow.KeyValue, error) {
+			rows, err := tx.Query(q)
 			if err != nil {
-				return fmt.Errorf("store: reseal: %w", err)
+				return nil, err
 			}
-			type row struct {
-				key   string
-				value []byte
-			}
-			var all []row
-			for rows.Next() {
-				var r row
-				if err := rows.Scan(&r.key, &r.value); err != nil {
-					rows.Close()
-					return fmt.Errorf("store: reseal: %w", err)
-				}
-				all = append(all, r)
-			}
-			rows.Close()
-			for _, r := range all {
-				v, err := s.sealer.Reseal(r.value, q.AD(r.key))
-				if err != nil {
-					return fmt.Errorf("store: reseal %s: %w", r.key, err)
-				}
-				if _, err := tx.Exec(sqlrow.QuestionParams(q.Update), v, r.key); err != nil {
-					return fmt.Errorf("store: reseal: %w", err)
-				}
-				n++
-			}
+			defer rows.Close()
+			return sqlrow.Collect(rows, func(sc sqlrow.Scanner) (kv sqlrow.KeyValue, err error) {
+				err = sc.Scan(&kv.Key, &kv.Value)
+				return kv, err
+			})
+		}, func(q string, args ...any) error {
+			_, err := tx.Exec(sqlrow.QuestionParams(q), args...)
+			return err
+		})
+		if err != nil {
+			return err
 		}
 		return s.audit(tx, store.AuditEvent{Actor: by, Action: "key.rotate", Result: "ok", Detail: sqlrow.ResealDetail(n, fingerprint)})
 	})

@@ -76,16 +76,11 @@ func ScanDirectory(sc Scanner, sealer *store.Sealer) (store.Directory, error) {
 
 // UserChanges describes what changed in a user, for an audit row.
 func UserChanges(old, u store.User) string {
-	var d []string
-	add := func(k string, a, b any) {
-		if fmt.Sprint(a) != fmt.Sprint(b) {
-			d = append(d, fmt.Sprintf("%s=%v", k, b))
-		}
-	}
-	add("email", old.Email, u.Email)
-	add("group", old.Group, u.Group)
-	add("disabled", old.Disabled, u.Disabled)
-	add("source", old.Source, u.Source)
-	add("dn", old.ExternalID, u.ExternalID)
-	return strings.Join(d, " ")
+	var d changes
+	d.add("email", old.Email, u.Email)
+	d.add("group", old.Group, u.Group)
+	d.add("disabled", old.Disabled, u.Disabled)
+	d.add("source", old.Source, u.Source)
+	d.add("dn", old.ExternalID, u.ExternalID)
+	return d.String()
 }

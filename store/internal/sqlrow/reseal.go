@@ -27,6 +27,37 @@ var SealedQueries = []struct {
 	{`SELECT k, v FROM meta WHERE k = 'key_check'`, `UPDATE meta SET v = $1 WHERE k = $2`, func(string) string { return store.KeyCheckAD }},
 }
 
+// KeyValue is one row of a SealedQueries select: its key and sealed value.
+type KeyValue struct {
+	Key   string
+	Value []byte
+}
+
+// ResealAll seals every sealed value of the database again with sealer's
+// sealing key, through a backend's transaction: query lists a
+// SealedQueries select's rows, exec runs its update ($N parameters). It
+// returns how many values it sealed.
+func ResealAll(sealer *store.Sealer, query func(q string) ([]KeyValue, error), exec func(q string, args ...any) error) (int, error) {
+	n := 0
+	for _, q := range SealedQueries {
+		rows, err := query(q.Select)
+		if err != nil {
+			return n, fmt.Errorf("store: reseal: %w", err)
+		}
+		for _, r := range rows {
+			v, err := sealer.Reseal(r.Value, q.AD(r.Key))
+			if err != nil {
+				return n, fmt.Errorf("store: reseal %s: %w", r.Key, err)
+			}
+			if err := exec(q.Update, v, r.Key); err != nil {
+				return n, fmt.Errorf("store: reseal: %w", err)
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
 // ResealDetail is the audit row's detail of a re-seal.
 func ResealDetail(n int, fingerprint string) string {
 	return fmt.Sprintf("resealed=%d key=%s", n, fingerprint)

@@ -221,12 +221,8 @@ func ValidFingerprint(f string) bool {
 // ClientChanges describes what changed between two versions of a client,
 // for an audit row: never the secret itself.
 func ClientChanges(old, c store.Client) string {
-	var d []string
-	add := func(k string, a, b any) {
-		if fmt.Sprint(a) != fmt.Sprint(b) {
-			d = append(d, fmt.Sprintf("%s=%v", k, b))
-		}
-	}
+	var d changes
+	add := d.add
 	add("cidr", old.Prefix, c.Prefix)
 	add("require_message_authenticator", old.RequireMessageAuthenticator, c.RequireMessageAuthenticator)
 	add("nas_type", old.NASType, c.NASType)
@@ -240,8 +236,20 @@ func ClientChanges(old, c store.Client) string {
 	if string(old.Secret) != string(c.Secret) {
 		d = append(d, "secret=changed")
 	}
-	return strings.Join(d, " ")
+	return d.String()
 }
+
+// changes lists the fields that changed, for an audit row's detail.
+type changes []string
+
+// add notes field k when its value went from a to b.
+func (d *changes) add(k string, a, b any) {
+	if fmt.Sprint(a) != fmt.Sprint(b) {
+		*d = append(*d, fmt.Sprintf("%s=%v", k, b))
+	}
+}
+
+func (d changes) String() string { return strings.Join(d, " ") }
 
 // CheckReplyAttr checks a reply attribute to be added.
 func CheckReplyAttr(a store.ReplyAttr) error {
