@@ -63,6 +63,18 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
+// enrollOnPage opens an enrollment link, enters the activation code and
+// waits for what the page shows next (then).
+func enrollOnPage[S chromedp.Selectable](t *testing.T, ctx context.Context, d time.Duration, link, code string, then S) {
+	t.Helper()
+	within(t, ctx, d,
+		chromedp.Navigate(link),
+		chromedp.WaitVisible(chromedp.ID("code")),
+		chromedp.SendKeys(chromedp.ID("code"), code),
+		chromedp.Click(chromedp.ID("submit")),
+		chromedp.WaitVisible(then))
+}
+
 // within runs actions with a time limit.
 func within(t *testing.T, ctx context.Context, d time.Duration, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
@@ -104,12 +116,7 @@ func TestWebAuthenticatorInChromium(t *testing.T) {
 
 	t.Run("TOTP self-enrollment", func(t *testing.T) {
 		link, code := enrollByMail("tina")
-		within(t, ctx, 20*time.Second,
-			chromedp.Navigate(link),
-			chromedp.WaitVisible(chromedp.ID("code")),
-			chromedp.SendKeys(chromedp.ID("code"), code),
-			chromedp.Click(chromedp.ID("submit")),
-			chromedp.WaitVisible(chromedp.ID("done")))
+		enrollOnPage(t, ctx, 20*time.Second, link, code, chromedp.ID("done"))
 		secret, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("secret")))
 		if err != nil {
 			t.Fatal(err)
@@ -121,12 +128,7 @@ func TestWebAuthenticatorInChromium(t *testing.T) {
 			t.Fatalf("radclient login with the key the page showed:\n%s", out)
 		}
 		// The link does not work twice.
-		within(t, ctx, 20*time.Second,
-			chromedp.Navigate(link),
-			chromedp.WaitVisible(chromedp.ID("code")),
-			chromedp.SendKeys(chromedp.ID("code"), code),
-			chromedp.Click(chromedp.ID("submit")),
-			chromedp.WaitVisible(chromedp.ID("error")))
+		enrollOnPage(t, ctx, 20*time.Second, link, code, chromedp.ID("error"))
 	})
 
 	// The web app for pete's push token.
@@ -173,12 +175,7 @@ func TestWebAuthenticatorInChromium(t *testing.T) {
 			t.Logf("page: %s", msg)
 		}
 	}()
-	within(t, ctx, 30*time.Second,
-		chromedp.Navigate(link),
-		chromedp.WaitVisible(chromedp.ID("code")),
-		chromedp.SendKeys(chromedp.ID("code"), code),
-		chromedp.Click(chromedp.ID("submit")),
-		chromedp.WaitVisible(chromedp.CSS(".token .code")))
+	enrollOnPage(t, ctx, 30*time.Second, link, code, chromedp.CSS(".token .code"))
 	enrolled := time.Since(start)
 	screenshot(t, ctx, "app.png")
 	if out := e.ok("token", "list", "--user", "pete"); !strings.Contains(out, "active") && !strings.Contains(out, "assigned") {
@@ -352,12 +349,7 @@ func TestWebAuthenticatorUserVerification(t *testing.T) {
 		Permission: &browser.PermissionDescriptor{Name: "notifications"}, Setting: browser.PermissionSettingGranted, Origin: en.URL}); err != nil {
 		t.Fatal(err)
 	}
-	within(t, ctx, 30*time.Second,
-		chromedp.Navigate(en.URL+"/enroll?serial="+en.Serial),
-		chromedp.WaitVisible(chromedp.ID("code")),
-		chromedp.SendKeys(chromedp.ID("code"), en.Code),
-		chromedp.Click(chromedp.ID("submit")),
-		chromedp.WaitVisible(chromedp.CSS(".token .code")))
+	enrollOnPage(t, ctx, 30*time.Second, en.URL+"/enroll?serial="+en.Serial, en.Code, chromedp.CSS(".token .code"))
 	if n := e.auditCount("uma", "device.webauthn", "ok"); n != 1 {
 		t.Fatalf("%d WebAuthn registrations audited:\n%s", n, e.ok("audit", "--user", "uma"))
 	}
@@ -416,12 +408,7 @@ func TestWebAuthenticatorSetUpVerificationLater(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	within(t, ctx, 30*time.Second,
-		chromedp.Navigate(en.URL+"/enroll?serial="+en.Serial),
-		chromedp.WaitVisible(chromedp.ID("code")),
-		chromedp.SendKeys(chromedp.ID("code"), en.Code),
-		chromedp.Click(chromedp.ID("submit")),
-		chromedp.WaitVisible(chromedp.CSS(".token .code")))
+	enrollOnPage(t, ctx, 30*time.Second, en.URL+"/enroll?serial="+en.Serial, en.Code, chromedp.CSS(".token .code"))
 	if n := e.auditCount("vic", "device.webauthn", "ok"); n != 0 {
 		t.Fatalf("registered without an authenticator: %d", n)
 	}

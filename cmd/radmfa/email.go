@@ -54,45 +54,49 @@ func tokenEnrollEmail(c *cli.Context, e *env, p otp.Params, pin string) error {
 	if c.IsSet("qr-png") {
 		return errors.New("--qr-png and --email: the QR code is shown on the enrollment page, once")
 	}
-	m, pubURL, to, err := enrollmentRecipient(c, e, c.Args().First())
+	r, err := enrollmentRecipient(c, e, c.Args().First())
 	if err != nil {
 		return err
 	}
-	u, err := e.store.User(c.Context, c.Args().First())
-	if err != nil {
-		return friendly(err)
-	}
-	en, err := e.auth.EnrollSelf(c.Context, e.by, auth.SelfEnrollRequest{User: u.Name, Params: p, PIN: pin,
+	en, err := e.auth.EnrollSelf(c.Context, e.by, auth.SelfEnrollRequest{User: r.user, Params: p, PIN: pin,
 		Lifetime: c.Duration("activation-lifetime"), CodeLength: c.Int("activation-length")})
 	if err != nil {
 		return friendly(err)
 	}
-	return sendEnrollment(c, e, m, pubURL, to, u.Name, en, string(p.Type))
+	return sendEnrollment(c, e, r.m, r.pubURL, r.to, r.user, en, string(p.Type))
+}
+
+// recipient is where an emailed enrollment goes, and how.
+type recipient struct {
+	m      *mailer.Mailer
+	pubURL string // the device API's address, for the link
+	to     string
+	user   string // the user's name as stored
 }
 
 // enrollmentRecipient checks the mail settings and finds where an
 // enrollment for the user goes.
-func enrollmentRecipient(c *cli.Context, e *env, user string) (*mailer.Mailer, string, string, error) {
+func enrollmentRecipient(c *cli.Context, e *env, user string) (recipient, error) {
 	m, err := newMailer(c)
 	if err != nil {
-		return nil, "", "", err
+		return recipient{}, err
 	}
 	pubURL, _, err := deviceAPIEndpoint(c, e.store)
 	if err != nil {
-		return nil, "", "", err
+		return recipient{}, err
 	}
 	u, err := e.store.User(c.Context, user)
 	if err != nil {
-		return nil, "", "", friendly(err)
+		return recipient{}, friendly(err)
 	}
 	to := c.String("to")
 	if to == "" {
 		to = u.Email
 	}
 	if to == "" {
-		return nil, "", "", fmt.Errorf("user %s has no email address: give --to ADDRESS", u.Name)
+		return recipient{}, fmt.Errorf("user %s has no email address: give --to ADDRESS", u.Name)
 	}
-	return m, pubURL, to, nil
+	return recipient{m: m, pubURL: pubURL, to: to, user: u.Name}, nil
 }
 
 // sendEnrollment emails the link to an enrollment waiting on the

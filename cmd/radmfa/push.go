@@ -17,8 +17,6 @@ import (
 
 	"github.com/radmfa/radmfa/internal/geoip"
 
-	"github.com/radmfa/radmfa/internal/mailer"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
@@ -112,15 +110,16 @@ func tokenEnrollPush(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	var m *mailer.Mailer
-	var to string
+	var mail *recipient
 	if c.Bool("email") {
 		if c.IsSet("serial") {
 			return errors.New("--serial and --email: an emailed enrollment makes a new token")
 		}
-		if m, _, to, err = enrollmentRecipient(c, e, c.Args().First()); err != nil {
+		r, err := enrollmentRecipient(c, e, c.Args().First())
+		if err != nil {
 			return err
 		}
+		mail = &r
 	}
 	pubURL, pin256, err := deviceAPIEndpoint(c, e.store)
 	if err != nil {
@@ -137,8 +136,8 @@ func tokenEnrollPush(c *cli.Context, e *env) error {
 	if err != nil {
 		return friendly(err)
 	}
-	if m != nil {
-		return sendEnrollment(c, e, m, pubURL, to, en.Token.User, en, auth.TypePush)
+	if mail != nil {
+		return sendEnrollment(c, e, mail.m, mail.pubURL, mail.to, en.Token.User, en, auth.TypePush)
 	}
 	uri := push.Enrollment{URL: pubURL, Serial: en.Token.Serial, Code: en.Code, Pin: pin256, User: en.Token.User,
 		Issuer: c.String("issuer")}.URI()

@@ -23,9 +23,10 @@ func testDirectories(t *testing.T, s store.Store) {
 		t.Fatalf("again: %v", err)
 	}
 	for name, bad := range map[string]store.Directory{
-		"no URL":        {Name: "x", BaseDN: "dc=x", LoginAttr: "uid"},
-		"an http URL":   {Name: "x", URLs: []string{"http://x"}, BaseDN: "dc=x", LoginAttr: "uid"},
-		"no login attr": {Name: "x", URLs: []string{"ldap://x"}, BaseDN: "dc=x"},
+		"no URL":                {Name: "x", BaseDN: "dc=x", LoginAttr: "uid"},
+		"an http URL":           {Name: "x", URLs: []string{"http://x"}, BaseDN: "dc=x", LoginAttr: "uid"},
+		"a password in the URL": {Name: "x", URLs: []string{"ldap://admin:secret@x"}, BaseDN: "dc=x", LoginAttr: "uid"},
+		"no login attr":         {Name: "x", URLs: []string{"ldap://x"}, BaseDN: "dc=x"},
 	} {
 		if _, err := s.CreateDirectory(ctx, by, bad); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("%s: %v", name, err)

@@ -33,7 +33,9 @@ func CheckDirectory(sealer *store.Sealer, d store.Directory, now time.Time) (sto
 	}
 	for _, u := range d.URLs {
 		p, err := url.Parse(u)
-		if err != nil || (p.Scheme != "ldap" && p.Scheme != "ldaps") || p.Host == "" {
+		// No credentials in a URL: they would show in every error that
+		// names it; the bind password is sealed on its own.
+		if err != nil || (p.Scheme != "ldap" && p.Scheme != "ldaps") || p.Host == "" || p.User != nil {
 			return bad(fmt.Sprintf("URL %q is not ldap:// or ldaps://", u))
 		}
 	}
